@@ -1,0 +1,143 @@
+"""The one interface every backbone offers, and the registry that names them.
+
+A backbone turns images into L2-normalised tokens (what SemCLIP transmits) and texts
+into L2-normalised embeddings in the same space (what the receiver compares against).
+For prompt learning it also exposes the text encoder at the token-embedding level:
+``tokenize`` -> ``embed_tokens`` -> (edit the embeddings) -> ``encode_embeddings``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from semclip.errors import SemclipError
+
+
+@dataclass(frozen=True)
+class TokenizedText:
+    """input_ids / attention_mask: [N, L] int64. ``pool_index``: [N] position whose
+    hidden state is the sentence (CLIP's end-of-text); None for mean pooling."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    pool_index: torch.Tensor | None
+
+
+class Backbone(nn.Module, ABC):
+    """Frozen image and text towers sharing one embedding space of size ``dim``."""
+
+    name: str
+    dim: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    # -- images -----------------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """PIL image (any mode/size) -> [3, S, S] float32, normalised.
+
+        Shorter side resized to S (bicubic), centre crop, RGB, per-channel mean/std,
+        as CLIP does. Alpha is composited on white so transparent clip art keeps its
+        shape."""
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, rgba)
+        image = image.convert("RGB")
+        s = self.image_size
+        w, h = image.size
+        scale = s / min(w, h)
+        nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
+        image = image.resize((nw, nh), Image.BICUBIC)
+        left, top = (nw - s) // 2, (nh - s) // 2
+        image = image.crop((left, top, left + s, top + s))
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        return (x - mean) / std
+
+    @property
+    def preprocess_id(self) -> str:
+        """Identifies the preprocessing, so cached tokens are reused only when it matches."""
+        return f"s{self.image_size}-m{self.mean}-sd{self.std}-bicubic-center-white"
+
+    @abstractmethod
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels: [B, 3, S, S] -> tokens [B, dim], L2-normalised."""
+
+    # -- texts ------------------------------------------------------------------
+    @abstractmethod
+    def tokenize(self, texts: Sequence[str]) -> TokenizedText:
+        """Texts -> padded token ids."""
+
+    @abstractmethod
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids: [N, L] -> word embeddings [N, L, width] (before positions)."""
+
+    @abstractmethod
+    def encode_embeddings(self, embeds: torch.Tensor, text: TokenizedText) -> torch.Tensor:
+        """embeds: [N, L, width] (possibly edited) -> text embeddings [N, dim], L2-normalised."""
+
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Texts -> [N, dim] L2-normalised embeddings."""
+        if not texts:
+            raise SemclipError("no texts to encode")
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tok = self.tokenize(texts[i : i + batch_size])
+            out.append(self.encode_embeddings(self.embed_tokens(tok.input_ids), tok))
+        return torch.cat(out)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this exact backbone (weights included) for caches and checkpoints."""
+        return self.name
+
+    @staticmethod
+    def _normalize(x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1)
+
+
+_REGISTRY: dict[str, Callable[..., Backbone]] = {}
+
+
+def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Decorator: make a backbone factory available by name."""
+
+    def wrap(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def list_backbones() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def create_backbone(spec: str = "pocketclip") -> Backbone:
+    """``pocketclip`` or ``hf-clip:<hub id or local folder>``."""
+    _load_builtin()
+    family, _, arg = spec.partition(":")
+    if family not in _REGISTRY:
+        raise SemclipError(
+            f"unknown backbone {spec!r}; choose one of {list_backbones()} "
+            "(hf-clip takes a hub id or folder: hf-clip:openai/clip-vit-base-patch32)"
+        )
+    model = _REGISTRY[family](arg) if arg else _REGISTRY[family]()
+    return model.eval().requires_grad_(False)
+
+
+def _load_builtin() -> None:
+    # Explicit imports (no import-time side effects elsewhere): the registry is filled
+    # the first time someone asks for it.
+    from semclip.backbones import hf_clip, pocketclip  # noqa: F401

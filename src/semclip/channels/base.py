@@ -1,0 +1,83 @@
+"""Shared channel pieces: the power constraint, SNR handling, the output record."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from semclip.errors import SemclipError
+
+SNR_RANGE_DB = (-50.0, 100.0)  # outside this, a request is almost surely a mistake
+
+
+def power_normalize(x: torch.Tensor) -> torch.Tensor:
+    """x: [B, k] complex -> same, scaled so that each sample has mean |x|^2 = 1.
+
+    Per sample, not per batch: a batch-level constraint lets one sample borrow power
+    from another, which no real transmitter can do."""
+    if not torch.is_complex(x):
+        raise SemclipError(f"channel input must be complex, got {x.dtype}")
+    power = x.abs().pow(2).mean(dim=-1, keepdim=True)
+    return x / torch.sqrt(power.clamp(min=1e-12))
+
+
+def as_snr_tensor(snr_db: float | torch.Tensor, batch: int, device: torch.device | None = None) -> torch.Tensor:
+    """A scalar or [B] / [B, 1] SNR in dB -> validated [B, 1] float32."""
+    t = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+    if t.dim() == 0:
+        t = t.expand(batch)
+    t = t.reshape(-1, 1)
+    if t.shape[0] != batch:
+        raise SemclipError(f"SNR tensor has {t.shape[0]} entries for a batch of {batch}")
+    if not torch.isfinite(t).all():
+        raise SemclipError("SNR must be a finite number of dB (got NaN or inf)")
+    lo, hi = SNR_RANGE_DB
+    if (t < lo).any() or (t > hi).any():
+        raise SemclipError(f"SNR {t.min().item():g}..{t.max().item():g} dB is outside the sane range {lo:g}..{hi:g} dB")
+    return t
+
+
+def snr_to_noise_var(snr_db: torch.Tensor) -> torch.Tensor:
+    """sigma^2 = 10^(-SNR/10) for unit signal power."""
+    return torch.pow(10.0, -snr_db / 10.0)
+
+
+def complex_noise(shape: torch.Size, noise_var: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """CN(0, noise_var): real and imaginary parts each N(0, noise_var / 2)."""
+    std = torch.sqrt(noise_var / 2.0)
+    re = torch.randn(shape, generator=generator, device=noise_var.device)
+    im = torch.randn(shape, generator=generator, device=noise_var.device)
+    return torch.complex(re * std, im * std)
+
+
+@dataclass
+class ChannelOutput:
+    """y: [B, k] complex64, what the decoder gets (equalised where the mode says so).
+    csi: [B, 1] complex64 fading gain when the decoder is given it, else None.
+    noise_var: [B, 1] float32 noise variance of y (after equalisation).
+    rx_snr_db: [B, 1] float32 the SNR the receiver knows: the instantaneous SNR
+    |h|^2 / sigma^2 where it has CSI, the average SNR where it has not."""
+
+    y: torch.Tensor
+    csi: torch.Tensor | None
+    noise_var: torch.Tensor
+    rx_snr_db: torch.Tensor
+
+
+class Channel(nn.Module):
+    """Base class: ``forward(x [B, k] complex, snr_db [B, 1]) -> ChannelOutput``."""
+
+    name = "channel"
+    gives_csi = False  # whether ChannelOutput.csi is filled for the decoder
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.generator = generator
+
+    @staticmethod
+    def capacity(snr_db: float) -> float:
+        """Shannon capacity of the AWGN channel, bits per complex channel use."""
+        return math.log2(1.0 + 10 ** (snr_db / 10.0))

@@ -1,0 +1,50 @@
+"""Rayleigh block fading: one complex gain h ~ CN(0, 1) per sample, constant over its
+k symbols (a block shorter than the coherence time), with a choice of receiver:
+
+- ``mmse``: perfect CSI at the receiver, per-block MMSE equalisation
+  x_hat = conj(h) y / (|h|^2 + sigma^2);
+- ``zf``: perfect CSI, zero forcing x_hat = y / h;
+- ``decoder``: y untouched, h handed to the decoder as side information;
+- ``none``: y untouched, nothing known about h.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from semclip.channels.base import Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.errors import SemclipError
+
+CSI_MODES = ("mmse", "zf", "decoder", "none")
+
+
+class RayleighBlockFading(Channel):
+    name = "rayleigh"
+
+    def __init__(self, csi: str = "mmse", generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        if csi not in CSI_MODES:
+            raise SemclipError(f"unknown CSI mode {csi!r}; choose one of {CSI_MODES}")
+        self.csi = csi
+        self.gives_csi = csi == "decoder"
+
+    def sample_gain(self, batch: int, device: torch.device | None = None) -> torch.Tensor:
+        """h: [B, 1] complex64, CN(0, 1): E|h|^2 = 1, uniform phase."""
+        return complex_noise(torch.Size((batch, 1)), torch.ones(batch, 1, device=device), self.generator)
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float) -> ChannelOutput:
+        """x: [B, k] complex64; snr_db: [B, 1] average SNR -> ChannelOutput."""
+        snr = as_snr_tensor(snr_db, x.shape[0], x.device)
+        var = snr_to_noise_var(snr)
+        h = self.sample_gain(x.shape[0], x.device)
+        y = h * x + complex_noise(x.shape, var, self.generator)
+        g = h.abs().pow(2)
+        inst_snr = snr + 10.0 * torch.log10(g.clamp(min=1e-12))
+        if self.csi == "mmse":
+            # x_hat = g/(g+s2) x + conj(h) n/(g+s2): its noise variance is g s2 / (g+s2)^2
+            return ChannelOutput(h.conj() * y / (g + var), None, var * g / (g + var) ** 2, inst_snr)
+        if self.csi == "zf":
+            return ChannelOutput(y / h, None, var / g.clamp(min=1e-12), inst_snr)
+        if self.csi == "decoder":
+            return ChannelOutput(y, h, var, inst_snr)
+        return ChannelOutput(y, None, var, snr)

@@ -1,0 +1,48 @@
+"""The labelled-image interface shared by every dataset, and safe image loading."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from semclip.errors import SemclipError
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image, or raise a SemclipError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SemclipError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SemclipError(f"cannot read image {path}: {exc} (is it a corrupt or non-image file?)") from exc
+
+
+class LabelledImages(ABC):
+    """A finite, indexable set of (image, label) pairs with class names."""
+
+    name: str
+    classes: list[str]
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def image(self, i: int) -> Image.Image:
+        """The i-th image as PIL."""
+
+    @property
+    @abstractmethod
+    def labels(self) -> np.ndarray:
+        """[N] int64 class indices."""
+
+    @property
+    def cache_id(self) -> str:
+        """Names the exact content (dataset, split, size) for the token cache."""
+        return f"{self.name}-n{len(self)}"

@@ -1,0 +1,30 @@
+"""Datasets by name: ``fashion-mnist[:split]`` or ``folder:/path/to/root``."""
+
+from __future__ import annotations
+
+from semclip.data.base import LabelledImages
+from semclip.errors import SemclipError
+
+NAMES = {
+    "fashion-mnist": "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
+    "folder": "folder:/path: any root/<class>/<image> tree",
+}
+
+
+def list_datasets() -> dict[str, str]:
+    return dict(NAMES)
+
+
+def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
+    family, _, arg = spec.partition(":")
+    if family == "fashion-mnist":
+        from semclip.data.fashion_mnist import FashionMNIST
+
+        return FashionMNIST(split=arg or "test", limit=limit)
+    if family == "folder":
+        from semclip.data.image_folder import ImageFolder
+
+        if not arg:
+            raise SemclipError("folder datasets need a path: folder:/path/to/root")
+        return ImageFolder(arg)
+    raise SemclipError(f"unknown dataset {spec!r}; choose one of {sorted(NAMES)}")

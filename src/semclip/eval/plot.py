@@ -1,0 +1,45 @@
+"""Accuracy-vs-SNR figure: one panel per channel, one line per method, the noiseless
+backbone as a dashed reference line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from semclip._io import atomic_write
+from semclip.eval.results import Results
+
+STYLE = {"semclip": dict(marker="o", color="C0")}
+
+
+def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
+    channels = sorted({r.channel for r in recs if r.channel != "none"})
+    clean = [r.value for r in recs if r.method == "clean"]
+    fig, axes = plt.subplots(1, max(1, len(channels)), figsize=(5.2 * max(1, len(channels)), 4), sharey=True, squeeze=False)
+    for ax, ch in zip(axes[0], channels or ["awgn"]):
+        methods = sorted({r.method for r in recs if r.channel == ch})
+        for i, m in enumerate(methods):
+            pts = sorted((r.snr_db, r.value) for r in recs if r.channel == ch and r.method == m)
+            uses = next(r.channel_uses_per_image for r in recs if r.channel == ch and r.method == m)
+            style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({uses:g} ch. uses)", **style)
+        if clean:
+            ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
+        if chance is not None:
+            ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
+        ax.set_title(f"{ch.upper()} channel" if ch == "awgn" else f"{ch.capitalize()} block fading")
+        ax.set_xlabel("SNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][0].set_ylim(0, 1)
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{results.dataset} — backbone {results.backbone}", fontsize=10)
+    fig.tight_layout()
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
+    plt.close(fig)
+    return out

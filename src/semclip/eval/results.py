@@ -1,0 +1,47 @@
+"""The results.json schema, shared by every method (later baselines add records)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from semclip._io import atomic_write_text
+from semclip.errors import SemclipError
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    task: str = "zero-shot-classification"
+    split: str = "all"
+    channel: Literal["none", "awgn", "rayleigh"]
+    snr_db: float | None
+    metric: str = "top1"
+    value: float = Field(ge=0.0, le=1.0)
+    channel_uses_per_image: float = Field(ge=0.0)
+
+
+class Results(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    backbone: str
+    dataset: str
+    records: list[Record] = []
+
+    def write(self, path: str | Path) -> Path:
+        return atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Results":
+        try:
+            return cls.model_validate(json.loads(Path(path).read_text()))
+        except FileNotFoundError as exc:
+            raise SemclipError(f"no results file at {path}") from exc
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise SemclipError(f"{path} is not a semclip results file: {str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,40 @@
+"""Readable tables of results: Markdown for results.md, rich for the terminal."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from semclip.eval.results import Results
+
+
+def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
+    recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
+    snrs = sorted({r.snr_db for r in recs if r.snr_db is not None})
+    header = ["method", "channel", "ch. uses"] + [f"{s:g} dB" for s in snrs]
+    rows = []
+    for r in recs:
+        if r.channel == "none":
+            rows.append([r.method, "none", f"{r.channel_uses_per_image:g}"] + [f"{r.value:.3f}"] * len(snrs))
+    keys = sorted({(r.method, r.channel) for r in recs if r.channel != "none"}, key=lambda x: (x[1], x[0]))
+    for m, ch in keys:
+        by = {r.snr_db: r for r in recs if r.method == m and r.channel == ch}
+        uses = next(iter(by.values())).channel_uses_per_image
+        rows.append([m, ch, f"{uses:g}"] + [f"{by[s].value:.3f}" if s in by else "" for s in snrs])
+    return header, rows
+
+
+def markdown_table(results: Results) -> str:
+    header, rows = _grid(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(results: Results, title: str = "zero-shot top-1 accuracy") -> Table:
+    header, rows = _grid(results)
+    table = Table(title=title)
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i < 2 else "right")
+    for r in rows:
+        table.add_row(*r)
+    return table

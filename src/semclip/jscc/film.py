@@ -1,0 +1,35 @@
+"""SNR conditioning: a small MLP turns the SNR (dB) into a per-feature scale and shift
+(FiLM), so one network adapts its code to the channel quality it is told."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SNRFiLM(nn.Module):
+    def __init__(self, features: int, cond: int = 1, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(cond, hidden), nn.SiLU(), nn.Linear(hidden, 2 * features))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, h: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """h: [B, F]; snr_db: [B, cond] (dB) -> [B, F]."""
+        gamma, beta = self.net(snr_db / 10.0).chunk(2, dim=-1)
+        return h * (1.0 + gamma) + beta
+
+
+class FiLMBlock(nn.Module):
+    """Pre-norm residual MLP block with SNR FiLM."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, width)
+        self.film = SNRFiLM(width)
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """h: [B, W], snr_db: [B, 1] -> [B, W]."""
+        return h + self.fc2(nn.functional.gelu(self.film(self.fc1(self.norm(h)), snr_db)))
