@@ -20,7 +20,7 @@ def load_image(path: str | Path) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             return im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise SemclipError(f"cannot read image {path}: {exc} (is it a corrupt or non-image file?)") from exc
 
 

@@ -6,6 +6,7 @@ name)."""
 from __future__ import annotations
 
 import re
+import warnings
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from semclip.data.base import load_image
 from semclip.errors import SemclipError
 
 CLIPART_DIR = Path("/usr/share/openclipart/png")
+MAX_PIXELS = 25_000_000  # a few drawings are 15k x 15k: decoding them costs GBs for a 128 px token
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 
 
@@ -27,6 +29,7 @@ class CaptionedImages:
     captions: list[str]
     keys: list[str]
     loader: object = field(repr=False)
+    skipped: list[str] = field(default_factory=list)  # unreadable or oversized, by name
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -46,11 +49,22 @@ def clipart(root: str | Path = CLIPART_DIR) -> CaptionedImages:
     files = sorted(root.rglob("*.png")) if root.is_dir() else []
     if not files:
         raise SemclipError(f"Open Clip Art not found in {root}: `apt-get install openclipart-png`")
-    captions = []
+    captions, keys, skipped = [], [], []
     for f in files:
+        try:  # header only: cheap, and catches truncated files and decompression bombs
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    ok = im.width * im.height <= MAX_PIXELS
+        except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+            ok = False
+        if not ok:
+            skipped.append(str(f))
+            continue
+        keys.append(str(f))
         topic = " ".join(p.replace("_", " ") for p in f.relative_to(root).parent.parts)
         captions.append(f"clip art of {_title_from_filename(f.stem)}, {topic}")
-    return CaptionedImages("openclipart", captions, [str(f) for f in files], load_image)
+    return CaptionedImages("openclipart", captions, keys, load_image, skipped)
 
 
 def _emoji_font():

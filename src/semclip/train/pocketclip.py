@@ -74,7 +74,7 @@ def _cached(path: Path, make) -> dict[str, torch.Tensor]:
     return tensors
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: these tensors feed autograd during head training
 def _text_features(model: PocketCLIP, texts: list[str], batch: int = 256) -> torch.Tensor:
     out = []
     for i in range(0, len(texts), batch):
