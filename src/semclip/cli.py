@@ -91,7 +91,7 @@ def pocket_train(
     out: Annotated[Path, typer.Option(help="Where to write the heads (safetensors).")] = Path(
         "src/semclip/backbones/assets/pocketclip_heads.safetensors"
     ),
-    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 3000,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
     fashion_per_class: Annotated[int, typer.Option(help="Fashion-MNIST *training* images per class (0: none).")] = 1200,
     seed: int = 0,
 ) -> None:

@@ -69,7 +69,7 @@ def train_jscc(
             opt.step()
             sched.step()
             if step % 100 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "loss": float(loss)})
+                log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1)
     model.eval()
     return log

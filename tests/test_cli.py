@@ -1,0 +1,94 @@
+"""The command line: user errors are one line and exit 2; the demo runs end to end on a
+tiny CLIP and two tiny image folders and writes the three result files."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from semclip._io import atomic_write
+from semclip.eval.results import Results
+
+
+def run(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "semclip.cli", *args], capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--k", "0"], "positive integer"),
+        (["demo", "--snrs", "0,nan"], "finite"),
+        (["demo", "--snrs", "0,loud"], "not a number"),
+        (["demo", "--snrs", "500"], "sane range"),
+        (["demo", "--channels", "rician"], "unknown channel"),
+        (["demo", "--backbone", "resnet-clip"], "unknown backbone"),
+        (["demo", "--dataset", "imagenet-21k"], "unknown dataset"),
+        (["list", "models"], "unknown list"),
+    ],
+)
+def test_user_errors_are_one_clear_line(args, message, tmp_path):
+    r = run(*args, "--out", str(tmp_path / "o")) if args[0] == "demo" else run(*args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_list():
+    r = run("list")
+    assert r.returncode == 0
+    assert "pocketclip" in r.stdout and "rayleigh:decoder" in r.stdout and "fashion-mnist" in r.stdout
+
+
+def test_help_mentions_the_main_options():
+    r = run("demo", "--help")
+    assert r.returncode == 0 and "--snrs" in r.stdout and "--k" in r.stdout
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    def boom(p):
+        p.write_text("half")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "results.json", boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, isolated_cache):
+    import os
+    import shutil
+
+    train = tmp_path / "train"
+    shutil.copytree(image_folder, train)
+    out = tmp_path / "run"
+    env = dict(os.environ, SEMCLIP_CACHE=str(isolated_cache))
+    args = [
+        "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
+        "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}",
+        "--steps", "30", "--snrs", "-5,20", "--k", "4",
+    ]
+    r = run(*args, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = Results.read(out / "results.json")
+    assert {(x.method, x.channel) for x in res.records} == {("clean", "none"), ("semclip", "awgn"), ("semclip", "rayleigh")}
+    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method == "semclip")
+    assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
+    assert "| semclip | awgn | 4 |" in (out / "results.md").read_text()
+    raw = json.loads((out / "results.json").read_text())
+    assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
+    # warm run: the codec is reused, not retrained
+    r2 = run(*args, env=env)
+    assert r2.returncode == 0 and "reusing token JSCC" in r2.stdout
+
+
+def test_results_from_another_schema_are_refused(tmp_path):
+    from semclip.errors import SemclipError
+
+    (tmp_path / "r.json").write_text(json.dumps({"backbone": "x", "dataset": "y", "records": [{"acc": 1}]}))
+    with pytest.raises(SemclipError, match="not a semclip results file"):
+        Results.read(tmp_path / "r.json")

