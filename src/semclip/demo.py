@@ -57,7 +57,7 @@ def semantic_bank(backbone: Backbone, classes: Sequence[str]) -> torch.Tensor:
     from semclip.backbones.pocketclip import imagenet_classes
 
     names = list(dict.fromkeys(list(classes) + imagenet_classes()))
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: the bank takes part in the codec's loss
         return backbone.encode_text([f"a photo of a {n}." for n in names])
 
 

@@ -32,7 +32,7 @@ def cache_path(backbone: Backbone, dataset: LabelledImages, root: Path | None = 
     return root / f"{dataset.cache_id}--{backbone.name.replace('/', '_').replace(':', '_')}--{cache_key(backbone, dataset)}.safetensors"
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def encode_images(
     backbone: Backbone,
     load: Callable[[int], object],

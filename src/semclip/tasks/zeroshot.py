@@ -16,7 +16,7 @@ class ZeroShotClassifier:
     def __init__(self, backbone: Backbone, classes: Sequence[str], templates: Sequence[str] = TEMPLATES) -> None:
         self.classes = validate_classnames(classes)
         self.templates = list(templates)
-        with torch.inference_mode():
+        with torch.no_grad():
             texts = [t.format(c) for c in self.classes for t in self.templates]
             emb = backbone.encode_text(texts).view(len(self.classes), len(self.templates), -1)
             self.weights = F.normalize(emb.mean(dim=1), dim=-1)  # [C, d]
