@@ -19,7 +19,8 @@ app = typer.Typer(
 )
 pocket_app = typer.Typer(help="Train or check the embedded PocketCLIP backbone.", no_args_is_help=True)
 app.add_typer(pocket_app, name="pocketclip")
-console = Console()
+# a pipe or CI log is not 80 columns wide: keep the results table readable there
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 
 
@@ -46,7 +47,7 @@ def demo(
     channels: Annotated[str, typer.Option(help="Comma-separated channels: awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn,rayleigh",
     test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images.")] = None,
     train_limit: Annotated[int, typer.Option(help="Use only the first N training images for the codec.")] = 10000,
-    steps: Annotated[int, typer.Option(help="Codec training steps.")] = 2000,
+    steps: Annotated[int, typer.Option(help="Codec training steps.")] = 1500,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, a table and a plot."""

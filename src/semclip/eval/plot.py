@@ -11,6 +11,17 @@ from semclip.eval.results import Results
 STYLE = {"semclip": dict(marker="o", color="C0")}
 
 
+CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
+
+
+def _title(channel: str, results: Results) -> str:
+    if channel == "awgn":
+        return "AWGN channel"
+    specs = (getattr(results, "model_extra", None) or {}).get("config", {}).get("channels", [])
+    mode = next((s.partition(":")[2] or "mmse" for s in specs if s.startswith(channel)), None)
+    return f"{channel.capitalize()} block fading" + (f" ({CSI_LABELS.get(mode, mode)})" if mode else "")
+
+
 def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | None = None) -> Path:
     import matplotlib
 
@@ -32,7 +43,7 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
         if chance is not None:
             ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
-        ax.set_title(f"{ch.upper()} channel" if ch == "awgn" else f"{ch.capitalize()} block fading")
+        ax.set_title(_title(ch, results))
         ax.set_xlabel("SNR (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")

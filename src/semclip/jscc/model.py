@@ -20,7 +20,7 @@ class JSCCConfig:
 
     dim: int = 512
     k: int = 16
-    width: int = 512
+    width: int = 256
     depth: int = 2
     csi: bool = False
 

@@ -19,7 +19,7 @@ from semclip.progress import progress
 
 @dataclass
 class JSCCTrainConfig:
-    steps: int = 2000
+    steps: int = 1500
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
