@@ -78,7 +78,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert {(x.method, x.channel) for x in res.records} == {("clean", "none"), ("semclip", "awgn"), ("semclip", "rayleigh")}
     assert all(x.channel_uses_per_image == 4 for x in res.records if x.method == "semclip")
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
-    assert "| semclip | awgn | 4 |" in (out / "results.md").read_text()
+    assert "| semclip | rayleigh (mmse) | 4 |" in (out / "results.md").read_text()
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
     # warm run: the codec is reused, not retrained

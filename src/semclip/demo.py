@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -61,28 +61,46 @@ def semantic_bank(backbone: Backbone, classes: Sequence[str]) -> torch.Tensor:
         return backbone.encode_text([f"a photo of a {n}." for n in names])
 
 
+def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
+    """Which channels a codec serving ``channel`` is trained on, and whether its decoder
+    takes CSI. AWGN and equalised Rayleigh share one codec (trained on both); the
+    un-equalised modes need their own (the decoder must see h, or learn without it)."""
+    family, _, mode = channel.partition(":")
+    if family == "awgn" or mode in ("", "mmse"):
+        return ("awgn", "rayleigh"), False
+    return (channel,), mode == "decoder"
+
+
 def get_jscc(
-    cfg: DemoConfig, backbone: Backbone, train_tokens: torch.Tensor, train_classes: Sequence[str], train_id: str, log=print
+    cfg: DemoConfig,
+    backbone: Backbone,
+    train_tokens: torch.Tensor,
+    train_classes: Sequence[str],
+    train_id: str,
+    channels: tuple[str, ...] = ("awgn", "rayleigh"),
+    csi: bool = False,
+    log=print,
 ) -> tuple[TokenJSCC, Path]:
     """Load the cached codec for this (backbone, training data, config), or train it."""
-    mcfg = JSCCConfig(dim=train_tokens.shape[1], k=cfg.k)
+    mcfg = JSCCConfig(dim=train_tokens.shape[1], k=cfg.k, csi=csi)
+    tcfg = replace(cfg.jscc, channels=list(channels))
     key = hashlib.sha1(
-        json.dumps([backbone.fingerprint, train_id, asdict(mcfg), asdict(cfg.jscc)], sort_keys=True).encode()
+        json.dumps([backbone.fingerprint, train_id, asdict(mcfg), asdict(tcfg)], sort_keys=True).encode()
     ).hexdigest()[:12]
     path = cache_dir() / "jscc" / f"token-jscc-k{cfg.k}-{key}.safetensors"
     if path.exists():
         log(f"reusing token JSCC {path}")
         return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), path
-    torch.manual_seed(cfg.jscc.seed)
+    torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
     bank = semantic_bank(backbone, train_classes)
     t0 = time.time()
-    train_log = train_jscc(model, train_tokens, bank, cfg.jscc)
+    train_log = train_jscc(model, train_tokens, bank, tcfg)
     save_jscc(
         model,
         path,
         backbone.fingerprint,
-        extra={"train": asdict(cfg.jscc), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:]},
+        extra={"train": asdict(tcfg), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:]},
     )
     return model, path
 
@@ -99,22 +117,25 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     test_tokens, test_labels = dataset_tokens(backbone, test)
     train_tokens, _ = dataset_tokens(backbone, train)
     t_encode = time.time() - t0
-    jscc, jscc_path = get_jscc(cfg, backbone, train_tokens, train.classes, train.cache_id, log)
-    t_jscc = time.time() - t0 - t_encode
-
     classifier = ZeroShotClassifier(backbone, test.classes)
     clean = top1_accuracy(classifier.predict(test_tokens), test_labels)
     records = [Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0)]
-    records += sweep_semclip(jscc, test_tokens, test_labels, classifier, cfg.channels, cfg.snrs_db, seed=cfg.seed)
+    checkpoints = {}
+    for ch in cfg.channels:
+        recipe = codec_recipe(ch)
+        jscc, path = get_jscc(cfg, backbone, train_tokens, train.classes, train.cache_id, *recipe, log=log)
+        checkpoints[ch] = str(path)
+        records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
+    t_jscc = time.time() - t0 - t_encode
     results = Results(
         backbone=backbone.fingerprint,
         dataset=test.name,
         records=records,
         config=json.loads(json.dumps(asdict(cfg))),
-        jscc_checkpoint=str(jscc_path),
+        jscc_checkpoints=checkpoints,
         n_test=len(test),
         n_train=len(train),
-        seconds={"encode": round(t_encode, 1), "jscc": round(t_jscc, 1), "total": round(time.time() - t0, 1)},
+        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "total": round(time.time() - t0, 1)},
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results
+from semclip.eval.results import Results, channel_label
 
 STYLE = {"semclip": dict(marker="o", color="C0")}
 
@@ -14,12 +14,11 @@ STYLE = {"semclip": dict(marker="o", color="C0")}
 CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
 
 
-def _title(channel: str, results: Results) -> str:
-    if channel == "awgn":
+def _title(label: str) -> str:
+    if label == "awgn":
         return "AWGN channel"
-    specs = (getattr(results, "model_extra", None) or {}).get("config", {}).get("channels", [])
-    mode = next((s.partition(":")[2] or "mmse" for s in specs if s.startswith(channel)), None)
-    return f"{channel.capitalize()} block fading" + (f" ({CSI_LABELS.get(mode, mode)})" if mode else "")
+    mode = label.partition("(")[2].rstrip(")")
+    return "Rayleigh block fading" + (f" ({CSI_LABELS.get(mode, mode)})" if mode else "")
 
 
 def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | None = None) -> Path:
@@ -29,21 +28,21 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
     import matplotlib.pyplot as plt
 
     recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
-    channels = sorted({r.channel for r in recs if r.channel != "none"})
+    channels = sorted({channel_label(r) for r in recs if r.channel != "none"})
     clean = [r.value for r in recs if r.method == "clean"]
     fig, axes = plt.subplots(1, max(1, len(channels)), figsize=(5.2 * max(1, len(channels)), 4), sharey=True, squeeze=False)
     for ax, ch in zip(axes[0], channels or ["awgn"]):
-        methods = sorted({r.method for r in recs if r.channel == ch})
-        for i, m in enumerate(methods):
-            pts = sorted((r.snr_db, r.value) for r in recs if r.channel == ch and r.method == m)
-            uses = next(r.channel_uses_per_image for r in recs if r.channel == ch and r.method == m)
+        here = [r for r in recs if channel_label(r) == ch]
+        for i, m in enumerate(sorted({r.method for r in here})):
+            pts = sorted((r.snr_db, r.value) for r in here if r.method == m)
+            uses = next(r.channel_uses_per_image for r in here if r.method == m)
             style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({uses:g} ch. uses)", **style)
         if clean:
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
         if chance is not None:
             ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
-        ax.set_title(_title(ch, results))
+        ax.set_title(_title(ch))
         ax.set_xlabel("SNR (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")

@@ -21,10 +21,16 @@ class Record(BaseModel):
     task: str = "zero-shot-classification"
     split: str = "all"
     channel: Literal["none", "awgn", "rayleigh"]
+    csi: Literal["mmse", "zf", "decoder", "none"] | None = None  # Rayleigh receiver; None otherwise
     snr_db: float | None
     metric: str = "top1"
     value: float = Field(ge=0.0, le=1.0)
     channel_uses_per_image: float = Field(ge=0.0)
+
+
+def channel_label(r: Record) -> str:
+    """"awgn", "rayleigh (mmse)", ...: one label per distinct channel condition."""
+    return f"{r.channel} ({r.csi})" if r.csi else r.channel
 
 
 class Results(BaseModel):

@@ -30,6 +30,7 @@ def sweep_semclip(
         gen = torch.Generator().manual_seed(seed)
         channel = create_channel(ch, generator=gen)
         family = ch.partition(":")[0]
+        csi = getattr(channel, "csi", None)
         for snr in snrs_db:
             preds = []
             for s in range(0, tokens.shape[0], batch_size):
@@ -38,6 +39,8 @@ def sweep_semclip(
                 preds.append(classifier.predict(jscc.transmit(t, snr_t, channel)))
             acc = top1_accuracy(torch.cat(preds), labels)
             records.append(
-                Record(method=method, channel=family, snr_db=float(snr), value=acc, channel_uses_per_image=jscc.cfg.k)
+                Record(
+                    method=method, channel=family, csi=csi, snr_db=float(snr), value=acc, channel_uses_per_image=jscc.cfg.k
+                )
             )
     return records

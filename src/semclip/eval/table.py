@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from semclip.eval.results import Results
+from semclip.eval.results import Results, channel_label
 
 
 def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
@@ -15,9 +15,9 @@ def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
     for r in recs:
         if r.channel == "none":
             rows.append([r.method, "none", f"{r.channel_uses_per_image:g}"] + [f"{r.value:.3f}"] * len(snrs))
-    keys = sorted({(r.method, r.channel) for r in recs if r.channel != "none"}, key=lambda x: (x[1], x[0]))
+    keys = sorted({(r.method, channel_label(r)) for r in recs if r.channel != "none"}, key=lambda x: (x[1], x[0]))
     for m, ch in keys:
-        by = {r.snr_db: r for r in recs if r.method == m and r.channel == ch}
+        by = {r.snr_db: r for r in recs if r.method == m and channel_label(r) == ch}
         uses = next(iter(by.values())).channel_uses_per_image
         rows.append([m, ch, f"{uses:g}"] + [f"{by[s].value:.3f}" if s in by else "" for s in snrs])
     return header, rows

@@ -1,0 +1,65 @@
+"""Backbone and codec speed on this machine: images/s through the frozen backbone,
+tokens/s through the token codec + channel + zero-shot classifier (one sweep point).
+
+    python benchmarks/encode_speed.py [--n 512] [--out benchmarks/results/encode_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from semclip._io import atomic_write_json
+from semclip.backbones.base import create_backbone
+from semclip.channels import create_channel
+from semclip.data.fashion_mnist import FashionMNIST
+from semclip.data.token_cache import encode_images
+from semclip.jscc import JSCCConfig, TokenJSCC
+from semclip.tasks import ZeroShotClassifier
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="images to encode")
+    ap.add_argument("--backbone", default="pocketclip")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/encode_speed.json"))
+    args = ap.parse_args()
+
+    bb = create_backbone(args.backbone)
+    ds = FashionMNIST("test", limit=args.n)
+    encode_images(bb, ds.image, range(64))  # warm-up
+    t = time.perf_counter()
+    tokens = encode_images(bb, ds.image, range(len(ds)))
+    enc = len(ds) / (time.perf_counter() - t)
+
+    jscc = TokenJSCC(JSCCConfig(dim=tokens.shape[1])).eval()
+    clf = ZeroShotClassifier(bb, ds.classes)
+    big = tokens.repeat(max(1, 20000 // len(tokens)), 1)
+    snr = torch.zeros(len(big), 1)
+    t = time.perf_counter()
+    clf.predict(jscc.transmit(big, snr, create_channel("rayleigh")))
+    point = len(big) / (time.perf_counter() - t)
+
+    res = {
+        "backbone": bb.fingerprint,
+        "image_size": bb.image_size,
+        "images": len(ds),
+        "encode_images_per_s": round(enc, 1),
+        "codec_channel_classify_tokens_per_s": round(point, 1),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+    }
+    atomic_write_json(args.out, res)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
