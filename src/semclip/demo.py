@@ -120,10 +120,12 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     classifier = ZeroShotClassifier(backbone, test.classes)
     clean = top1_accuracy(classifier.predict(test_tokens), test_labels)
     records = [Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0)]
-    checkpoints = {}
+    checkpoints, codecs = {}, {}
     for ch in cfg.channels:
         recipe = codec_recipe(ch)
-        jscc, path = get_jscc(cfg, backbone, train_tokens, train.classes, train.cache_id, *recipe, log=log)
+        if recipe not in codecs:
+            codecs[recipe] = get_jscc(cfg, backbone, train_tokens, train.classes, train.cache_id, *recipe, log=log)
+        jscc, path = codecs[recipe]
         checkpoints[ch] = str(path)
         records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
     t_jscc = time.time() - t0 - t_encode
