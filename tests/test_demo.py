@@ -1,0 +1,21 @@
+"""Which codec serves which channel, and config validation before any heavy work."""
+
+import pytest
+
+from semclip.demo import DemoConfig, codec_recipe
+from semclip.errors import SemclipError
+
+
+def test_codec_recipes():
+    assert codec_recipe("awgn") == codec_recipe("rayleigh") == codec_recipe("rayleigh:mmse") == (("awgn", "rayleigh"), False)
+    assert codec_recipe("rayleigh:decoder") == (("rayleigh:decoder",), True)
+    assert codec_recipe("rayleigh:none") == (("rayleigh:none",), False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"k": 0}, "positive"), ({"snrs_db": [0.0, float("nan")]}, "finite"), ({"channels": ["awgn", "rician"]}, "unknown channel")],
+)
+def test_validate(kwargs, match):
+    with pytest.raises(SemclipError, match=match):
+        DemoConfig(**kwargs).validate()
