@@ -1,0 +1,36 @@
+"""semclip: zero-shot semantic communication with multimodal foundation models.
+
+The pipeline, one sub-package per stage:
+``backbones -> jscc -> channels -> tasks -> eval`` (``data`` feeds it, ``train`` builds
+PocketCLIP). The names below are the public API.
+"""
+
+from semclip.backbones import Backbone, create_backbone, list_backbones
+from semclip.channels import AWGN, RayleighBlockFading, create_channel, list_channels
+from semclip.data import create_dataset, list_datasets
+from semclip.errors import SemclipError
+from semclip.eval import Record, Results
+from semclip.jscc import JSCCConfig, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.tasks import ZeroShotClassifier
+
+__version__ = "0.1.0"
+__all__ = [
+    "AWGN",
+    "Backbone",
+    "JSCCConfig",
+    "RayleighBlockFading",
+    "Record",
+    "Results",
+    "SemclipError",
+    "TokenJSCC",
+    "ZeroShotClassifier",
+    "create_backbone",
+    "create_channel",
+    "create_dataset",
+    "list_backbones",
+    "list_channels",
+    "list_datasets",
+    "load_jscc",
+    "save_jscc",
+    "train_jscc",
+]

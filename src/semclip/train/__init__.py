@@ -1,0 +1,1 @@
+"""Training jobs that are not part of the transmission pipeline itself (PocketCLIP's heads)."""
