@@ -128,6 +128,8 @@ class PocketCLIP(Backbone):
 
 def load_heads(path: str | Path) -> PocketHeads:
     """Load trained heads; refuse a file that is not a PocketCLIP heads file."""
+    if not Path(path).is_file():
+        raise SemclipError(f"PocketCLIP heads not found at {path}: run `semclip pocketclip train --out {path}`")
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("kind") != "pocketclip-heads":
