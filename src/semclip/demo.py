@@ -77,8 +77,8 @@ def get_jscc(
     train_tokens: torch.Tensor,
     train_classes: Sequence[str],
     train_id: str,
-    channels: tuple[str, ...] = ("awgn", "rayleigh"),
-    csi: bool = False,
+    channels: tuple[str, ...],
+    csi: bool,
     log=print,
 ) -> tuple[TokenJSCC, Path]:
     """Load the cached codec for this (backbone, training data, config), or train it."""

@@ -85,10 +85,6 @@ class PocketCLIP(Backbone):
         self.text_tower = AutoModel.from_pretrained(folder)
         self.heads_id = "untrained"
         if heads_path is not None:
-            if not Path(heads_path).exists():
-                raise SemclipError(
-                    f"PocketCLIP heads not found at {heads_path}: run `semclip pocketclip train`"
-                )
             self.heads = load_heads(heads_path)
             with safe_open(str(heads_path), "pt") as f:
                 self.heads_id = (f.metadata() or {}).get("sha", "unknown")

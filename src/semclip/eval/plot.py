@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results, channel_label
+from semclip.eval.results import Results
 
 STYLE = {"semclip": dict(marker="o", color="C0")}
 
@@ -14,11 +14,10 @@ STYLE = {"semclip": dict(marker="o", color="C0")}
 CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
 
 
-def _title(label: str) -> str:
-    if label == "awgn":
+def _title(channel: str, csi: str | None) -> str:
+    if channel == "awgn":
         return "AWGN channel"
-    mode = label.partition("(")[2].rstrip(")")
-    return "Rayleigh block fading" + (f" ({CSI_LABELS.get(mode, mode)})" if mode else "")
+    return "Rayleigh block fading" + (f" ({CSI_LABELS[csi]})" if csi else "")
 
 
 def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | None = None) -> Path:
@@ -28,11 +27,11 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
     import matplotlib.pyplot as plt
 
     recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
-    channels = sorted({channel_label(r) for r in recs if r.channel != "none"})
+    channels = sorted({(r.channel, r.csi) for r in recs if r.channel != "none"}, key=lambda c: (c[0], c[1] or ""))
     clean = [r.value for r in recs if r.method == "clean"]
     fig, axes = plt.subplots(1, max(1, len(channels)), figsize=(5.2 * max(1, len(channels)), 4), sharey=True, squeeze=False)
-    for ax, ch in zip(axes[0], channels or ["awgn"]):
-        here = [r for r in recs if channel_label(r) == ch]
+    for ax, (ch, csi) in zip(axes[0], channels or [("awgn", None)]):
+        here = [r for r in recs if (r.channel, r.csi) == (ch, csi)]
         for i, m in enumerate(sorted({r.method for r in here})):
             pts = sorted((r.snr_db, r.value) for r in here if r.method == m)
             uses = next(r.channel_uses_per_image for r in here if r.method == m)
@@ -42,7 +41,7 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
         if chance is not None:
             ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
-        ax.set_title(_title(ch))
+        ax.set_title(_title(ch, csi))
         ax.set_xlabel("SNR (dB)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")

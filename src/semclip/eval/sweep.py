@@ -29,7 +29,6 @@ def sweep_semclip(
     for ch in channels:
         gen = torch.Generator().manual_seed(seed)
         channel = create_channel(ch, generator=gen)
-        family = ch.partition(":")[0]
         csi = getattr(channel, "csi", None)
         for snr in snrs_db:
             preds = []
@@ -40,7 +39,7 @@ def sweep_semclip(
             acc = top1_accuracy(torch.cat(preds), labels)
             records.append(
                 Record(
-                    method=method, channel=family, csi=csi, snr_db=float(snr), value=acc, channel_uses_per_image=jscc.cfg.k
+                    method=method, channel=channel.name, csi=csi, snr_db=float(snr), value=acc, channel_uses_per_image=jscc.cfg.k
                 )
             )
     return records
