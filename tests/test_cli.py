@@ -28,10 +28,18 @@ def run(*args, env=None):
         (["demo", "--backbone", "resnet-clip"], "unknown backbone"),
         (["demo", "--dataset", "imagenet-21k"], "unknown dataset"),
         (["list", "models"], "unknown list"),
+        (["demo", "--learners", "coop,maple"], "unknown prompt learner"),
+        (["eval", "--protocol", "novel2base"], "unknown protocol"),
+        (["eval", "--learners", "tapl,clip-adapter"], "unknown prompt learner"),
+        (["eval", "--dataset", "folder:/tmp"], "no train/test split"),
+        (["eval", "--seeds", "0,x"], "comma-separated integers"),
+        (["train", "--stage", "3"], "unknown stage"),
+        (["train", "--learner", "cooop"], "unknown prompt learner"),
+        (["train", "--classes", "novel"], "'base' or 'all'"),
     ],
 )
 def test_user_errors_are_one_clear_line(args, message, tmp_path):
-    r = run(*args, "--out", str(tmp_path / "o")) if args[0] == "demo" else run(*args)
+    r = run(*args, "--out", str(tmp_path / "o")) if args[0] in ("demo", "eval", "train") else run(*args)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr
     assert "Traceback" not in r.stderr
@@ -63,6 +71,11 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     import os
     import shutil
 
+    from PIL import Image
+
+    (image_folder / "grey_thing").mkdir()  # a fourth class: two base, two novel
+    for i in range(4):
+        Image.new("RGB", (20, 24), (128 + 10 * i,) * 3).save(image_folder / "grey_thing" / f"{i}.png")
     train = tmp_path / "train"
     shutil.copytree(image_folder, train)
     out = tmp_path / "run"
@@ -70,14 +83,21 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     args = [
         "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}",
-        "--steps", "30", "--snrs", "-5,20", "--k", "4",
+        "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3",
     ]
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
-    assert {(x.method, x.channel) for x in res.records} == {("clean", "none"), ("semclip", "awgn"), ("semclip", "rayleigh")}
-    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method == "semclip")
+    whole = {(x.method, x.channel) for x in res.records if x.split == "all"}
+    assert whole == {("clean", "none"), ("semclip", "awgn"), ("semclip", "rayleigh")}
+    split = {(x.method, x.split, x.channel) for x in res.records if x.split != "all"}
+    methods = ("semclip", "semclip+coop", "semclip+tapl")
+    assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
+        ("clean", "base", "none"), ("clean", "novel", "none")}
+    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip"))
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
+    assert (out / "base_to_novel.png").stat().st_size > 10000
+    assert "semclip+tapl" in (out / "results.md").read_text()
     assert "| semclip | rayleigh (mmse) | 4 |" in (out / "results.md").read_text()
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None

@@ -103,3 +103,38 @@ def test_cache_key_changes_with_content(tiny_clip_dir, image_folder):
     before = token_cache.cache_path(bb, ImageFolder(image_folder))
     Image.new("RGB", (8, 8)).save(image_folder / "red_thing" / "extra.png")
     assert token_cache.cache_path(bb, ImageFolder(image_folder)) != before
+
+
+def test_clipart_topics_are_reproducible_and_split_cleanly():
+    from semclip.data.clipart_topics import CLASSES, ClipartTopics, build
+
+    splits = build()
+    train, test = ({sha for _, _, sha in splits[s]} for s in ("train", "test"))
+    assert not train & test and len(test) > 500
+    per_class = [sum(1 for _, label, _ in splits["train"] if label == c) for c in range(len(CLASSES))]
+    assert min(per_class) >= 16  # enough for 16-shot training on every class
+    a, b = ClipartTopics("test"), ClipartTopics("test")
+    assert a.cache_id == b.cache_id and a.labels.tolist() == b.labels.tolist() and a.classes == list(CLASSES)
+    assert a.image(0).size[0] > 0
+    with pytest.raises(SemclipError, match="splits"):
+        ClipartTopics("val")
+
+
+def test_packaged_pocketclip_heads_never_saw_the_clipart_test_split():
+    """The heads file records how many drawings it trained on: all of Open Clip Art except
+    every copy (by content) of a clip-art topics test image."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from semclip.backbones.pocketclip import DEFAULT_HEADS
+    from semclip.data.captioned import clipart
+    from semclip.data.clipart_topics import test_hashes
+
+    held_out = test_hashes()
+    allowed = sum(hashlib.sha1(Path(k).read_bytes()).hexdigest() not in held_out for k in clipart().keys)
+    with safe_open(str(DEFAULT_HEADS), "pt") as f:
+        sizes = json.loads(f.metadata()["train_sizes"])
+    assert sizes["openclipart"] == allowed

@@ -36,6 +36,17 @@ def parse_floats(text: str, what: str) -> list[float]:
     return out
 
 
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(t) for t in _csv(text)]
+    except ValueError:
+        raise SemclipError(f"{what}: give comma-separated integers like 0,1,2, not {text!r}") from None
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")] = Path("semclip-demo"),
@@ -48,12 +59,16 @@ def demo(
     test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images.")] = None,
     train_limit: Annotated[int, typer.Option(help="Use only the first N training images for the codec.")] = 10000,
     steps: Annotated[int, typer.Option(help="Codec training steps.")] = 1500,
+    learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
+    shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
+    prompt_steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
-    """Run SemCLIP end to end on the embedded default and write results, a table and a plot."""
+    """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     from semclip.demo import DemoConfig, run_demo
     from semclip.eval.table import rich_table
     from semclip.jscc.train import JSCCTrainConfig
+    from semclip.prompts.train import PromptTrainConfig
 
     cfg = DemoConfig(
         backbone=backbone,
@@ -65,11 +80,79 @@ def demo(
         channels=[c.strip() for c in channels.split(",") if c.strip()],
         snrs_db=parse_floats(snrs, "--snrs"),
         jscc=JSCCTrainConfig(steps=steps, seed=seed),
+        learners=_csv(learners),
+        prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
         seed=seed,
     )
     results = run_demo(cfg, out, log=console.print)
     console.print(rich_table(results, title=f"zero-shot top-1, {results.dataset}, {results.backbone}"))
-    console.print(f"wrote {out}/results.json, results.md, accuracy_vs_snr.png in {results.seconds['total']:.0f} s")
+    if cfg.learners:
+        console.print((out / "results.md").read_text().split("## Base-to-novel", 1)[-1])
+    console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
+
+
+@app.command()
+def train(
+    stage: Annotated[str, typer.Option(help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")] = "prompts",
+    out: Annotated[Path, typer.Option(help="Folder for the checkpoints.")] = Path("semclip-train"),
+    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    dataset: Annotated[str, typer.Option(help="Training images: fashion-mnist or clipart (their train split).")] = "fashion-mnist",
+    learner: Annotated[str, typer.Option(help="coop, cocoop, tapl, tapl:no-snr, tapl:text-only, tapl:visual-only.")] = "tapl",
+    classes: Annotated[str, typer.Option(help="Train prompts on 'base' (first half of the classes) or 'all'.")] = "base",
+    shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
+    seed: Annotated[int, typer.Option(help="Few-shot sample and training seed.")] = 0,
+    steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
+    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint for stage prompts (default: train/reuse one).")] = None,
+    k: Annotated[int, typer.Option(help="Complex channel uses per image, for stage jscc.")] = 16,
+    jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
+    train_limit: Annotated[int, typer.Option(help="Use only the first N training images.")] = 10000,
+) -> None:
+    """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
+
+    Interrupted prompt training resumes from its last partial checkpoint when rerun."""
+    from semclip.training import train_stages
+
+    paths = train_stages(
+        stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
+        seed=seed, steps=steps, jscc=jscc, k=k, jscc_steps=jscc_steps, train_limit=train_limit, log=console.print,
+    )
+    for what, path in paths.items():
+        console.print(f"wrote {what}: {path}")
+
+
+@app.command("eval")
+def eval_(
+    protocol: Annotated[str, typer.Option(help="base2novel, cross-dataset or all.")] = "base2novel",
+    out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")] = Path("semclip-eval"),
+    dataset: Annotated[str, typer.Option(help="Dataset to train prompts on (and base-to-novel on): fashion-mnist or clipart.")] = "fashion-mnist",
+    targets: Annotated[str, typer.Option(help="Comma-separated cross-dataset targets.")] = "clipart",
+    learners: Annotated[str, typer.Option(help="Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...).")] = "handcrafted,coop,tapl",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
+    steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
+    snrs: Annotated[str, typer.Option(help="Comma-separated SNRs in dB.")] = "-10,-5,0,5,10,15,20",
+    channels: Annotated[str, typer.Option(help="Channels to test on (prompts train on the same).")] = "awgn",
+    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
+    test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images.")] = None,
+) -> None:
+    """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
+    from semclip.evaluate import EvalConfig, run_eval
+    from semclip.eval.protocols import ProtocolConfig
+    from semclip.prompts.train import PromptTrainConfig
+
+    chans = _csv(channels)
+    cfg = EvalConfig(
+        protocol=protocol, dataset=dataset, targets=_csv(targets), backbone=backbone, test_limit=test_limit,
+        jscc=str(jscc) if jscc else None,
+        protocol_cfg=ProtocolConfig(
+            learners=_csv(learners), seeds=_ints(seeds, "--seeds"), channels=chans, snrs_db=parse_floats(snrs, "--snrs"),
+            train=PromptTrainConfig(shots=shots, steps=steps, channels=chans),
+        ),
+    )
+    results = run_eval(cfg, out, log=console.print)
+    console.print((out / "summary.md").read_text())
+    console.print(f"wrote {out}/results.json, summary.md, protocols.png in {results.seconds:.0f} s")
 
 
 @app.command("list")

@@ -1,5 +1,6 @@
 """The main job: encode (cached), train the token codec (or reuse it), sweep channels and
-SNRs, write results.json, results.md and accuracy_vs_snr.png."""
+SNRs, train receiver prompts on base classes and test them on base and novel classes; write
+results.json, results.md, accuracy_vs_snr.png and base_to_novel.png."""
 
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
 from semclip.errors import SemclipError
-from semclip.eval.plot import plot_accuracy_vs_snr
+from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
+from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.results import Record, Results
+from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep_semclip
 from semclip.eval.table import markdown_table
 from semclip.jscc.checkpoint import load_jscc, save_jscc
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.prompts.registry import learner_config
+from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
@@ -42,10 +47,14 @@ class DemoConfig:
     channels: list[str] = field(default_factory=lambda: ["awgn", "rayleigh"])
     snrs_db: list[float] = field(default_factory=lambda: list(DEFAULT_SNRS))
     jscc: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
+    learners: list[str] = field(default_factory=lambda: ["coop", "tapl"])  # base-to-novel; [] to skip
+    prompts: PromptTrainConfig = field(default_factory=PromptTrainConfig)
     seed: int = 0
 
     def validate(self) -> None:
         JSCCConfig(k=self.k)  # raises on k <= 0
+        for name in self.learners:
+            learner_config(name)
         as_snr_tensor(torch.tensor(self.snrs_db), len(self.snrs_db))
         for ch in self.channels:
             create_channel(ch)
@@ -129,6 +138,9 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         checkpoints[ch] = str(path)
         records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
     t_jscc = time.time() - t0 - t_encode
+    if cfg.learners:
+        records += base_to_novel(cfg, backbone, train, test, train_tokens, test_tokens, test_labels, codecs, log)
+    t_prompts = time.time() - t0 - t_encode - t_jscc
     results = Results(
         backbone=backbone.fingerprint,
         dataset=test.name,
@@ -137,7 +149,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         jscc_checkpoints=checkpoints,
         n_test=len(test),
         n_train=len(train),
-        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "total": round(time.time() - t0, 1)},
+        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "total": round(time.time() - t0, 1)},
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
@@ -148,5 +160,37 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         f"{1 / len(test.classes):.3f}). Token JSCC: k = {cfg.k} complex channel uses per image, trained on "
         f"{len(train)} images of {train.name}.\n\n" + markdown_table(results)
     )
+    if cfg.learners:
+        rows = summarize(records + harmonic_records(records))
+        plot_protocol(rows, out / "base_to_novel.png")
+        md += (
+            "\n## Base-to-novel (receiver prompt learning)\n\nPrompts trained on "
+            f"{cfg.prompts.shots} shots of each base class (first half of the classes) from {train.name}, "
+            f"seed {cfg.seed}; 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)
+        )
     atomic_write_text(out / "results.md", md)
     return results
+
+
+def base_to_novel(cfg, backbone, train, test, train_tokens, test_tokens, test_labels, codecs, log) -> list[Record]:
+    """Base-to-novel records of the hand-crafted receiver and the demo's learners, on the
+    channels served by the shared (AWGN + Rayleigh/MMSE) codec."""
+    recipe = codec_recipe("awgn")
+    channels = [ch for ch in cfg.channels if codec_recipe(ch) == recipe]
+    if not channels:
+        return []
+    if recipe not in codecs:
+        raise SemclipError("internal: the shared codec was not built")  # pragma: no cover
+    jscc, path = codecs[recipe]
+    pc = ProtocolConfig(
+        learners=["handcrafted", *cfg.learners],
+        seeds=[cfg.seed],
+        channels=channels,
+        snrs_db=cfg.snrs_db,
+        train=replace(cfg.prompts, channels=channels),
+    )
+    train_labels = torch.from_numpy(train.labels)
+    tr = Split(train.name, train_tokens, train_labels, list(train.classes), train.cache_id)
+    te = Split(test.name, test_tokens, test_labels, list(test.classes), test.cache_id)
+    recs = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log)
+    return [r.model_copy(update={"dataset": None}) for r in recs]

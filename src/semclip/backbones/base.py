@@ -86,6 +86,36 @@ class Backbone(nn.Module, ABC):
     def encode_embeddings(self, embeds: torch.Tensor, text: TokenizedText) -> torch.Tensor:
         """embeds: [N, L, width] (possibly edited) -> text embeddings [N, dim], L2-normalised."""
 
+    def insert_context(self, embeds: torch.Tensor, text: TokenizedText, ctx: torch.Tensor) -> tuple[torch.Tensor, TokenizedText]:
+        """Put learned context vectors right after the start token ([CLS] / <|startoftext|>).
+
+        embeds: [N, L, width]; ctx: [N, M, width] or [M, width] -> ([N, L+M, width], the
+        text with its attention mask extended and its pooling position shifted by M). The one
+        place a prompt learner touches token layout, so learners never special-case a backbone.
+        """
+        n = embeds.shape[0]
+        if ctx.dim() == 2:
+            ctx = ctx.unsqueeze(0).expand(n, -1, -1)
+        if ctx.shape[0] != n or ctx.shape[2] != embeds.shape[2]:
+            raise SemclipError(f"context of shape {list(ctx.shape)} does not fit embeddings {list(embeds.shape)}")
+        m = ctx.shape[1]
+        if embeds.shape[1] + m > self.max_text_length:
+            raise SemclipError(
+                f"{m} context vectors + {embeds.shape[1]} tokens exceed the text encoder's {self.max_text_length} positions"
+            )
+        out = torch.cat([embeds[:, :1], ctx.to(embeds.dtype), embeds[:, 1:]], dim=1)
+        mask = text.attention_mask
+        mask = torch.cat([mask[:, :1], mask.new_ones(n, m), mask[:, 1:]], dim=1)
+        pool = None if text.pool_index is None else text.pool_index + m
+        return out, TokenizedText(torch.cat([text.input_ids[:, :1], text.input_ids.new_zeros(n, m), text.input_ids[:, 1:]], 1), mask, pool)
+
+    @property
+    def logit_scale(self) -> float:
+        """Temperature the backbone was trained with (exp of its learned log-scale)."""
+        return 100.0
+
+    max_text_length: int = 512
+
     def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """Texts -> [N, dim] L2-normalised embeddings."""
         if not texts:

@@ -29,7 +29,7 @@ class HFCLIP(Backbone):
         self.dim = model.config.projection_dim
         self.image_size = model.config.vision_config.image_size
         self.mean, self.std = CLIP_MEAN, CLIP_STD
-        self.max_length = model.config.text_config.max_position_embeddings
+        self.max_text_length = model.config.text_config.max_position_embeddings
 
     @classmethod
     def from_pretrained(cls, source: str) -> "HFCLIP":
@@ -45,6 +45,10 @@ class HFCLIP(Backbone):
             ) from exc
         return cls(model, tokenizer, source)
 
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp())
+
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         out = self.model.get_image_features(pixel_values=pixels)
         feats = out.pooler_output if hasattr(out, "pooler_output") else out
@@ -52,7 +56,7 @@ class HFCLIP(Backbone):
 
     def tokenize(self, texts: Sequence[str]) -> TokenizedText:
         enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=self.max_text_length, return_tensors="pt"
         )
         ids = enc["input_ids"]
         eos = self.model.config.text_config.eos_token_id

@@ -96,6 +96,12 @@ class PocketCLIP(Backbone):
     def fingerprint(self) -> str:
         return f"pocketclip-{self.heads_id}"
 
+    max_text_length = 512  # MiniLM's position table; prompts are truncated to 64 tokens
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.heads.logit_scale.clamp(max=4.6052).exp())
+
     # raw tower outputs, used by head training and cached there
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels: [B, 3, S, S] -> frozen EfficientNet features [B, 1280]."""

@@ -44,6 +44,17 @@ def _title_from_filename(stem: str) -> str:
     return " ".join(words)
 
 
+def readable(path: Path) -> bool:
+    """Header-only check: cheap, and catches truncated files and decompression bombs."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.width * im.height <= MAX_PIXELS
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return False
+
+
 def clipart(root: str | Path = CLIPART_DIR) -> CaptionedImages:
     root = Path(root)
     files = sorted(root.rglob("*.png")) if root.is_dir() else []
@@ -51,14 +62,7 @@ def clipart(root: str | Path = CLIPART_DIR) -> CaptionedImages:
         raise SemclipError(f"Open Clip Art not found in {root}: `apt-get install openclipart-png`")
     captions, keys, skipped = [], [], []
     for f in files:
-        try:  # header only: cheap, and catches truncated files and decompression bombs
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(f) as im:
-                    ok = im.width * im.height <= MAX_PIXELS
-        except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
-            ok = False
-        if not ok:
+        if not readable(f):
             skipped.append(str(f))
             continue
         keys.append(str(f))

@@ -7,6 +7,7 @@ from semclip.errors import SemclipError
 
 NAMES = {
     "fashion-mnist": "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
+    "clipart": "Open Clip Art topics, 18 classes, test split (or clipart:train), from Debian's openclipart-png",
     "folder": "folder:/path: any root/<class>/<image> tree",
 }
 
@@ -21,6 +22,10 @@ def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
         from semclip.data.fashion_mnist import FashionMNIST
 
         return FashionMNIST(split=arg or "test", limit=limit)
+    if family == "clipart":
+        from semclip.data.clipart_topics import ClipartTopics
+
+        return ClipartTopics(split=arg or "test", limit=limit)
     if family == "folder":
         from semclip.data.image_folder import ImageFolder
 

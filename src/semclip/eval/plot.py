@@ -52,3 +52,46 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
     out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
     plt.close(fig)
     return out
+
+
+SPLIT_TITLES = {"base": "base classes", "novel": "novel classes", "hm": "harmonic mean", "source": "source", "target": "target"}
+
+
+def plot_protocol(rows: list[dict], path: str | Path) -> Path:
+    """Prompt-learning protocols: one panel per (dataset, split), one line per method with
+    the spread over seeds as error bars, the noiseless backbone dashed. ``rows`` come from
+    ``semclip.evaluate.summarize``; the first channel present is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    noisy = [r for r in rows if r["channel"] != "none"]
+    if not noisy:
+        raise ValueError("no noisy-channel rows to plot")
+    channel = sorted({(r["channel"], r["csi"] or "") for r in noisy})[0]
+    panels = sorted({(r["dataset"], r["split"]) for r in noisy}, key=lambda p: (p[0] or "", list(SPLIT_TITLES).index(p[1]) if p[1] in SPLIT_TITLES else 9))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    methods = sorted({r["method"] for r in noisy})
+    for ax, (dataset, split) in zip(axes[0], panels):
+        for i, m in enumerate(methods):
+            pts = sorted(
+                (r["snr_db"], r["mean"], r["std"])
+                for r in noisy
+                if (r["dataset"], r["split"], r["method"], r["channel"], r["csi"] or "") == (dataset, split, m, *channel)
+            )
+            if pts:
+                style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], label=m, capsize=2, **style)
+        clean = [r["mean"] for r in rows if r["channel"] == "none" and (r["dataset"], r["split"]) == (dataset, split)]
+        if clean:
+            ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
+        ax.set_title(f"{dataset}: {SPLIT_TITLES.get(split, split)}", fontsize=9)
+        ax.set_xlabel(f"SNR (dB), {_title(channel[0], channel[1] or None)}", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
+    plt.close(fig)
+    return out

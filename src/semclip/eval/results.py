@@ -26,6 +26,8 @@ class Record(BaseModel):
     metric: str = "top1"
     value: float = Field(ge=0.0, le=1.0)
     channel_uses_per_image: float = Field(ge=0.0)
+    dataset: str | None = None  # set where one results file covers several datasets
+    seed: int | None = None  # few-shot / training seed, for methods that learn
 
 
 def channel_label(r: Record) -> str:

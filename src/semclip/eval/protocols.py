@@ -1,0 +1,185 @@
+"""Zero-shot protocols for receiver prompt learning, as in CoOp / CoCoOp / MaPLe.
+
+- base-to-novel: the first half of a dataset's classes is *base*; a learner trains on
+  K shots per base class (from the training split) and is tested on the test split twice:
+  on base images against base names, on novel images against novel names. The harmonic
+  mean of the two is the headline number.
+- cross-dataset: a learner trains on K shots of every class of dataset A and is tested on
+  dataset B's test split against B's names.
+
+Every learner sees the same few-shot images and, at test time, the same channel noise.
+Trained prompts are cached by (backbone, codec, data, settings, seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from semclip._io import cache_dir
+from semclip.backbones.base import Backbone
+from semclip.errors import SemclipError
+from semclip.eval.results import Record
+from semclip.eval.sweep import sweep
+from semclip.jscc.model import TokenJSCC
+from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.checkpoint import load_prompts
+from semclip.prompts.registry import create_learner, list_learners
+from semclip.prompts.splits import base_novel, few_shot
+from semclip.prompts.train import PromptTrainConfig, train_prompts
+from semclip.tasks.zeroshot import top1_accuracy
+
+
+@dataclass
+class Split:
+    """Tokens of one dataset split, with its class names and a content id for caches."""
+
+    name: str
+    tokens: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    cache_id: str
+
+    def take(self, idx: torch.Tensor) -> "Split":
+        """The images at ``idx`` (e.g. a few-shot sample), same classes."""
+        return Split(self.name, self.tokens[idx], self.labels[idx], self.classes, f"{self.cache_id}-take{len(idx)}")
+
+    def subset(self, class_ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """Images of ``class_ids`` only, labels renumbered 0..len(class_ids)-1."""
+        ids = torch.tensor(list(class_ids))
+        keep = (self.labels[:, None] == ids[None]).any(1)
+        remap = torch.full((len(self.classes),), -1, dtype=torch.long)
+        remap[ids] = torch.arange(len(ids))
+        return self.tokens[keep], remap[self.labels[keep]], [self.classes[i] for i in class_ids]
+
+
+@dataclass
+class ProtocolConfig:
+    learners: list[str] = field(default_factory=lambda: ["handcrafted", "coop", "tapl"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    channels: list[str] = field(default_factory=lambda: ["awgn"])
+    snrs_db: list[float] = field(default_factory=lambda: [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0])
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    train: PromptTrainConfig = field(default_factory=PromptTrainConfig)
+
+    def validate(self) -> None:
+        for name in self.learners:
+            if name not in list_learners():
+                raise SemclipError(f"unknown prompt learner {name!r}; choose one of {list_learners()}")
+        if not self.seeds:
+            raise SemclipError("give at least one seed")
+
+
+def method_name(learner: str) -> str:
+    """results.json method names: the hand-crafted receiver is plain "semclip"."""
+    return "semclip" if learner == "handcrafted" else f"semclip+{learner}"
+
+
+def get_learner(
+    name: str,
+    backbone: Backbone,
+    jscc: TokenJSCC,
+    jscc_id: str,
+    train: Split,
+    class_ids: Sequence[int],
+    cfg: ProtocolConfig,
+    seed: int,
+    log=print,
+) -> PromptLearner:
+    """Train (or load the cached) learner on ``cfg.train.shots`` shots of ``class_ids``."""
+    tcfg = PromptTrainConfig(**{**asdict(cfg.train), "seed": seed})
+    idx = few_shot(train.labels, class_ids, tcfg.shots, seed, train.cache_id)
+    tokens, labels, classes = train.take(idx).subset(class_ids)
+    key = hashlib.sha1(
+        json.dumps(
+            [name, backbone.fingerprint, jscc_id, train.cache_id, list(class_ids), asdict(cfg.prompt), asdict(tcfg)],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
+    path = cache_dir() / "prompts" / f"{train.cache_id}-{name}-{key}.safetensors"
+    if path.exists():
+        learner, _ = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
+        return learner
+    torch.manual_seed(seed)
+    learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
+    train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()})
+    log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
+    return learner.eval()
+
+
+def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:
+    records = sweep(
+        jscc,
+        tokens,
+        labels,
+        lambda t, s: learner.predict(t, s, classes),
+        cfg.channels,
+        cfg.snrs_db,
+        method=method,
+        split=split,
+        seed=1000 + seed,
+        batch_size=1024,
+    )
+    return [r.model_copy(update={"dataset": dataset, "seed": seed}) for r in records]
+
+
+def _clean(learner: PromptLearner, tokens, labels, classes, split, dataset) -> Record:
+    acc = top1_accuracy(learner.predict(tokens, torch.zeros(tokens.shape[0], 1), classes), labels)
+    return Record(method="clean", split=split, channel="none", snr_db=None, value=acc, channel_uses_per_image=0, dataset=dataset)
+
+
+def harmonic_records(records: Sequence[Record]) -> list[Record]:
+    """One ``split="hm"`` record per (method, channel, SNR, seed) that has base and novel."""
+    by = {}
+    for r in records:
+        if r.split in ("base", "novel"):
+            by.setdefault((r.method, r.channel, r.csi, r.snr_db, r.seed, r.dataset), {})[r.split] = r
+    out = []
+    for pair in by.values():
+        if len(pair) == 2:
+            b, n = pair["base"].value, pair["novel"].value
+            hm = 0.0 if b + n == 0 else 2 * b * n / (b + n)
+            out.append(pair["base"].model_copy(update={"split": "hm", "value": hm}))
+    return out
+
+
+def run_base2novel(
+    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, test: Split, cfg: ProtocolConfig, log=print
+) -> list[Record]:
+    cfg.validate()
+    base, novel = base_novel(test.classes)
+    parts = {s: test.subset(ids) for s, ids in (("base", base), ("novel", novel))}
+    ref = create_learner("handcrafted", backbone)
+    records = [_clean(ref, t, y, c, s, test.name) for s, (t, y, c) in parts.items()]
+    for seed in cfg.seeds:
+        for name in cfg.learners:
+            learner = get_learner(name, backbone, jscc, jscc_id, train, base, cfg, seed, log)
+            for s, (t, y, c) in parts.items():
+                records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed)
+    return records
+
+
+def run_cross_dataset(
+    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, source: Split, targets: Sequence[Split], cfg: ProtocolConfig, log=print
+) -> list[Record]:
+    """Train on every class of ``train`` (test on its own test split ``source``), then on
+    each target dataset's test split."""
+    cfg.validate()
+    if sorted(train.classes) != sorted(source.classes):
+        raise SemclipError("the source test split must have the training split's classes")
+    every = list(range(len(train.classes)))
+    records = []
+    for seed in cfg.seeds:
+        for name in cfg.learners:
+            learner = get_learner(name, backbone, jscc, jscc_id, train, every, cfg, seed, log)
+            for data in [source, *targets]:
+                split = "source" if data is source else "target"
+                records += _evaluate(
+                    learner, jscc, data.tokens, data.labels, data.classes, cfg, method_name(name), split, data.name, seed
+                )
+    return records

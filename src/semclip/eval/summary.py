@@ -1,0 +1,42 @@
+"""Mean and spread over seeds, as rows and as a Markdown table per (dataset, split)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from semclip.eval.results import Record
+
+
+def summarize(records: list[Record]) -> list[dict]:
+    """Mean and spread (sample std) over seeds of every (protocol split, method, channel, SNR)."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in records:
+        groups[(r.dataset, r.split, r.method, r.channel, r.csi, r.snr_db)].append(r.value)
+    rows = []
+    for (dataset, split, method, channel, csi, snr), vals in groups.items():
+        rows.append(
+            dict(dataset=dataset, split=split, method=method, channel=channel, csi=csi, snr_db=snr,
+                 mean=statistics.fmean(vals), std=statistics.stdev(vals) if len(vals) > 1 else 0.0, n=len(vals))
+        )
+    return rows
+
+
+def summary_markdown(rows: list[dict]) -> str:
+    snrs = sorted({r["snr_db"] for r in rows if r["snr_db"] is not None})
+    out = []
+    for dataset, split in sorted({(r["dataset"], r["split"]) for r in rows}):
+        here = [r for r in rows if (r["dataset"], r["split"]) == (dataset, split)]
+        out.append(f"\n### {dataset}, {split}\n")
+        out.append("| method | channel | " + " | ".join(f"{s:g} dB" for s in snrs) + " | grid mean |")
+        out.append("|---|---|" + "---|" * (len(snrs) + 1))
+        for method, channel, csi in sorted({(r["method"], r["channel"], r["csi"]) for r in here}, key=str):
+            cells = {r["snr_db"]: r for r in here if (r["method"], r["channel"], r["csi"]) == (method, channel, csi)}
+            if channel == "none":
+                out.append(f"| {method} | none | {cells[None]['mean']:.3f} (noiseless) |" + " |" * len(snrs))
+                continue
+            vals = [f"{cells[s]['mean']:.3f} ± {cells[s]['std']:.3f}" if s in cells else "" for s in snrs]
+            grid = statistics.fmean(cells[s]["mean"] for s in snrs if s in cells)
+            ch = channel + (f" ({csi})" if csi else "")
+            out.append(f"| {method} | {ch} | " + " | ".join(vals) + f" | {grid:.3f} |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,155 @@
+"""The receiver's prompt learners: one interface, from the fixed template ensemble to
+transmission-aware prompts.
+
+A learner scores received tokens against class names. It has two halves that any learner
+may leave fixed: an image side (``adapt_image``: the received token, possibly adapted) and
+a text side (``class_embeddings``: one embedding per class, possibly per sample or per SNR).
+Backbones stay frozen; only the learner's own parameters train. Learners reach the text
+encoder only through ``Backbone.tokenize / embed_tokens / insert_context /
+encode_embeddings``, so each one works with any backbone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semclip.backbones.base import Backbone, TokenizedText
+from semclip.errors import SemclipError
+from semclip.tasks.templates import validate_classnames
+from semclip.tasks.zeroshot import ZeroShotClassifier
+
+
+@dataclass
+class PromptConfig:
+    """Every learner's options; a learner ignores the ones it has no use for.
+
+    n_ctx / ctx_init: CoOp's context (initialised from the words of ``ctx_init``, whose
+    token count then sets n_ctx; random when empty). TAPL's switches make the ablations:
+    ``snr_conditioning`` (off: the same prompts at every SNR), ``text_side`` (off: the
+    hand-crafted class embeddings), ``visual_side`` (off: no adapter on the received token).
+    ``anchor``: weight of the pull of learned class embeddings towards the hand-crafted
+    ones (KgCoOp-style; None: the learner's default)."""
+
+    n_ctx: int = 4
+    ctx_init: str = "a photo of a"
+    snr_conditioning: bool = True
+    text_side: bool = True
+    visual_side: bool = True
+    cond_dim: int = 64
+    adapter_dim: int = 128
+    snr_resolution_db: float = 1.0
+    anchor: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
+            raise SemclipError(f"invalid prompt learner sizes: {self}")
+
+
+class PromptLearner(nn.Module, ABC):
+    """Scores tokens [B, d] received at SNR [B, 1] dB against class names."""
+
+    name: str
+    default_anchor: float = 0.0
+
+    def __init__(self, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> None:
+        super().__init__()
+        # not a submodule: the frozen backbone stays out of state_dict and optimisers
+        object.__setattr__(self, "backbone", backbone)
+        self.cfg = cfg or PromptConfig()
+        self.k = k  # JSCC bandwidth this learner serves (None: any)
+        self._text_cache: dict[tuple[str, ...], tuple[torch.Tensor, TokenizedText]] = {}
+        self._reference: dict[tuple[str, ...], torch.Tensor] = {}
+
+    @property
+    def anchor(self) -> float:
+        return self.default_anchor if self.cfg.anchor is None else self.cfg.anchor
+
+    # -- pieces shared by learners ------------------------------------------------
+    def class_text(self, classes: Sequence[str]) -> tuple[torch.Tensor, TokenizedText]:
+        """Word embeddings [C, L, width] of "<class>." and their tokens (cached)."""
+        key = tuple(validate_classnames(classes))
+        if key not in self._text_cache:
+            tok = self.backbone.tokenize([f"{c}." for c in key])
+            with torch.no_grad():
+                self._text_cache[key] = (self.backbone.embed_tokens(tok.input_ids), tok)
+        return self._text_cache[key]
+
+    def reference(self, classes: Sequence[str]) -> torch.Tensor:
+        """Hand-crafted template-ensemble class embeddings [C, d] (cached)."""
+        key = tuple(validate_classnames(classes))
+        if key not in self._reference:
+            self._reference[key] = ZeroShotClassifier(self.backbone, key).weights
+        return self._reference[key]
+
+    def encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
+        """ctx: [G, M, width] (G context sets) -> class embeddings [G, C, d]."""
+        embeds, tok = self.class_text(classes)
+        g, c = ctx.shape[0], embeds.shape[0]
+        rep = TokenizedText(
+            tok.input_ids.repeat(g, 1),
+            tok.attention_mask.repeat(g, 1),
+            None if tok.pool_index is None else tok.pool_index.repeat(g),
+        )
+        full, text = self.backbone.insert_context(embeds.repeat(g, 1, 1), rep, ctx.repeat_interleave(c, dim=0))
+        return self.backbone.encode_embeddings(full, text).view(g, c, -1)
+
+    def init_context(self) -> torch.Tensor:
+        """[M, width]: the word embeddings of ``ctx_init`` (CoOp's initialisation) or N(0, 0.02)."""
+        if self.cfg.ctx_init.strip():
+            tok = self.backbone.tokenize([self.cfg.ctx_init])
+            n = int(tok.attention_mask[0].sum()) - 2  # drop start and end tokens
+            with torch.no_grad():
+                ctx = self.backbone.embed_tokens(tok.input_ids)[0, 1 : 1 + n].clone()
+            self.cfg.n_ctx = n
+            return ctx
+        width = self.backbone.embed_tokens(torch.zeros(1, 1, dtype=torch.long)).shape[-1]
+        return torch.randn(self.cfg.n_ctx, width) * 0.02
+
+    # -- the interface ------------------------------------------------------------
+    def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """tokens: [B, d], snr_db: [B, 1] -> [B, d] L2-normalised (default: unchanged)."""
+        return F.normalize(tokens, dim=-1)
+
+    @abstractmethod
+    def class_embeddings(
+        self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (text [G, C, d] L2-normalised, index [B] into G: which set scores sample b)."""
+
+    def score(
+        self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: [B, d] received; snr_db: [B, 1] known at the receiver -> (logits [B, C],
+        the class embeddings used [G, C, d])."""
+        if tokens.dim() != 2 or tokens.shape[1] != self.backbone.dim:
+            raise SemclipError(f"expected tokens [B, {self.backbone.dim}], got {list(tokens.shape)}")
+        if snr_db.shape != (tokens.shape[0], 1):
+            raise SemclipError(f"expected snr_db [B, 1] = [{tokens.shape[0]}, 1], got {list(snr_db.shape)}")
+        z = self.adapt_image(tokens, snr_db)
+        text, index = self.class_embeddings(classes, tokens, snr_db)
+        return self.backbone.logit_scale * scores(z, text, index), text
+
+    def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
+        """tokens: [B, d]; snr_db: [B, 1] -> logits [B, C]."""
+        return self.score(tokens, snr_db, classes)[0]
+
+    def anchor_loss(self, text: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
+        """Mean (1 - cos) between learned class embeddings [G, C, d] and the hand-crafted ones."""
+        return (1 - (text * self.reference(classes).unsqueeze(0)).sum(-1)).mean()
+
+    @torch.no_grad()
+    def predict(self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
+        return self(tokens, snr_db, classes).argmax(dim=-1)
+
+
+def scores(z: torch.Tensor, text: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Cosine scores [B, C] of z [B, d] against text[index[b]] [C, d]."""
+    if text.shape[0] == 1:
+        return z @ text[0].t()
+    return torch.einsum("bd,bcd->bc", z, text[index])

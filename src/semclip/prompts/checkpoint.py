@@ -1,0 +1,75 @@
+"""Prompt-learner checkpoints: safetensors weights plus what is needed to rebuild and check
+them (learner name, config, backbone fingerprint, JSCC bandwidth, training classes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from semclip._io import atomic_write
+from semclip.backbones.base import Backbone
+from semclip.errors import SemclipError
+from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.registry import create_learner
+
+KIND = "semclip-prompts"
+
+
+def state_tensors(learner: PromptLearner) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().clone() for k, v in learner.state_dict().items()}
+
+
+def save_prompts(learner: PromptLearner, path: str | Path, classes: list[str], extra: dict | None = None) -> Path:
+    meta = {
+        "kind": KIND,
+        "learner": learner.name,
+        "config": json.dumps(asdict(learner.cfg)),
+        "backbone": learner.backbone.fingerprint,
+        "k": json.dumps(learner.k),
+        "classes": json.dumps(classes),
+        "extra": json.dumps(extra or {}),
+    }
+    tensors = state_tensors(learner) or {"_empty": torch.zeros(1)}
+    return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def read_meta(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SemclipError(f"no prompt checkpoint at {path}: train one with `semclip train --stage prompts`")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types on a bad header
+        raise SemclipError(f"{path} is not a safetensors file: {exc}") from exc
+    if meta.get("kind") != KIND:
+        raise SemclipError(f"{path} is not a semclip prompt checkpoint (kind={meta.get('kind')!r})")
+    return {k: json.loads(v) if k in ("config", "k", "classes", "extra") else v for k, v in meta.items()}
+
+
+def load_prompts(
+    path: str | Path, backbone: Backbone, k: int | None = None, classes: list[str] | None = None
+) -> tuple[PromptLearner, dict]:
+    """Rebuild a learner on ``backbone``; refuse one trained for another backbone, another
+    JSCC bandwidth, or (when ``classes`` is given) another set of training classes."""
+    meta = read_meta(path)
+    if meta["backbone"] != backbone.fingerprint:
+        raise SemclipError(f"{path} was trained for backbone {meta['backbone']}, not {backbone.fingerprint}")
+    if k is not None and meta["k"] is not None and meta["k"] != k:
+        raise SemclipError(f"{path} was trained for a JSCC with k = {meta['k']}, not k = {k}")
+    if classes is not None and len(classes) != len(meta["classes"]):
+        raise SemclipError(
+            f"{path} was trained on {len(meta['classes'])} classes, but {len(classes)} were given"
+        )
+    learner = create_learner(meta["learner"], backbone, PromptConfig(**meta["config"]), meta["k"])
+    state = {k_: v for k_, v in load_file(str(path)).items() if k_ != "_empty"}
+    try:
+        learner.load_state_dict(state)
+    except RuntimeError as exc:
+        raise SemclipError(f"{path} does not match the {meta['learner']} learner: {exc}") from exc
+    return learner.eval(), meta

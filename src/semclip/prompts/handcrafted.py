@@ -1,0 +1,18 @@
+"""The reference receiver: CLIP's template ensemble, nothing learned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from semclip.prompts.base import PromptLearner
+
+
+class Handcrafted(PromptLearner):
+    name = "handcrafted"
+
+    def class_embeddings(
+        self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.reference(classes).unsqueeze(0), torch.zeros(tokens.shape[0], dtype=torch.long)

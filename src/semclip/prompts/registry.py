@@ -1,0 +1,39 @@
+"""Prompt learners by name."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from semclip.backbones.base import Backbone
+from semclip.errors import SemclipError
+from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.coop import CoCoOp, CoOp
+from semclip.prompts.handcrafted import Handcrafted
+from semclip.prompts.tapl import TAPL
+
+LEARNERS: dict[str, type[PromptLearner]] = {c.name: c for c in (Handcrafted, CoOp, CoCoOp, TAPL)}
+# TAPL ablations by name: each is one switch of PromptConfig
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "tapl:no-snr": {"snr_conditioning": False},
+    "tapl:text-only": {"visual_side": False},
+    "tapl:visual-only": {"text_side": False},
+}
+
+
+def list_learners() -> list[str]:
+    return list(LEARNERS) + list(ABLATIONS)
+
+
+def learner_config(name: str, cfg: PromptConfig | None = None) -> tuple[str, PromptConfig]:
+    """"tapl:no-snr" -> ("tapl", cfg with snr_conditioning off); unknown names are refused."""
+    cfg = cfg or PromptConfig()
+    if name in ABLATIONS:
+        return name.split(":")[0], replace(cfg, **ABLATIONS[name])
+    if name not in LEARNERS:
+        raise SemclipError(f"unknown prompt learner {name!r}; choose one of {list_learners()}")
+    return name, cfg
+
+
+def create_learner(name: str, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> PromptLearner:
+    family, cfg = learner_config(name, cfg)
+    return LEARNERS[family](backbone, cfg, k)

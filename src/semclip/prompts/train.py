@@ -1,0 +1,143 @@
+"""Stage 2: train a prompt learner on few-shot tokens received through the frozen JSCC.
+
+Every step draws a batch of the few-shot tokens, an SNR per sample (uniform on a grid) and
+fresh channel noise, sends the tokens through the frozen codec and channel, and minimises
+cross-entropy over the training classes, plus, for learners with an anchor weight, the pull
+of the learned class embeddings towards the hand-crafted ones. A partial checkpoint (learner
+and optimiser state) is written every ``save_every`` steps, so a killed run resumes there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from semclip._io import atomic_write
+from semclip.channels.registry import create_channel
+from semclip.errors import SemclipError
+from semclip.jscc.model import TokenJSCC
+from semclip.progress import progress
+from semclip.prompts.base import PromptLearner
+from semclip.prompts.checkpoint import save_prompts, state_tensors
+
+
+@dataclass
+class PromptTrainConfig:
+    shots: int = 16
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    snr_min_db: float = -12.0
+    snr_max_db: float = 22.0
+    snr_step_db: float = 1.0
+    channels: list[str] = field(default_factory=lambda: ["awgn"])
+    seed: int = 0
+    save_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.save_every <= 0:
+            raise SemclipError(f"invalid prompt training settings: {asdict(self)}")
+        if not self.snr_min_db <= self.snr_max_db or self.snr_step_db <= 0:
+            raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
+        for ch in self.channels:
+            create_channel(ch)
+
+
+def _partial_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".partial.safetensors")
+
+
+def _save_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer, step: int, key: str) -> None:
+    tensors = {f"learner.{k}": v for k, v in state_tensors(learner).items()}
+    for i, st in opt.state_dict()["state"].items():
+        for name, value in st.items():
+            tensors[f"opt.{i}.{name}"] = torch.as_tensor(value).detach().clone().contiguous()
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata={"step": str(step), "key": key}))
+
+
+def _load_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer, key: str) -> int:
+    """Restore a partial run made with the same settings; return the step to go on from."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("key") != key:
+        return 0  # another configuration: start afresh (the file is overwritten)
+    tensors = load_file(str(path))
+    learner.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("learner.")})
+    sd = opt.state_dict()
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            sd["state"].setdefault(int(i), {})[name] = v
+    opt.load_state_dict(sd)
+    return int(meta["step"])
+
+
+def train_prompts(
+    learner: PromptLearner,
+    jscc: TokenJSCC,
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    classes: list[str],
+    cfg: PromptTrainConfig,
+    out: str | Path,
+    extra: dict | None = None,
+) -> dict:
+    """tokens: [N, d] clean few-shot tokens; labels: [N] in 0..C-1 over ``classes``.
+    Writes the final checkpoint to ``out`` and returns a training log."""
+    out = Path(out)
+    if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
+        raise SemclipError(f"{tokens.shape[0]} tokens but {labels.shape[0]} labels")
+    if int(labels.max()) >= len(classes):
+        raise SemclipError(f"labels go up to {int(labels.max())} but only {len(classes)} classes were given")
+    jscc.eval().requires_grad_(False)
+    params = [p for p in learner.parameters() if p.requires_grad]
+    log: list[dict] = []
+    meta = {"train": asdict(cfg), **(extra or {})}
+    if not params:  # hand-crafted: nothing to learn
+        save_prompts(learner, out, classes, meta)
+        return {"log": log, "resumed_from": 0}
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    key = hashlib.sha1(
+        json.dumps([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())]).encode()
+    ).hexdigest()[:16]
+    partial = _partial_path(out)
+    start = _load_partial(partial, learner, opt, key) if partial.exists() else 0
+    n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
+    learner.train()
+    with progress() as bar:
+        task = bar.add_task(f"training {learner.name} prompts", total=cfg.steps, completed=start)
+        for step in range(start, cfg.steps):
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
+            snr = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.batch_size, 1), generator=gen).float()
+            channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
+            with torch.no_grad():
+                decoded, rx = jscc(tokens[idx], snr, channel)
+            received = F.normalize(decoded, dim=-1)
+            logits, text = learner.score(received, rx.rx_snr_db, classes)
+            loss = F.cross_entropy(logits, labels[idx])
+            if learner.anchor > 0:
+                loss = loss + learner.anchor * learner.anchor_loss(text, classes)
+            for g in opt.param_groups:  # cosine decay, a pure function of the step (resumable)
+                g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 25 == 0 or step == cfg.steps - 1:
+                log.append({"step": step, "loss": round(loss.item(), 4)})
+            bar.update(task, advance=1, description=f"training {learner.name} prompts (loss {loss.item():.3f})")
+            if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+                _save_partial(partial, learner, opt, step + 1, key)
+    learner.eval()
+    save_prompts(learner, out, classes, meta | {"log": log[-1:]})
+    partial.unlink(missing_ok=True)
+    return {"log": log, "resumed_from": start}

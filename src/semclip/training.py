@@ -1,0 +1,82 @@
+"""``semclip train``: stage 1 (token codec) and stage 2 (receiver prompts, codec frozen)
+written to one folder as safetensors checkpoints."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from semclip.backbones.base import create_backbone
+from semclip.demo import semantic_bank
+from semclip.errors import SemclipError
+from semclip.evaluate import SPLIT_DATASETS, EvalConfig, load_codec, load_split
+from semclip.jscc.checkpoint import load_jscc, save_jscc
+from semclip.jscc.model import JSCCConfig, TokenJSCC
+from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.prompts.base import PromptConfig
+from semclip.prompts.registry import create_learner, learner_config
+from semclip.prompts.splits import base_novel, few_shot
+from semclip.prompts.train import PromptTrainConfig, train_prompts
+
+STAGES = ("jscc", "prompts", "all")
+
+
+def train_stages(
+    stage: str,
+    out: Path,
+    backbone: str = "pocketclip",
+    dataset: str = "fashion-mnist",
+    learner: str = "tapl",
+    classes: str = "base",
+    shots: int = 16,
+    seed: int = 0,
+    steps: int = 300,
+    jscc: Path | None = None,
+    k: int = 16,
+    jscc_steps: int = 1500,
+    train_limit: int | None = 10000,
+    log=print,
+) -> dict[str, Path]:
+    if stage not in STAGES:
+        raise SemclipError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    if dataset not in SPLIT_DATASETS:
+        raise SemclipError(f"dataset {dataset!r} has no train split; choose from {SPLIT_DATASETS}")
+    if classes not in ("base", "all"):
+        raise SemclipError(f"--classes must be 'base' or 'all', not {classes!r}")
+    learner_config(learner)  # an unknown name fails before any work
+    bb = create_backbone(backbone)
+    train = load_split(bb, f"{dataset}:train", train_limit)
+    paths: dict[str, Path] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    if stage in ("jscc", "all"):
+        path = out / f"jscc-k{k}.safetensors"
+        torch.manual_seed(seed)
+        model = TokenJSCC(JSCCConfig(dim=train.tokens.shape[1], k=k))
+        tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
+        t0 = time.time()
+        train_jscc(model, train.tokens, semantic_bank(bb, train.classes), tcfg)
+        save_jscc(model, path, bb.fingerprint, extra={"train": asdict(tcfg), "train_data": train.cache_id, "seconds": time.time() - t0})
+        paths["jscc"], jscc = path, path
+    if stage in ("prompts", "all"):
+        codec, codec_id = (
+            (load_jscc(jscc, backbone=bb.fingerprint), Path(jscc).stem)
+            if jscc
+            else load_codec(EvalConfig(backbone=backbone), bb, log)
+        )
+        ids = base_novel(train.classes)[0] if classes == "base" else list(range(len(train.classes)))
+        idx = few_shot(train.labels, ids, shots, seed, train.cache_id)
+        tokens, labels, names = train.take(idx).subset(ids)
+        torch.manual_seed(seed)
+        model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
+        path = out / f"prompts-{learner.replace(':', '-')}-{classes}-k{shots}-s{seed}.safetensors"
+        r = train_prompts(
+            model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
+            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()},
+        )
+        if r["resumed_from"]:
+            log(f"resumed {learner} training at step {r['resumed_from']}")
+        paths["prompts"] = path
+    return paths

@@ -1,0 +1,206 @@
+"""Prompt learners at the receiver: context insertion is exact on both backbones, every
+learner trains through the backbone interface, training resumes after an interruption, and
+bad checkpoints, names and shot counts are refused with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semclip.backbones.hf_clip import HFCLIP
+from semclip.errors import SemclipError
+from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
+from semclip.jscc.model import JSCCConfig, TokenJSCC
+from semclip.prompts import PromptConfig, PromptTrainConfig, create_learner, few_shot, load_prompts, train_prompts
+from semclip.prompts import train as train_mod
+
+CLASSES = ["red thing", "green thing", "blue thing", "grey thing"]
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_clip_dir):
+    return HFCLIP.from_pretrained(str(tiny_clip_dir)).eval().requires_grad_(False)
+
+
+@pytest.fixture
+def jscc(clip):
+    torch.manual_seed(0)
+    return TokenJSCC(JSCCConfig(dim=clip.dim, k=4, width=32, depth=1))
+
+
+def tokens_for(clip, n_per_class=6, seed=0):
+    """Synthetic tokens near each class's text embedding, so there is something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    text = clip.encode_text([f"a photo of a {c}." for c in CLASSES])
+    labels = torch.arange(len(CLASSES)).repeat_interleave(n_per_class)
+    tokens = F.normalize(text[labels] + 0.3 * torch.randn(len(labels), clip.dim, generator=g), dim=-1)
+    return tokens, labels
+
+
+def assert_context_is_exact(backbone):
+    """CoOp initialised from "a photo of a" must equal encoding "a photo of a <class>." —
+    positions, attention mask and pooling all shifted right."""
+    learner = create_learner("coop", backbone, PromptConfig(ctx_init="a photo of a"))
+    names = ["red thing", "blue thing"]
+    with torch.no_grad():
+        got = learner.class_embeddings(names, torch.zeros(1, backbone.dim), torch.zeros(1, 1))[0][0]
+        want = backbone.encode_text([f"a photo of a {c}." for c in names])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_insert_context_is_exact_on_clip(clip):
+    assert_context_is_exact(clip)
+
+
+@pytest.mark.slow
+def test_insert_context_is_exact_on_pocketclip():
+    from semclip.backbones.base import create_backbone
+
+    assert_context_is_exact(create_backbone("pocketclip"))
+
+
+def test_insert_context_shapes_and_errors(clip):
+    tok = clip.tokenize(["red thing."])
+    emb = clip.embed_tokens(tok.input_ids)
+    out, text = clip.insert_context(emb, tok, torch.zeros(3, emb.shape[2]))
+    assert out.shape == (1, emb.shape[1] + 3, emb.shape[2])
+    assert int(text.pool_index) == int(tok.pool_index) + 3 and text.attention_mask.shape[1] == emb.shape[1] + 3
+    with pytest.raises(SemclipError, match="exceed"):
+        clip.insert_context(emb, tok, torch.zeros(60, emb.shape[2]))
+    with pytest.raises(SemclipError, match="does not fit"):
+        clip.insert_context(emb, tok, torch.zeros(3, emb.shape[2] + 1))
+
+
+@pytest.mark.parametrize("name", ["handcrafted", "coop", "cocoop", "tapl", "tapl:no-snr", "tapl:text-only", "tapl:visual-only"])
+def test_every_learner_scores_and_trains(clip, name):
+    torch.manual_seed(0)
+    learner = create_learner(name, clip, k=4)
+    z, snr = F.normalize(torch.randn(5, clip.dim), dim=-1), torch.tensor([[-10.0], [0.0], [0.0], [20.0], [3.3]])
+    logits = learner(z, snr, CLASSES)
+    assert logits.shape == (5, len(CLASSES)) and torch.isfinite(logits).all()
+    params = [p for p in learner.parameters() if p.requires_grad]
+    if name == "handcrafted":
+        assert not params
+        return
+    F.cross_entropy(logits, torch.tensor([0, 1, 2, 3, 0])).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+
+
+def test_tapl_prompts_depend_on_snr_unless_ablated(clip):
+    for name, should_differ in (("tapl", True), ("tapl:no-snr", False)):
+        torch.manual_seed(0)
+        learner = create_learner(name, clip, k=4)
+        torch.nn.init.normal_(learner.ctx_shift.weight, std=0.5)  # as after training
+        snr = torch.tensor([[-10.0], [-10.2], [20.0]])
+        text, index = learner.class_embeddings(CLASSES, torch.zeros(3, clip.dim), snr)
+        if should_differ:  # -10 and -10.2 round to the same SNR group; 20 dB is another
+            assert text.shape[0] == 2 and index.tolist() == [0, 0, 1]
+            assert (text[0] - text[1]).abs().max() > 1e-4
+        else:
+            assert text.shape[0] == 1
+
+
+def test_bad_learner_inputs(clip):
+    with pytest.raises(SemclipError, match="unknown prompt learner"):
+        create_learner("maple++", clip)
+    learner = create_learner("coop", clip)
+    with pytest.raises(SemclipError, match="duplicate"):
+        learner(torch.zeros(2, clip.dim), torch.zeros(2, 1), ["cat", "Cat"])
+    with pytest.raises(SemclipError, match="empty"):
+        learner(torch.zeros(2, clip.dim), torch.zeros(2, 1), ["cat", " "])
+    with pytest.raises(SemclipError, match="expected tokens"):
+        learner(torch.zeros(2, clip.dim + 1), torch.zeros(2, 1), CLASSES)
+    with pytest.raises(SemclipError, match="snr_db"):
+        learner(torch.zeros(2, clip.dim), torch.zeros(2), CLASSES)
+
+
+def test_few_shot_is_reproducible_cached_and_checked(isolated_cache):
+    labels = torch.tensor([0] * 10 + [1] * 5 + [2] * 8)
+    a = few_shot(labels, [0, 1], 3, seed=0, dataset_id="toy")
+    assert a.tolist() == few_shot(labels, [0, 1], 3, seed=0, dataset_id="toy").tolist()
+    assert a.tolist() != few_shot(labels, [0, 1], 3, seed=1, dataset_id="toy").tolist()
+    assert labels[a].tolist() == [0, 0, 0, 1, 1, 1]
+    assert list((isolated_cache / "splits").glob("toy-*.json"))
+    with pytest.raises(SemclipError, match="only 5 training examples"):
+        few_shot(labels, [0, 1], 6, seed=0, dataset_id="toy")
+
+
+def test_training_learns_and_resumes_after_interruption(clip, jscc, tmp_path, monkeypatch):
+    tokens, labels = tokens_for(clip)
+    cfg = PromptTrainConfig(steps=8, batch_size=8, save_every=2, lr=5e-2)
+
+    def fresh():
+        torch.manual_seed(0)
+        return create_learner("tapl", clip, k=4)
+
+    reference = fresh()
+    before = {k: v.clone() for k, v in reference.state_dict().items()}
+    train_prompts(reference, jscc, tokens, labels, CLASSES, cfg, tmp_path / "ref.safetensors")
+    assert any((reference.state_dict()[k] - v).abs().max() > 0 for k, v in before.items())
+
+    calls = {"n": 0}
+    real = train_mod.create_channel
+
+    def dies_at_step_5(name, generator=None):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(name, generator=generator)
+
+    monkeypatch.setattr(train_mod, "create_channel", dies_at_step_5)
+    out = tmp_path / "run.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        train_prompts(fresh(), jscc, tokens, labels, CLASSES, cfg, out)
+    assert not out.exists() and (tmp_path / "run.partial.safetensors").exists()
+    monkeypatch.setattr(train_mod, "create_channel", real)
+    resumed = fresh()
+    r = train_prompts(resumed, jscc, tokens, labels, CLASSES, cfg, out)
+    assert r["resumed_from"] == 4 and not (tmp_path / "run.partial.safetensors").exists()
+    for k, v in reference.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v)
+    loaded, meta = load_prompts(out, clip, k=4, classes=CLASSES)
+    assert meta["learner"] == "tapl" and meta["classes"] == CLASSES
+    z, snr = tokens[:3], torch.zeros(3, 1)
+    torch.testing.assert_close(loaded(z, snr, CLASSES), resumed.eval()(z, snr, CLASSES))
+
+
+def test_checkpoints_from_elsewhere_are_refused(clip, jscc, tmp_path):
+    tokens, labels = tokens_for(clip)
+    path = tmp_path / "p.safetensors"
+    train_prompts(create_learner("coop", clip, k=4), jscc, tokens, labels, CLASSES, PromptTrainConfig(steps=1), path)
+    with pytest.raises(SemclipError, match="k = 4, not k = 8"):
+        load_prompts(path, clip, k=8)
+    with pytest.raises(SemclipError, match="trained on 4 classes, but 2"):
+        load_prompts(path, clip, classes=CLASSES[:2])
+    object.__setattr__(clip, "name", "hf-clip:another")
+    try:
+        with pytest.raises(SemclipError, match="trained for backbone"):
+            load_prompts(path, clip)
+    finally:
+        object.__setattr__(clip, "name", f"hf-clip:{clip.source}")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(SemclipError, match="not a safetensors file"):
+        load_prompts(tmp_path / "junk.safetensors", clip)
+    with pytest.raises(SemclipError, match="no prompt checkpoint"):
+        load_prompts(tmp_path / "missing.safetensors", clip)
+
+
+def test_base_to_novel_protocol(clip, jscc):
+    tokens, labels = tokens_for(clip)
+    test_tokens, test_labels = tokens_for(clip, seed=1)
+    train = Split("toy-train", tokens, labels, CLASSES, "toy-train")
+    test = Split("toy-test", test_tokens, test_labels, CLASSES, "toy-test")
+    cfg = ProtocolConfig(learners=["handcrafted", "coop"], seeds=[0, 1], snrs_db=[0.0, 20.0],
+                         train=PromptTrainConfig(shots=3, steps=2, batch_size=4))
+    recs = run_base2novel(clip, jscc, "toy-codec", train, test, cfg, log=lambda *a: None)
+    keys = {(r.method, r.split, r.seed) for r in recs if r.channel == "awgn"}
+    assert keys == {(m, s, seed) for m in ("semclip", "semclip+coop") for s in ("base", "novel") for seed in (0, 1)}
+    assert {(r.method, r.split) for r in recs if r.channel == "none"} == {("clean", "base"), ("clean", "novel")}
+    hm = harmonic_records(recs)
+    b = next(r.value for r in recs if (r.method, r.split, r.seed, r.snr_db) == ("semclip+coop", "base", 1, 0.0))
+    n = next(r.value for r in recs if (r.method, r.split, r.seed, r.snr_db) == ("semclip+coop", "novel", 1, 0.0))
+    h = next(r.value for r in hm if (r.method, r.seed, r.snr_db) == ("semclip+coop", 1, 0.0))
+    assert h == pytest.approx(2 * b * n / (b + n) if b + n else 0.0)
+    with pytest.raises(SemclipError, match="only 6 training examples"):
+        run_base2novel(clip, jscc, "toy-codec", train, test, ProtocolConfig(train=PromptTrainConfig(shots=7)))
