@@ -82,7 +82,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     env = dict(os.environ, SEMCLIP_CACHE=str(isolated_cache))
     args = [
         "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
-        "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}",
+        "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3",
     ]
     r = run(*args, env=env)

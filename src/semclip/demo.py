@@ -40,7 +40,8 @@ DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
 class DemoConfig:
     backbone: str = "pocketclip"
     dataset: str = "fashion-mnist:test"
-    train_dataset: str = "fashion-mnist:train"
+    train_dataset: str = "fashion-mnist:train+clipart:train"  # the codec's tokens: two domains
+    shots_dataset: str = "fashion-mnist:train"  # few-shot pool for prompts: the test set's classes
     test_limit: int | None = None
     train_limit: int | None = 10000
     k: int = 16
@@ -139,7 +140,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
     t_jscc = time.time() - t0 - t_encode
     if cfg.learners:
-        records += base_to_novel(cfg, backbone, train, test, train_tokens, test_tokens, test_labels, codecs, log)
+        records += base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log)
     t_prompts = time.time() - t0 - t_encode - t_jscc
     results = Results(
         backbone=backbone.fingerprint,
@@ -165,14 +166,14 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         plot_protocol(rows, out / "base_to_novel.png")
         md += (
             "\n## Base-to-novel (receiver prompt learning)\n\nPrompts trained on "
-            f"{cfg.prompts.shots} shots of each base class (first half of the classes) from {train.name}, "
+            f"{cfg.prompts.shots} shots of each base class (first half of the classes) from {cfg.shots_dataset}, "
             f"seed {cfg.seed}; 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)
         )
     atomic_write_text(out / "results.md", md)
     return results
 
 
-def base_to_novel(cfg, backbone, train, test, train_tokens, test_tokens, test_labels, codecs, log) -> list[Record]:
+def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) -> list[Record]:
     """Base-to-novel records of the hand-crafted receiver and the demo's learners, on the
     channels served by the shared (AWGN + Rayleigh/MMSE) codec."""
     recipe = codec_recipe("awgn")
@@ -189,8 +190,11 @@ def base_to_novel(cfg, backbone, train, test, train_tokens, test_tokens, test_la
         snrs_db=cfg.snrs_db,
         train=replace(cfg.prompts, channels=channels),
     )
-    train_labels = torch.from_numpy(train.labels)
-    tr = Split(train.name, train_tokens, train_labels, list(train.classes), train.cache_id)
+    pool = create_dataset(cfg.shots_dataset, limit=cfg.train_limit)
+    if list(pool.classes) != list(test.classes):
+        raise SemclipError(f"the few-shot pool {pool.name} must have the test set's classes {test.classes}")
+    pool_tokens, pool_labels = dataset_tokens(backbone, pool)
+    tr = Split(pool.name, pool_tokens, pool_labels, list(pool.classes), pool.cache_id)
     te = Split(test.name, test_tokens, test_labels, list(test.classes), test.cache_id)
     recs = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log)
     return [r.model_copy(update={"dataset": None}) for r in recs]

@@ -9,6 +9,7 @@ NAMES = {
     "fashion-mnist": "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
     "clipart": "Open Clip Art topics, 18 classes, test split (or clipart:train), from Debian's openclipart-png",
     "folder": "folder:/path: any root/<class>/<image> tree",
+    "a+b": "several datasets as one, e.g. fashion-mnist:train+clipart:train",
 }
 
 
@@ -17,6 +18,11 @@ def list_datasets() -> dict[str, str]:
 
 
 def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
+    """One dataset, or several joined by "+" (``limit`` then applies to each part)."""
+    if "+" in spec:
+        from semclip.data.concat import ConcatImages
+
+        return ConcatImages([create_dataset(part, limit) for part in spec.split("+")])
     family, _, arg = spec.partition(":")
     if family == "fashion-mnist":
         from semclip.data.fashion_mnist import FashionMNIST

@@ -55,6 +55,10 @@ def dataset_tokens(
     backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens [N, d] and labels [N] for a dataset, from the cache when present."""
+    parts = getattr(dataset, "parts", None)
+    if parts:  # a concatenation: reuse each part's cache
+        tokens = torch.cat([dataset_tokens(backbone, p, root, batch_size)[0] for p in parts])
+        return tokens, torch.from_numpy(dataset.labels)
     path = cache_path(backbone, dataset, root)
     labels = torch.from_numpy(dataset.labels)
     if path.exists():

@@ -27,7 +27,7 @@ def summary_markdown(rows: list[dict]) -> str:
     out = []
     for dataset, split in sorted({(r["dataset"], r["split"]) for r in rows}):
         here = [r for r in rows if (r["dataset"], r["split"]) == (dataset, split)]
-        out.append(f"\n### {dataset}, {split}\n")
+        out.append(f"\n### {dataset + ', ' if dataset else ''}{split}\n")
         out.append("| method | channel | " + " | ".join(f"{s:g} dB" for s in snrs) + " | grid mean |")
         out.append("|---|---|" + "---|" * (len(snrs) + 1))
         for method, channel, csi in sorted({(r["method"], r["channel"], r["csi"]) for r in here}, key=str):
@@ -35,8 +35,12 @@ def summary_markdown(rows: list[dict]) -> str:
             if channel == "none":
                 out.append(f"| {method} | none | {cells[None]['mean']:.3f} (noiseless) |" + " |" * len(snrs))
                 continue
-            vals = [f"{cells[s]['mean']:.3f} ± {cells[s]['std']:.3f}" if s in cells else "" for s in snrs]
+            vals = [_cell(cells[s]) if s in cells else "" for s in snrs]
             grid = statistics.fmean(cells[s]["mean"] for s in snrs if s in cells)
             ch = channel + (f" ({csi})" if csi else "")
             out.append(f"| {method} | {ch} | " + " | ".join(vals) + f" | {grid:.3f} |")
     return "\n".join(out) + "\n"
+
+
+def _cell(row: dict) -> str:
+    return f"{row['mean']:.3f} ± {row['std']:.3f}" if row["n"] > 1 else f"{row['mean']:.3f}"

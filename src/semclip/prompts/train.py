@@ -1,7 +1,8 @@
 """Stage 2: train a prompt learner on few-shot tokens received through the frozen JSCC.
 
-Every step draws a batch of the few-shot tokens, an SNR per sample (uniform on a grid) and
-fresh channel noise, sends the tokens through the frozen codec and channel, and minimises
+Every step draws a batch of the few-shot tokens, ``snr_draws`` SNRs uniform on a grid (each
+sample gets one of them at random: SNR-conditioned prompts are then encoded ``snr_draws``
+times per step, not once per sample) and fresh channel noise, sends the tokens through the frozen codec and channel, and minimises
 cross-entropy over the training classes, plus, for learners with an anchor weight, the pull
 of the learned class embeddings towards the hand-crafted ones. A partial checkpoint (learner
 and optimiser state) is written every ``save_every`` steps, so a killed run resumes there.
@@ -37,12 +38,13 @@ class PromptTrainConfig:
     snr_min_db: float = -12.0
     snr_max_db: float = 22.0
     snr_step_db: float = 1.0
+    snr_draws: int = 4  # distinct SNRs per step, each sample gets one: bounds text-encoder passes
     channels: list[str] = field(default_factory=lambda: ["awgn"])
     seed: int = 0
     save_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.save_every <= 0:
+        if min(self.steps, self.batch_size, self.save_every, self.snr_draws, self.shots) <= 0 or self.lr <= 0:
             raise SemclipError(f"invalid prompt training settings: {asdict(self)}")
         if not self.snr_min_db <= self.snr_max_db or self.snr_step_db <= 0:
             raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
@@ -118,7 +120,8 @@ def train_prompts(
         for step in range(start, cfg.steps):
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
-            snr = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.batch_size, 1), generator=gen).float()
+            levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen).float()
+            snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen)]
             channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
             with torch.no_grad():
                 decoded, rx = jscc(tokens[idx], snr, channel)
