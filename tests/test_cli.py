@@ -112,3 +112,23 @@ def test_results_from_another_schema_are_refused(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"backbone": "x", "dataset": "y", "records": [{"acc": 1}]}))
     with pytest.raises(SemclipError, match="not a semclip results file"):
         Results.read(tmp_path / "r.json")
+
+
+def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, isolated_cache):
+    import os
+
+    from semclip.backbones.hf_clip import HFCLIP
+    from semclip.prompts import load_prompts
+
+    env = dict(os.environ, SEMCLIP_CACHE=str(isolated_cache))
+    out = tmp_path / "ckpt"
+    common = ["--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
+              "--learner", "tapl", "--shots", "3", "--steps", "4"]
+    r = run("train", "--stage", "all", "--k", "4", "--jscc-steps", "5", *common, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    jscc, prompts = out / "jscc-k4.safetensors", out / "prompts-tapl-base-k3-s0.safetensors"
+    assert jscc.exists() and prompts.exists()
+    learner, meta = load_prompts(prompts, HFCLIP.from_pretrained(str(tiny_clip_dir)), k=4)
+    assert len(meta["classes"]) == 2 and meta["extra"]["jscc"] == "jscc-k4"  # base = first half of 3
+    r = run("train", "--stage", "prompts", "--jscc", str(jscc), *common[:-4], "--shots", "5", env=env)
+    assert r.returncode == 2 and "only 4 training examples" in r.stderr

@@ -98,7 +98,7 @@ def train(
     stage: Annotated[str, typer.Option(help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")] = "prompts",
     out: Annotated[Path, typer.Option(help="Folder for the checkpoints.")] = Path("semclip-train"),
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    dataset: Annotated[str, typer.Option(help="Training images: fashion-mnist or clipart (their train split).")] = "fashion-mnist",
+    dataset: Annotated[str, typer.Option(help="Training images: fashion-mnist or clipart (their train split), or any dataset spec.")] = "fashion-mnist",
     learner: Annotated[str, typer.Option(help="coop, cocoop, tapl, tapl:no-snr, tapl:text-only, tapl:visual-only.")] = "tapl",
     classes: Annotated[str, typer.Option(help="Train prompts on 'base' (first half of the classes) or 'all'.")] = "base",
     shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
