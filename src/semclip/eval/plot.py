@@ -71,9 +71,13 @@ def plot_protocol(rows: list[dict], path: str | Path) -> Path:
         raise ValueError("no noisy-channel rows to plot")
     channel = sorted({(r["channel"], r["csi"] or "") for r in noisy})[0]
     panels = sorted({(r["dataset"], r["split"]) for r in noisy}, key=lambda p: (p[0] or "", list(SPLIT_TITLES).index(p[1]) if p[1] in SPLIT_TITLES else 9))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     methods = sorted({r["method"] for r in noisy})
-    for ax, (dataset, split) in zip(axes[0], panels):
+    for ax, (dataset, split) in zip(axes.flat, panels):
         for i, m in enumerate(methods):
             pts = sorted(
                 (r["snr_db"], r["mean"], r["std"])
@@ -89,8 +93,9 @@ def plot_protocol(rows: list[dict], path: str | Path) -> Path:
         ax.set_title(f"{dataset}: {SPLIT_TITLES.get(split, split)}", fontsize=9)
         ax.set_xlabel(f"SNR (dB), {_title(channel[0], channel[1] or None)}", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
-    axes[0][-1].legend(loc="lower right", fontsize=7)
+    for row in axes:
+        row[0].set_ylabel("zero-shot top-1 accuracy")
+    axes.flat[len(panels) - 1].legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
     plt.close(fig)

@@ -101,7 +101,7 @@ def get_learner(
             sort_keys=True,
         ).encode()
     ).hexdigest()[:12]
-    path = cache_dir() / "prompts" / f"{train.cache_id}-{name}-{key}.safetensors"
+    path = cache_dir() / "prompts" / f"{train.cache_id}-{name.replace(':', '-')}-{key}.safetensors"
     if path.exists():
         learner, _ = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
         return learner
