@@ -50,6 +50,7 @@ def test_list():
     r = run("list")
     assert r.returncode == 0
     assert "pocketclip" in r.stdout and "rayleigh:decoder" in r.stdout and "fashion-mnist" in r.stdout
+    assert "tapl:no-snr" in r.stdout and "clipart" in r.stdout
 
 
 def test_help_mentions_the_main_options():

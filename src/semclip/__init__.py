@@ -1,8 +1,8 @@
 """semclip: zero-shot semantic communication with multimodal foundation models.
 
 The pipeline, one sub-package per stage:
-``backbones -> jscc -> channels -> tasks -> eval`` (``data`` feeds it, ``train`` builds
-PocketCLIP). The names below are the public API.
+``backbones -> jscc -> channels -> prompts -> tasks -> eval`` (``data`` feeds it,
+``train`` builds PocketCLIP). The names below are the public API.
 """
 
 from semclip.backbones import Backbone, create_backbone, list_backbones
@@ -11,6 +11,7 @@ from semclip.data import create_dataset, list_datasets
 from semclip.errors import SemclipError
 from semclip.eval import Record, Results
 from semclip.jscc import JSCCConfig, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.prompts import PromptConfig, PromptLearner, PromptTrainConfig, create_learner, list_learners, load_prompts, train_prompts
 from semclip.tasks import ZeroShotClassifier
 
 __version__ = "0.1.0"
@@ -18,6 +19,9 @@ __all__ = [
     "AWGN",
     "Backbone",
     "JSCCConfig",
+    "PromptConfig",
+    "PromptLearner",
+    "PromptTrainConfig",
     "RayleighBlockFading",
     "Record",
     "Results",
@@ -27,10 +31,14 @@ __all__ = [
     "create_backbone",
     "create_channel",
     "create_dataset",
+    "create_learner",
     "list_backbones",
     "list_channels",
     "list_datasets",
+    "list_learners",
     "load_jscc",
+    "load_prompts",
     "save_jscc",
     "train_jscc",
+    "train_prompts",
 ]

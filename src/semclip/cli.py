@@ -159,14 +159,21 @@ def eval_(
 
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="backbones, channels or datasets")] = "all") -> None:
-    """List the registered backbones, channels and datasets."""
+    """List the registered backbones, channels, datasets and prompt learners."""
     from semclip.backbones.base import list_backbones
     from semclip.channels.registry import list_channels
     from semclip.data.registry import list_datasets
 
-    tables = {"backbones": list_backbones(), "channels": list_channels(), "datasets": list(list_datasets())}
+    from semclip.prompts.registry import list_learners
+
+    tables = {
+        "backbones": list_backbones(),
+        "channels": list_channels(),
+        "datasets": list(list_datasets()),
+        "learners": list_learners(),
+    }
     if what != "all" and what not in tables:
-        raise SemclipError(f"unknown list {what!r}; choose backbones, channels, datasets or all")
+        raise SemclipError(f"unknown list {what!r}; choose one of {sorted(tables)} or all")
     for name, items in tables.items():
         if what in ("all", name):
             console.print(f"[bold]{name}[/]: " + ", ".join(items))
