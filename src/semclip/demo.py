@@ -101,6 +101,19 @@ def get_jscc(
     if path.exists():
         log(f"reusing token JSCC {path}")
         return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), path
+    return fit_jscc(mcfg, tcfg, backbone, train_tokens, train_classes, train_id, path), path
+
+
+def fit_jscc(
+    mcfg: JSCCConfig,
+    tcfg: JSCCTrainConfig,
+    backbone: Backbone,
+    train_tokens: torch.Tensor,
+    train_classes: Sequence[str],
+    train_id: str,
+    path: Path,
+) -> TokenJSCC:
+    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made, to ``path``."""
     torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
     bank = semantic_bank(backbone, train_classes)
@@ -112,7 +125,7 @@ def get_jscc(
         backbone.fingerprint,
         extra={"train": asdict(tcfg), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:]},
     )
-    return model, path
+    return model
 
 
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
@@ -180,9 +193,7 @@ def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) ->
     channels = [ch for ch in cfg.channels if codec_recipe(ch) == recipe]
     if not channels:
         return []
-    if recipe not in codecs:
-        raise SemclipError("internal: the shared codec was not built")  # pragma: no cover
-    jscc, path = codecs[recipe]
+    jscc, path = codecs[recipe]  # built by run_demo: every channel kept here uses it
     pc = ProtocolConfig(
         learners=["handcrafted", *cfg.learners],
         seeds=[cfg.seed],
@@ -193,8 +204,7 @@ def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) ->
     pool = create_dataset(cfg.shots_dataset, limit=cfg.train_limit)
     if list(pool.classes) != list(test.classes):
         raise SemclipError(f"the few-shot pool {pool.name} must have the test set's classes {test.classes}")
-    pool_tokens, pool_labels = dataset_tokens(backbone, pool)
-    tr = Split(pool.name, pool_tokens, pool_labels, list(pool.classes), pool.cache_id)
+    tr = Split.of(backbone, pool)
     te = Split(test.name, test_tokens, test_labels, list(test.classes), test.cache_id)
     recs = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log)
     return [r.model_copy(update={"dataset": None}) for r in recs]

@@ -11,7 +11,6 @@ from pathlib import Path
 from semclip._io import atomic_write_text
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
 from semclip.demo import DemoConfig, codec_recipe, get_jscc
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
@@ -44,9 +43,7 @@ class EvalConfig:
 
 
 def load_split(backbone: Backbone, spec: str, limit: int | None = None) -> Split:
-    data = create_dataset(spec, limit=limit)
-    tokens, labels = dataset_tokens(backbone, data)
-    return Split(data.name, tokens, labels, list(data.classes), data.cache_id)
+    return Split.of(backbone, create_dataset(spec, limit=limit))
 
 
 def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):

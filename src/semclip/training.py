@@ -3,19 +3,16 @@ written to one folder as safetensors checkpoints."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from semclip.backbones.base import create_backbone
-from semclip.demo import semantic_bank
+from semclip.demo import fit_jscc
 from semclip.errors import SemclipError
 from semclip.evaluate import SPLIT_DATASETS, EvalConfig, load_codec, load_split
-from semclip.jscc.checkpoint import load_jscc, save_jscc
-from semclip.jscc.model import JSCCConfig, TokenJSCC
-from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.jscc.model import JSCCConfig
+from semclip.jscc.train import JSCCTrainConfig
 from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
@@ -52,19 +49,11 @@ def train_stages(
     out.mkdir(parents=True, exist_ok=True)
     if stage in ("jscc", "all"):
         path = out / f"jscc-k{k}.safetensors"
-        torch.manual_seed(seed)
-        model = TokenJSCC(JSCCConfig(dim=train.tokens.shape[1], k=k))
-        tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
-        t0 = time.time()
-        train_jscc(model, train.tokens, semantic_bank(bb, train.classes), tcfg)
-        save_jscc(model, path, bb.fingerprint, extra={"train": asdict(tcfg), "train_data": train.cache_id, "seconds": time.time() - t0})
+        mcfg = JSCCConfig(dim=train.tokens.shape[1], k=k)
+        fit_jscc(mcfg, JSCCTrainConfig(steps=jscc_steps, seed=seed), bb, train.tokens, train.classes, train.cache_id, path)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
-        codec, codec_id = (
-            (load_jscc(jscc, backbone=bb.fingerprint), Path(jscc).stem)
-            if jscc
-            else load_codec(EvalConfig(backbone=backbone), bb, log)
-        )
+        codec, codec_id = load_codec(EvalConfig(backbone=backbone, jscc=str(jscc) if jscc else None), bb, log)
         ids = base_novel(train.classes)[0] if classes == "base" else list(range(len(train.classes)))
         idx = few_shot(train.labels, ids, shots, seed, train.cache_id)
         tokens, labels, names = train.take(idx).subset(ids)

@@ -17,12 +17,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
 from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
+from semclip.data.base import LabelledImages
+from semclip.data.token_cache import dataset_tokens
 from semclip.errors import SemclipError
 from semclip.eval.results import Record
 from semclip.eval.sweep import sweep
@@ -44,6 +45,12 @@ class Split:
     labels: torch.Tensor
     classes: list[str]
     cache_id: str
+
+    @classmethod
+    def of(cls, backbone: Backbone, data: LabelledImages) -> "Split":
+        """A dataset's (cached) tokens, labels and class names."""
+        tokens, labels = dataset_tokens(backbone, data)
+        return cls(data.name, tokens, labels, list(data.classes), data.cache_id)
 
     def take(self, idx: torch.Tensor) -> "Split":
         """The images at ``idx`` (e.g. a few-shot sample), same classes."""
