@@ -63,9 +63,13 @@ def demo(
     learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
     shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
     prompt_steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
+    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-jscc,token-digital",
+    baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images (LDPC decoding is slow on CPU).")] = 200,
+    budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
+    from semclip.baselines.run import BaselineConfig
     from semclip.demo import DemoConfig, run_demo
     from semclip.eval.table import rich_table
     from semclip.jscc.train import JSCCTrainConfig
@@ -84,12 +88,15 @@ def demo(
         jscc=JSCCTrainConfig(steps=steps, seed=seed),
         learners=_csv(learners),
         prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
+        baselines=BaselineConfig(methods=_csv(baselines), limit=baseline_limit, budget=budget),
         seed=seed,
     )
     results = run_demo(cfg, out, log=console.print)
     console.print(rich_table(results, title=f"zero-shot top-1, {results.dataset}, {results.backbone}"))
-    if cfg.learners:
-        console.print((out / "results.md").read_text().split("## Base-to-novel", 1)[-1])
+    md = (out / "results.md").read_text()
+    for section in ("## Base-to-novel", "## semclip against the best image baseline"):
+        if section in md:
+            console.print(section + md.split(section, 1)[1].split("\n## ", 1)[0])
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
 
 

@@ -15,16 +15,18 @@ import torch
 
 from semclip._io import atomic_write_text, cache_dir
 from semclip.backbones.base import Backbone, create_backbone
+from semclip.baselines.run import BaselineConfig, Context, run_baselines
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
 from semclip.errors import SemclipError
+from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.results import Record, Results
 from semclip.eval.summary import summarize, summary_markdown
-from semclip.eval.sweep import sweep_semclip
+from semclip.eval.sweep import sweep, sweep_semclip
 from semclip.eval.table import markdown_table
 from semclip.jscc.checkpoint import load_jscc, save_jscc
 from semclip.jscc.model import JSCCConfig, TokenJSCC
@@ -50,10 +52,12 @@ class DemoConfig:
     jscc: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
     learners: list[str] = field(default_factory=lambda: ["coop", "tapl"])  # base-to-novel; [] to skip
     prompts: PromptTrainConfig = field(default_factory=PromptTrainConfig)
+    baselines: BaselineConfig = field(default_factory=BaselineConfig)  # methods [] to skip
     seed: int = 0
 
     def validate(self) -> None:
         JSCCConfig(k=self.k)  # raises on k <= 0
+        self.baselines.validate()
         for name in self.learners:
             learner_config(name)
         as_snr_tensor(torch.tensor(self.snrs_db), len(self.snrs_db))
@@ -155,6 +159,9 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     if cfg.learners:
         records += base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log)
     t_prompts = time.time() - t0 - t_encode - t_jscc
+    if cfg.baselines.methods:
+        records += baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_tokens, codecs, log)
+    t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
     results = Results(
         backbone=backbone.fingerprint,
         dataset=test.name,
@@ -163,7 +170,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         jscc_checkpoints=checkpoints,
         n_test=len(test),
         n_train=len(train),
-        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "total": round(time.time() - t0, 1)},
+        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "baselines": round(t_baselines, 1), "total": round(time.time() - t0, 1)},
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
@@ -174,6 +181,8 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         f"{1 / len(test.classes):.3f}). Token JSCC: k = {cfg.k} complex channel uses per image, trained on "
         f"{len(train)} images of {train.name}.\n\n" + markdown_table(results)
     )
+    if cfg.baselines.methods:
+        md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(test.classes))
     if cfg.learners:
         rows = summarize(records + harmonic_records(records))
         plot_protocol(rows, out / "base_to_novel.png")
@@ -208,3 +217,30 @@ def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) ->
     te = Split(test.name, test_tokens, test_labels, list(test.classes), test.cache_id)
     recs = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log)
     return [r.model_copy(update={"dataset": None}) for r in recs]
+
+
+def baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_tokens, codecs, log) -> list[Record]:
+    """The baselines on the first ``cfg.baselines.limit`` test images, and semclip on the
+    same images (split 'subset') so that the comparison is paired."""
+    n = min(cfg.baselines.limit or len(test), len(test))
+    pool = create_dataset(cfg.shots_dataset)  # image-jscc trains on these images (training split)
+    ctx = Context(
+        backbone, classifier, [test.image(i) for i in range(n)], test_labels[:n], test_tokens[:n], train_tokens,
+        pool, f"{test.cache_id}-first{n}", cfg.seed,
+    )
+    recs = run_baselines(ctx, cfg.baselines, cfg.channels, cfg.snrs_db, log)
+    for ch in cfg.channels:
+        jscc, _ = codecs[codec_recipe(ch)]
+        sub = sweep(jscc, test_tokens[:n], test_labels[:n], lambda t, s: classifier.predict(t), [ch], cfg.snrs_db, split="subset", seed=cfg.seed)
+        recs += [r.model_copy(update={"n_images": n}) for r in sub]
+    return recs
+
+
+def baseline_notes(results: Results) -> str:
+    """Which MCS / bit width each digital baseline chose per SNR."""
+    recs = [r for r in results.records if r.detail and r.method in ("image-jpeg-ldpc", "token-digital")]
+    if not recs:
+        return ""
+    lines = ["\n## What the digital baselines chose\n", "| method | channel | SNR (dB) | choice |", "|---|---|---|---|"]
+    lines += [f"| {r.method} | {r.channel}{f' ({r.csi})' if r.csi else ''} | {r.snr_db:g} | {r.detail} |" for r in recs]
+    return "\n".join(lines) + "\n"

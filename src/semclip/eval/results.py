@@ -28,6 +28,8 @@ class Record(BaseModel):
     channel_uses_per_image: float = Field(ge=0.0)
     dataset: str | None = None  # set where one results file covers several datasets
     seed: int | None = None  # few-shot / training seed, for methods that learn
+    n_images: int | None = None  # set where a method ran on a subset of the test set
+    detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
 
 
 def channel_label(r: Record) -> str:

@@ -15,9 +15,10 @@ class SNRFiLM(nn.Module):
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, h: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """h: [B, F]; snr_db: [B, cond] (dB) -> [B, F]."""
+        """h: [B, F, ...] (features on dim 1, e.g. conv maps); snr_db: [B, cond] (dB) -> same shape as h."""
         gamma, beta = self.net(snr_db / 10.0).chunk(2, dim=-1)
-        return h * (1.0 + gamma) + beta
+        shape = gamma.shape + (1,) * (h.dim() - 2)
+        return h * (1.0 + gamma.reshape(shape)) + beta.reshape(shape)
 
 
 class FiLMBlock(nn.Module):

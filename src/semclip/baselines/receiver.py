@@ -1,0 +1,35 @@
+"""The receiver every image baseline ends at: the same frozen backbone and zero-shot
+classifier as semclip, applied to whatever image arrived. Tokens of images that arrive
+intact (the JPEG at quality q of test image i, or the grey frame) are computed once and
+reused across SNRs and MCSs."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+import torch
+from PIL import Image
+
+from semclip.backbones.base import Backbone
+from semclip.data.token_cache import encode_images
+
+
+class ImageReceiver:
+    def __init__(self, backbone: Backbone, batch_size: int = 64) -> None:
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self._cache: dict[Hashable, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def tokens(self, images: Sequence[Image.Image], keys: Sequence[Hashable | None]) -> torch.Tensor:
+        """images: B received images; keys: a cache key per image (None: do not cache,
+        e.g. an image corrupted by undetected errors) -> tokens [B, d]."""
+        todo = [i for i, k in enumerate(keys) if k is None or k not in self._cache]
+        fresh = {}
+        if todo:
+            enc = encode_images(self.backbone, lambda i: images[i], todo, self.batch_size)
+            fresh = dict(zip(todo, enc))
+            for i in todo:
+                if keys[i] is not None:
+                    self._cache[keys[i]] = fresh[i]
+        return torch.stack([fresh[i] if i in fresh else self._cache[keys[i]] for i in range(len(images))])

@@ -1,0 +1,224 @@
+"""The baselines' pieces: the digital chain is bit-exact without noise and its error
+rates agree with theory; JPEG rate control respects the budget and loses images (grey,
+never the original) when blocks fail; the quantiser and the image codec behave; and the
+four baselines run end to end at the same receiver on a tiny CLIP."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semclip.baselines.digital import CRC_BITS, MAX_K, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
+from semclip.baselines.image_jscc import ImageJSCC, ImageJSCCConfig, auto_config, load_image_jscc, save_image_jscc
+from semclip.baselines.jpeg import JpegImage, decode, known_header
+from semclip.baselines.quantize import TokenQuantizer
+from semclip.baselines.run import JPEG_FRAMING, BaselineConfig, Context, JpegSource, best_over_mcs, jpeg_ldpc_outcome, Outcome
+from semclip.channels.registry import create_channel
+from semclip.errors import SemclipError
+
+
+def _texture(seed: int, size=(28, 28), mode="L") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    shape = size[::-1] + ((3,) if mode == "RGB" else ())
+    base = np.linspace(0, 255, size[0])[None, :] * np.ones(size[::-1])
+    arr = np.clip(base[..., None] if mode == "RGB" else base, 0, 255) + rng.normal(0, 15, shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode)
+
+
+@pytest.mark.parametrize("spec, payload", [("qpsk:1/3", 500), ("16qam:2/3", 3000), ("64qam:1/2", 2 * MAX_K)])
+def test_digital_chain_is_bit_exact_without_noise(spec, payload):
+    plan = BlockPlan.for_payload(payload, MCS.parse(spec))
+    assert plan.info_bits >= payload and plan.k <= MAX_K and plan.n % plan.mcs.bits_per_symbol == 0
+    link = DigitalLink(plan)
+    bits = torch.randint(0, 2, (3, plan.info_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    x = link.modulate(bits)
+    assert x.shape == (3, plan.channel_uses) and abs(x.abs().pow(2).mean().item() - 1) < 0.05
+    got, ok = link.demodulate(x, torch.full((3, 1), 1e-4))  # the transmitted symbols themselves
+    assert ok.all() and torch.equal(got, bits)
+    got, ok = link.transmit(bits, create_channel("awgn"), 100.0)
+    assert ok.all() and torch.equal(got, bits)
+    assert plan.blocks == math.ceil(payload / (MAX_K - CRC_BITS))
+
+
+def test_uncoded_qpsk_ber_matches_theory():
+    """Mapper + our AWGN + demapper: BER of Gray QPSK is Q(sqrt(Es/N0)), which pins the
+    SNR convention (Es/N0 per complex use, unit-energy constellations)."""
+    from sionna.phy.mapping import Demapper, Mapper
+
+    snr_db = 4.0
+    bits = torch.randint(0, 2, (50, 4000), generator=torch.Generator().manual_seed(1)).float()
+    x = Mapper("qam", 2)(bits)
+    out = create_channel("awgn", torch.Generator().manual_seed(2))(x, snr_db)
+    llr = Demapper("app", "qam", 2)(out.y, out.noise_var.expand_as(out.y.real))
+    ber = ((llr > 0).float() != bits).float().mean().item()
+    theory = 0.5 * math.erfc(math.sqrt(10 ** (snr_db / 10)) / math.sqrt(2))
+    assert abs(ber - theory) / theory < 0.05, (ber, theory)
+
+
+def test_ldpc_bler_waterfall_sits_just_above_capacity():
+    """QPSK r=1/2 (1 information bit per use; Shannon limit 0 dB, QPSK-constrained 0.19 dB)
+    with k=1024: every block fails below the Shannon limit, and BP is within ~2 dB of it
+    (5G LDPC, k~1000, r=1/2 reaches BLER 1e-2 near Es/N0 = 1.5-2 dB)."""
+    plan = BlockPlan.for_payload(1024 - CRC_BITS, MCS.parse("qpsk:1/2"))
+    link = DigitalLink(plan)
+    bits = torch.randint(0, 2, (60, plan.info_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    bler = {}
+    for snr in (-1.0, 2.5):
+        _, ok = link.transmit(bits, create_channel("awgn", torch.Generator().manual_seed(4)), snr)
+        bler[snr] = 1 - ok.float().mean().item()
+    assert bler[-1.0] > 0.95 and bler[2.5] < 0.05, bler
+
+
+def test_block_plans_and_mcs_parsing():
+    plan = BlockPlan.for_budget(1024, MCS.parse("64qam:2/3"))
+    assert plan.channel_uses <= 1024 and plan.k == 4096
+    assert BlockPlan.for_budget(1024, MCS.parse("qpsk:1/3")).channel_uses == 1024
+    assert MCS.parse("16-QAM:1/2").efficiency == 2.0 and MCS.parse("qpsk:1/3").name == "QPSK r=1/3"
+    for bad in ("8psk:1/2", "qpsk:3/2", "qpsk", "16qam:x"):
+        with pytest.raises(SemclipError, match="bad MCS"):
+            MCS.parse(bad)
+    with pytest.raises(SemclipError, match="too few"):
+        BlockPlan.for_budget(4, MCS.parse("qpsk:1/3"))
+    with pytest.raises(SemclipError, match="need CSI|CSI at the receiver"):
+        coherent_channel("rayleigh:none")
+    assert coherent_channel("rayleigh").csi == "zf"
+
+
+def test_bit_packing_roundtrip_and_overflow():
+    data = bytes(range(256))
+    assert bytes_from_bits(bits_from_bytes(data, 8 * 256 + 5)) == data
+    with pytest.raises(SemclipError, match="do not fit"):
+        bits_from_bytes(b"abc", 16)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_abbreviated_jpeg_is_the_file_pillow_writes(mode):
+    import io
+
+    im = _texture(0, (28, 20), mode)
+    j = JpegImage.of(im, qualities=(5, 50, 90))
+    for q in (5, 50, 90):
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=q, subsampling=0 if mode == "RGB" else -1)
+        assert known_header(q, im.size, mode) + j.scans[q] + b"\xff\xd9" == buf.getvalue()
+    assert len(j.scans[5]) < len(j.scans[50]) < len(j.scans[90])
+    assert decode(j.scans[50], 50, im.size, mode).size == im.size
+    assert decode(b"", 50, im.size, mode) is None or True  # never raises
+    budget = len(j.scans[50])
+    assert j.best_fit(budget) == 50 and j.best_fit(len(j.scans[5]) - 1) is None
+
+
+def _context(backbone, n=6, tokens=None):
+    from semclip.tasks.zeroshot import ZeroShotClassifier
+
+    images = [_texture(i) for i in range(n)]
+    with torch.no_grad():
+        from semclip.data.token_cache import encode_images
+
+        toks = encode_images(backbone, lambda i: images[i], range(n))
+    clf = ZeroShotClassifier(backbone, ["dark thing", "bright thing"])
+    return Context(backbone, clf, images, torch.tensor([i % 2 for i in range(n)]), toks, torch.randn(50, toks.shape[1]), None, "t", 0)
+
+
+def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.receiver import ImageReceiver
+
+    backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ctx = _context(backbone)
+    src = JpegSource(ctx, ImageReceiver(backbone))
+    shown = []
+    src.accuracy = lambda s: shown.append(s) or 0.5  # record what the receiver was shown
+    for spec, snr, lost in (("qpsk:1/3", 30.0, 0.0), ("64qam:2/3", -5.0, 1.0)):
+        link = DigitalLink(BlockPlan.for_budget(400, MCS.parse(spec)))
+        o = jpeg_ldpc_outcome(src, link, coherent_channel("awgn", torch.Generator().manual_seed(0)), snr, 4)
+        assert o.lost == lost and o.uses == link.plan.channel_uses <= 1024
+        max_scan = link.plan.info_bits // 8 - JPEG_FRAMING
+        for i, (im, key) in enumerate(shown[-1]):
+            if lost:  # every block failed: a grey frame, never the original
+                assert key[0] == "grey" and set(np.asarray(im).ravel()) == {128}
+            else:
+                q = key[1]
+                assert key == (i, q) and len(src.jpegs[i].scans[q]) <= max_scan
+                assert q == src.jpegs[i].best_fit(max_scan)
+
+
+def test_mcs_search_stops_after_a_total_loss():
+    table = [MCS.parse(s) for s in ("qpsk:1/3", "qpsk:2/3", "16qam:1/2", "64qam:2/3")]
+    seen = []
+
+    def evaluate(m):
+        seen.append(m)
+        return Outcome(acc=[0.5, 0.7, 0.1, 0.9][len(seen) - 1], uses=10, lost=[0, 0, 1.0, 0][len(seen) - 1], detail=m.name)
+
+    best = best_over_mcs(table, evaluate)
+    assert best.detail == "QPSK r=2/3" and len(seen) == 3
+
+
+def test_quantiser_roundtrip():
+    t = torch.nn.functional.normalize(torch.randn(200, 16), dim=-1)
+    for bits in (1, 2, 8):
+        q = TokenQuantizer(t, bits)
+        b = q.encode(t[:10])
+        assert b.shape == (10, 16 * bits) and b.dtype == torch.uint8 and set(b.unique().tolist()) <= {0, 1}
+        cos = (q.decode(b) * t[:10]).sum(-1)
+        assert cos.min() > {1: 0.6, 2: 0.85, 8: 0.999}[bits]
+    with pytest.raises(SemclipError, match="1..16 bits"):
+        TokenQuantizer(t, 0)
+    with pytest.raises(SemclipError, match=r"tokens \[B, 16\]"):
+        q.encode(torch.zeros(2, 5))
+
+
+def test_image_jscc_shapes_power_checkpoint(tmp_path):
+    cfg = auto_config(_texture(0, (28, 28)))
+    assert (cfg.size, cfg.channels, cfg.channel_uses) == (28, 1, 98)
+    assert auto_config(Image.new("RGB", (300, 200))).size == 64
+    model = ImageJSCC(cfg)
+    x = torch.rand(3, 1, 28, 28)
+    sym = model.encode(x, torch.zeros(3, 1))
+    assert sym.shape == (3, 98) and torch.allclose(sym.abs().pow(2).mean(1), torch.ones(3), atol=1e-5)
+    rec, _ = model(x, torch.zeros(3, 1), create_channel("awgn"))
+    assert rec.shape == x.shape and rec.min() >= 0 and rec.max() <= 1
+    with pytest.raises(SemclipError, match="expects images"):
+        model(torch.rand(3, 3, 28, 28), torch.zeros(3, 1), create_channel("awgn"))
+    path = save_image_jscc(model, tmp_path / "m.safetensors")
+    assert torch.equal(load_image_jscc(path, cfg).encode(x, torch.zeros(3, 1)), sym)
+    with pytest.raises(SemclipError, match="retrain"):
+        load_image_jscc(path, ImageJSCCConfig(latent=4))
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(SemclipError, match="cannot read"):
+        load_image_jscc(tmp_path / "bad.safetensors")
+
+
+def test_config_validation():
+    with pytest.raises(SemclipError, match="unknown baseline"):
+        BaselineConfig(methods=["image-bpg"]).validate()
+    with pytest.raises(SemclipError, match="bad MCS"):
+        BaselineConfig(mcs=["qpsk:1/3", "1024qam:1/2"]).validate()
+    assert [m.efficiency for m in BaselineConfig().mcs_table] == sorted(m.efficiency for m in BaselineConfig().mcs_table)
+
+
+def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, isolated_cache):
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.image_jscc import ImageJSCCTrainConfig
+    from semclip.baselines.run import BASELINES, run_baselines
+    from semclip.data.registry import create_dataset
+
+    backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ctx = _context(backbone)
+    ctx.image_train = create_dataset(f"folder:{image_folder}")
+    cfg = BaselineConfig(limit=6, budget=300, mcs=["qpsk:1/3", "16qam:1/2", "64qam:2/3"], token_bits=[1, 2],
+                         image_jscc_train=ImageJSCCTrainConfig(steps=5, batch_size=4))
+    recs = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)
+    assert {(r.method, r.channel, r.snr_db) for r in recs} == {
+        (m, c, s) for m in BASELINES for c in ("awgn", "rayleigh") for s in (0.0, 20.0)}
+    for r in recs:
+        assert 0 <= r.value <= 1 and r.n_images == 6 and r.detail
+        assert r.csi == ("mmse" if r.channel == "rayleigh" else None)
+    uses = {r.method: r.channel_uses_per_image for r in recs if r.snr_db == 20.0 and r.channel == "awgn"}
+    assert uses["image-jpeg-ldpc"] <= 300 and uses["image-capacity"] <= 300 and uses["image-jscc"] == 98
+    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 8
+    again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache
+    assert [r.model_dump() for r in again] == [r.model_dump() for r in recs]
