@@ -29,6 +29,8 @@ def run(*args, env=None):
         (["demo", "--dataset", "imagenet-21k"], "unknown dataset"),
         (["list", "models"], "unknown list"),
         (["demo", "--learners", "coop,maple"], "unknown prompt learner"),
+        (["demo", "--baselines", "image-bpg-ldpc"], "unknown baseline"),
+        (["demo", "--budget", "3"], "budget must be"),
         (["eval", "--protocol", "novel2base"], "unknown protocol"),
         (["eval", "--learners", "tapl,clip-adapter"], "unknown prompt learner"),
         (["eval", "--dataset", "folder:/tmp"], "no train/test split"),
@@ -85,13 +87,17 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3",
+        "--baselines", "image-jpeg-ldpc,image-capacity,token-digital", "--baseline-limit", "5", "--budget", "1024",
     ]
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
     whole = {(x.method, x.channel) for x in res.records if x.split == "all"}
-    assert whole == {("clean", "none"), ("semclip", "awgn"), ("semclip", "rayleigh")}
-    split = {(x.method, x.split, x.channel) for x in res.records if x.split != "all"}
+    baselines = ("image-jpeg-ldpc", "image-capacity", "token-digital")
+    assert whole == {("clean", "none")} | {(m, c) for m in ("semclip", *baselines) for c in ("awgn", "rayleigh")}
+    assert all(x.n_images == 5 for x in res.records if x.method in baselines or x.split == "subset")
+    assert {(x.method, x.channel) for x in res.records if x.split == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
+    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset")}
     methods = ("semclip", "semclip+coop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
@@ -99,12 +105,16 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
     assert (out / "base_to_novel.png").stat().st_size > 10000
     assert "semclip+tapl" in (out / "results.md").read_text()
-    assert "| semclip | rayleigh (mmse) | 4 |" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| semclip | rayleigh (mmse) | 4 |" in md
+    assert "## Bandwidth" in md and "| image-jpeg-ldpc | 1024 | 256.0x |" in md
+    assert "## semclip against the best image baseline" in md and "## What the digital baselines chose" in md
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
     # warm run: the codec is reused, not retrained
     r2 = run(*args, env=env)
     assert r2.returncode == 0 and "reusing token JSCC" in r2.stdout
+    assert Results.read(out / "results.json").records == res.records  # baselines read back from their cache
 
 
 def test_results_from_another_schema_are_refused(tmp_path):

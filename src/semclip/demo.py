@@ -170,6 +170,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         jscc_checkpoints=checkpoints,
         n_test=len(test),
         n_train=len(train),
+        **({"jpeg_min_channel_uses": jpeg_floor(cfg, test)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
         seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "baselines": round(t_baselines, 1), "total": round(time.time() - t0, 1)},
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -183,8 +184,15 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     )
     if cfg.baselines.methods:
         md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(test.classes))
+        if "jpeg_min_channel_uses" in results.model_extra:
+            md += (
+                f"\nThe smallest JPEG of each image (quality 1, {results.jpeg_min_channel_uses['mcs']}, the table's most "
+                f"efficient MCS) would need {results.jpeg_min_channel_uses['mean']:.0f} channel uses per image on average: the "
+                f"least any JPEG-over-LDPC link needs, {results.jpeg_min_channel_uses['mean'] / cfg.k:.1f}x semclip's {cfg.k}.\n"
+            )
     if cfg.learners:
-        rows = summarize(records + harmonic_records(records))
+        b2n = [r for r in records if r.split in ("base", "novel")]
+        rows = summarize(b2n + harmonic_records(b2n))
         plot_protocol(rows, out / "base_to_novel.png")
         md += (
             "\n## Base-to-novel (receiver prompt learning)\n\nPrompts trained on "
@@ -234,6 +242,17 @@ def baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_t
         sub = sweep(jscc, test_tokens[:n], test_labels[:n], lambda t, s: classifier.predict(t), [ch], cfg.snrs_db, split="subset", seed=cfg.seed)
         recs += [r.model_copy(update={"n_images": n}) for r in sub]
     return recs
+
+
+def jpeg_floor(cfg: DemoConfig, test) -> dict:
+    """Mean channel uses of each baseline test image's quality-1 JPEG at the most efficient MCS."""
+    from semclip.baselines.jpeg import JpegImage
+    from semclip.baselines.run import min_jpeg_channel_uses
+
+    n = min(cfg.baselines.limit or len(test), len(test))
+    table = cfg.baselines.mcs_table
+    jpegs = [JpegImage.of(test.image(i), qualities=(1,)) for i in range(n)]
+    return {"mean": round(min_jpeg_channel_uses(jpegs, table), 1), "mcs": max(table, key=lambda m: m.efficiency).name}
 
 
 def baseline_notes(results: Results) -> str:

@@ -34,9 +34,12 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
         here = [r for r in recs if (r.channel, r.csi) == (ch, csi)]
         for i, m in enumerate(sorted({r.method for r in here})):
             pts = sorted((r.snr_db, r.value) for r in here if r.method == m)
-            uses = next(r.channel_uses_per_image for r in here if r.method == m)
+            mine = [r for r in here if r.method == m]
+            uses = sorted({r.channel_uses_per_image for r in mine})
+            span = f"{uses[0]:g}" if len(uses) == 1 else f"{uses[0]:g}–{uses[-1]:g}"
+            sub = f", {mine[0].n_images} imgs" if mine[0].n_images else ""
             style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({uses:g} ch. uses)", **style)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({span} ch. uses{sub})", **style)
         if clean:
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
         if chance is not None:
@@ -46,7 +49,8 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")
     axes[0][0].set_ylim(0, 1)
-    axes[0][-1].legend(loc="lower right", fontsize=8)
+    many = len({r.method for r in recs}) > 3
+    axes[0][-1].legend(loc="upper left" if many else "lower right", bbox_to_anchor=(1.02, 1) if many else None, fontsize=8)
     fig.suptitle(f"{results.dataset} — backbone {results.backbone}", fontsize=10)
     fig.tight_layout()
     out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
