@@ -47,7 +47,7 @@ def main() -> None:
     bb = create_backbone("pocketclip")
     test = create_dataset("fashion-mnist:test")
     tokens, labels = dataset_tokens(bb, test)
-    train_tokens, _ = dataset_tokens(bb, create_dataset("fashion-mnist:train", limit=10000))
+    train_tokens, _ = dataset_tokens(bb, create_dataset("fashion-mnist:train+clipart:train", limit=10000))  # as the demo
     clf = ZeroShotClassifier(bb, test.classes)
     n = args.n
     ctx = Context(bb, clf, [test.image(i) for i in range(n)], labels[:n], tokens[:n], train_tokens, None, "bench", 0)
