@@ -303,37 +303,39 @@ def run_baselines(
     pairs are read back from the cache."""
     cfg.validate()
     cache = cache or cache_dir() / "baselines"
+    todo = []  # (method, spec, cache file), in output order
+    for method in cfg.methods:
+        for spec in channels:
+            if method != "image-jscc" and spec == "rayleigh:none":
+                log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
+                continue
+            key = hashlib.sha1(json.dumps(
+                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v1"],
+                sort_keys=True, default=str).encode()).hexdigest()[:16]
+            todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
+    missing = {m for m, _, path in todo if not path.exists()}
     receiver = ImageReceiver(ctx.backbone)
-    src = model = None
+    # built before the progress display: each shows its own (rich nests no live displays)
+    model = get_image_jscc(cfg, ctx, log) if "image-jscc" in missing else None
+    src = JpegSource(ctx, receiver) if missing & {"image-jpeg-ldpc", "image-capacity"} else None
     records: list[Record] = []
     with progress() as bar:
-        for method in cfg.methods:
-            for spec in channels:
-                if method != "image-jscc" and spec == "rayleigh:none":
-                    log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
-                    continue
-                key = hashlib.sha1(json.dumps(
-                    [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v1"],
-                    sort_keys=True, default=str).encode()).hexdigest()[:16]
-                path = cache / f"{method}-{spec.replace(':', '_')}-{key}.json"
-                if path.exists():
-                    records += [Record(**r) for r in json.loads(path.read_text())]
-                    continue
-                task = bar.add_task(f"{method} over {spec}", total=len(snrs))
-                tick = lambda t=task: bar.advance(t)  # noqa: E731
-                if method in ("image-jpeg-ldpc", "image-capacity") and src is None:
-                    src = JpegSource(ctx, receiver)
-                if method == "image-jpeg-ldpc":
-                    recs = run_jpeg_ldpc(ctx, cfg, spec, snrs, src, tick)
-                elif method == "image-capacity":
-                    recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
-                elif method == "image-jscc":
-                    model = model or get_image_jscc(cfg, ctx, log)
-                    recs = run_image_jscc(ctx, cfg, spec, snrs, model, receiver, tick)
-                else:
-                    recs = run_token_digital(ctx, cfg, spec, snrs, tick)
-                atomic_write_json(path, [r.model_dump() for r in recs])
-                records += recs
+        for method, spec, path in todo:
+            if path.exists():
+                records += [Record(**r) for r in json.loads(path.read_text())]
+                continue
+            task = bar.add_task(f"{method} over {spec}", total=len(snrs))
+            tick = lambda t=task: bar.advance(t)  # noqa: E731
+            if method == "image-jpeg-ldpc":
+                recs = run_jpeg_ldpc(ctx, cfg, spec, snrs, src, tick)
+            elif method == "image-capacity":
+                recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
+            elif method == "image-jscc":
+                recs = run_image_jscc(ctx, cfg, spec, snrs, model, receiver, tick)
+            else:
+                recs = run_token_digital(ctx, cfg, spec, snrs, tick)
+            atomic_write_json(path, [r.model_dump() for r in recs])
+            records += recs
     return records
 
 
