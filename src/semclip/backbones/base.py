@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 
 
@@ -47,11 +48,7 @@ class Backbone(nn.Module, ABC):
         Shorter side resized to S (bicubic), centre crop, RGB, per-channel mean/std,
         as CLIP does. Alpha is composited on white so transparent clip art keeps its
         shape."""
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, rgba)
-        image = image.convert("RGB")
+        image = flatten_alpha(image).convert("RGB")
         s = self.image_size
         w, h = image.size
         scale = s / min(w, h)

@@ -19,6 +19,7 @@ from torch import nn
 from semclip._io import atomic_write
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
+from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 from semclip.jscc.film import SNRFiLM
 from semclip.progress import progress
@@ -113,10 +114,7 @@ def auto_config(image: Image.Image, latent: int = 2, max_size: int = 64) -> Imag
 
 def to_tensor(image: Image.Image, cfg: ImageJSCCConfig) -> torch.Tensor:
     """PIL -> [C, S, S] in [0, 1]: alpha on white, grey or RGB, resized to S x S."""
-    if image.mode in ("RGBA", "LA", "PA", "P"):
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    image = image.convert("L" if cfg.channels == 1 else "RGB")
+    image = flatten_alpha(image).convert("L" if cfg.channels == 1 else "RGB")
     if image.size != (cfg.size, cfg.size):
         image = image.resize((cfg.size, cfg.size), Image.BICUBIC)
     arr = np.asarray(image, dtype=np.float32) / 255.0

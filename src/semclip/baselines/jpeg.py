@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from PIL import Image
 
+from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 
 QUALITIES = tuple(range(1, 96))  # libjpeg's useful range; above 95 only grows the file
@@ -55,6 +56,7 @@ class JpegImage:
 
     @classmethod
     def of(cls, image: Image.Image, qualities: tuple[int, ...] = QUALITIES) -> "JpegImage":
+        image = flatten_alpha(image)
         image = image.convert("L" if image.mode in ("L", "1", "I", "F") else "RGB")
         scans = {}
         for q in qualities:

@@ -24,6 +24,15 @@ def load_image(path: str | Path) -> Image.Image:
         raise SemclipError(f"cannot read image {path}: {exc} (is it a corrupt or non-image file?)") from exc
 
 
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """Composite transparency on white (transparent clip art keeps its shape instead of
+    turning black); images without alpha are returned as they are."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image
+
+
 class LabelledImages(ABC):
     """A finite, indexable set of (image, label) pairs with class names."""
 
