@@ -53,6 +53,7 @@ def test_list():
     assert r.returncode == 0
     assert "pocketclip" in r.stdout and "rayleigh:decoder" in r.stdout and "fashion-mnist" in r.stdout
     assert "tapl:no-snr" in r.stdout and "clipart" in r.stdout
+    assert "image-jpeg-ldpc" in r.stdout and "64qam:2/3" in r.stdout
 
 
 def test_help_mentions_the_main_options():

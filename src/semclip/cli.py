@@ -165,12 +165,13 @@ def eval_(
 
 
 @app.command("list")
-def list_(what: Annotated[str, typer.Argument(help="backbones, channels or datasets")] = "all") -> None:
-    """List the registered backbones, channels, datasets and prompt learners."""
+def list_(what: Annotated[str, typer.Argument(help="backbones, channels, datasets, learners, baselines or mcs")] = "all") -> None:
+    """List the registered backbones, channels, datasets, prompt learners, baselines and the MCS table."""
     from semclip.backbones.base import list_backbones
     from semclip.channels.registry import list_channels
+    from semclip.baselines.digital import DEFAULT_MCS
+    from semclip.baselines.run import BASELINES
     from semclip.data.registry import list_datasets
-
     from semclip.prompts.registry import list_learners
 
     tables = {
@@ -178,6 +179,8 @@ def list_(what: Annotated[str, typer.Argument(help="backbones, channels or datas
         "channels": list_channels(),
         "datasets": list(list_datasets()),
         "learners": list_learners(),
+        "baselines": list(BASELINES),
+        "mcs": list(DEFAULT_MCS),
     }
     if what != "all" and what not in tables:
         raise SemclipError(f"unknown list {what!r}; choose one of {sorted(tables)} or all")
