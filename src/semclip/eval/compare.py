@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from semclip.eval.results import Record, channel_label
+from semclip.eval.results import Record, channel_label, uses_span
 
 IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-jscc")
 
@@ -26,11 +26,10 @@ def bandwidth_rows(records: Sequence[Record], reference: str = "semclip") -> lis
     ref_uses = ref[0]
     rows = []
     for m in dict.fromkeys(r.method for r in noisy if r.split == "all"):
-        uses = [r.channel_uses_per_image for r in noisy if r.method == m]
-        lo, hi = min(uses), max(uses)
-        span = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+        mine = [r for r in noisy if r.method == m]
+        lo, hi = min(r.channel_uses_per_image for r in mine), max(r.channel_uses_per_image for r in mine)
         ratio = f"{lo / ref_uses:.1f}x" if lo == hi else f"{lo / ref_uses:.1f}–{hi / ref_uses:.1f}x"
-        rows.append([m, span, ratio])
+        rows.append([m, uses_span(mine), ratio])
     return rows
 
 

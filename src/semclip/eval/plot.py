@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results
+from semclip.eval.results import Results, uses_span
 
 STYLE = {"semclip": dict(marker="o", color="C0")}
 
@@ -35,8 +35,7 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
         for i, m in enumerate(sorted({r.method for r in here})):
             pts = sorted((r.snr_db, r.value) for r in here if r.method == m)
             mine = [r for r in here if r.method == m]
-            uses = sorted({r.channel_uses_per_image for r in mine})
-            span = f"{uses[0]:g}" if len(uses) == 1 else f"{uses[0]:g}–{uses[-1]:g}"
+            span = uses_span(mine)
             sub = f", {mine[0].n_images} imgs" if mine[0].n_images else ""
             style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({span} ch. uses{sub})", **style)

@@ -32,6 +32,12 @@ class Record(BaseModel):
     detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
 
 
+def uses_span(records: list[Record]) -> str:
+    """'16', or '262–1572' where a method adapts its channel uses over the grid."""
+    uses = sorted({r.channel_uses_per_image for r in records})
+    return f"{uses[0]:g}" if len(uses) == 1 else f"{uses[0]:g}–{uses[-1]:g}"
+
+
 def channel_label(r: Record) -> str:
     """"awgn", "rayleigh (mmse)", ...: one label per distinct channel condition."""
     return f"{r.channel} ({r.csi})" if r.csi else r.channel

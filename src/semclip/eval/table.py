@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from semclip.eval.results import Results, channel_label
+from semclip.eval.results import Results, channel_label, uses_span
 
 
 def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
@@ -18,9 +18,7 @@ def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
     keys = sorted({(r.method, channel_label(r)) for r in recs if r.channel != "none"}, key=lambda x: (x[1], x[0]))
     for m, ch in keys:
         by = {r.snr_db: r for r in recs if r.method == m and channel_label(r) == ch}
-        uses = sorted({r.channel_uses_per_image for r in by.values()})
-        span = f"{uses[0]:g}" if len(uses) == 1 else f"{uses[0]:g}–{uses[-1]:g}"
-        rows.append([m, ch, span] + [f"{by[s].value:.3f}" if s in by else "" for s in snrs])
+        rows.append([m, ch, uses_span(list(by.values()))] + [f"{by[s].value:.3f}" if s in by else "" for s in snrs])
     return header, rows
 
 
