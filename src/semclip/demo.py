@@ -188,7 +188,9 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
             md += (
                 f"\nThe smallest JPEG of each image (quality 1, {results.jpeg_min_channel_uses['mcs']}, the table's most "
                 f"efficient MCS) would need {results.jpeg_min_channel_uses['mean']:.0f} channel uses per image on average: the "
-                f"least any JPEG-over-LDPC link needs, {results.jpeg_min_channel_uses['mean'] / cfg.k:.1f}x semclip's {cfg.k}.\n"
+                f"least any JPEG-over-LDPC link needs, {results.jpeg_min_channel_uses['mean'] / cfg.k:.1f}x semclip's {cfg.k}. "
+                "Sent error-free at AWGN capacity it would need, per SNR: "
+                + ", ".join(f"{v:g} at {k} dB" for k, v in results.jpeg_min_channel_uses["at_capacity_awgn"].items()) + ".\n"
             )
     if cfg.learners:
         b2n = [r for r in records if r.split in ("base", "novel")]
@@ -247,12 +249,18 @@ def baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_t
 def jpeg_floor(cfg: DemoConfig, test) -> dict:
     """Mean channel uses of each baseline test image's quality-1 JPEG at the most efficient MCS."""
     from semclip.baselines.jpeg import JpegImage
-    from semclip.baselines.run import min_jpeg_channel_uses
+    from semclip.baselines.run import JPEG_FRAMING, min_jpeg_channel_uses
+    from semclip.channels.base import Channel
 
     n = min(cfg.baselines.limit or len(test), len(test))
     table = cfg.baselines.mcs_table
     jpegs = [JpegImage.of(test.image(i), qualities=(1,)) for i in range(n)]
-    return {"mean": round(min_jpeg_channel_uses(jpegs, table), 1), "mcs": max(table, key=lambda m: m.efficiency).name}
+    bits = sum(8 * (JPEG_FRAMING + len(j.scans[1])) for j in jpegs) / n
+    return {
+        "mean": round(min_jpeg_channel_uses(jpegs, table), 1),
+        "mcs": max(table, key=lambda m: m.efficiency).name,
+        "at_capacity_awgn": {f"{s:g}": round(bits / Channel.capacity(s), 1) for s in cfg.snrs_db},
+    }
 
 
 def baseline_notes(results: Results) -> str:
