@@ -59,8 +59,8 @@ def test_uncoded_qpsk_ber_matches_theory():
 
 def test_ldpc_bler_waterfall_sits_just_above_capacity():
     """QPSK r=1/2 (1 information bit per use; Shannon limit 0 dB, QPSK-constrained 0.19 dB)
-    with k=1024: every block fails below the Shannon limit, and BP is within ~2 dB of it
-    (5G LDPC, k~1000, r=1/2 reaches BLER 1e-2 near Es/N0 = 1.5-2 dB)."""
+    with k=1024: below the Shannon limit (nearly) every block must fail, and BP decoding of
+    a code of this length should work within 2.5 dB of the limit."""
     plan = BlockPlan.for_payload(1024 - CRC_BITS, MCS.parse("qpsk:1/2"))
     link = DigitalLink(plan)
     bits = torch.randint(0, 2, (60, plan.info_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
