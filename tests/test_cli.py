@@ -144,3 +144,28 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     assert len(meta["classes"]) == 2 and meta["extra"]["jscc"] == "jscc-k4"  # base = first half of 3
     r = run("train", "--stage", "prompts", "--jscc", str(jscc), *common[:-4], "--shots", "5", env=env)
     assert r.returncode == 2 and "only 4 training examples" in r.stderr
+
+
+def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
+    from semclip.backbones.base import create_backbone
+    from semclip.jscc.checkpoint import save_jscc
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ckpt = save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, k=4)), tmp_path / "codec.safetensors", bb.fingerprint)
+    image = next((image_folder / "red_thing").glob("*.png"))
+    base = ["transmit", str(image), "--backbone", f"hf-clip:{tiny_clip_dir}", "--jscc", str(ckpt)]
+    r = run(*base, "--snr", "3", "--channel", "rayleigh", "--classes", "red thing,green thing,blue thing,car,tree,cat")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "rayleigh at 3 dB, 4 complex channel uses, 6 classes" in r.stdout and "cosine(sent token, received token)" in r.stdout
+    assert sum(line.strip().startswith("│") for line in r.stdout.splitlines()) == 5  # top-5 rows
+    (tmp_path / "notes.png").write_text("not an image")
+    for args, message in (
+        (["transmit", str(tmp_path / "notes.png"), "--jscc", str(ckpt)], "cannot read image"),
+        (["transmit", str(tmp_path / "missing.png")], "image not found"),
+        ([*base, "--snr", "nan"], "finite"),
+        ([*base, "--channel", "rayleigh:decoder"], "CSI at the decoder"),
+        ([*base, "--classes", "cat,cat"], "duplicate"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
