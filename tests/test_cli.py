@@ -31,6 +31,7 @@ def run(*args, env=None):
         (["demo", "--learners", "coop,maple"], "unknown prompt learner"),
         (["demo", "--baselines", "image-bpg-ldpc"], "unknown baseline"),
         (["demo", "--budget", "3"], "budget must be"),
+        (["demo", "--retrieval-dataset", "fashion-mnist:test"], "has no captions"),
         (["eval", "--protocol", "novel2base"], "unknown protocol"),
         (["eval", "--learners", "tapl,clip-adapter"], "unknown prompt learner"),
         (["eval", "--dataset", "folder:/tmp"], "no train/test split"),
@@ -89,6 +90,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3",
         "--baselines", "image-jpeg-ldpc,image-capacity,token-digital", "--baseline-limit", "5", "--budget", "1024",
+        "--retrieval-dataset", "",
     ]
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]

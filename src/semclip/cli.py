@@ -66,6 +66,7 @@ def demo(
     baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-jscc,token-digital",
     baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images (LDPC decoding is slow on CPU).")] = 200,
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
+    retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
@@ -89,12 +90,13 @@ def demo(
         learners=_csv(learners),
         prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
         baselines=BaselineConfig(methods=_csv(baselines), limit=baseline_limit, budget=budget),
+        retrieval_dataset=retrieval_dataset or None,
         seed=seed,
     )
     results = run_demo(cfg, out, log=console.print)
     console.print(rich_table(results, title=f"zero-shot top-1, {results.dataset}, {results.backbone}"))
     md = (out / "results.md").read_text()
-    for section in ("## Base-to-novel", "## semclip against the best image baseline"):
+    for section in ("## Retrieval", "## Base-to-novel", "## semclip against the best image baseline"):
         if section in md:
             console.print(section + md.split(section, 1)[1].split("\n## ", 1)[0])
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")

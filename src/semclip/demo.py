@@ -25,6 +25,7 @@ from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.results import Record, Results
+from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
 from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep, sweep_semclip
 from semclip.eval.table import markdown_table
@@ -33,6 +34,7 @@ from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.prompts.registry import learner_config
 from semclip.prompts.train import PromptTrainConfig
+from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
@@ -53,6 +55,7 @@ class DemoConfig:
     learners: list[str] = field(default_factory=lambda: ["coop", "tapl"])  # base-to-novel; [] to skip
     prompts: PromptTrainConfig = field(default_factory=PromptTrainConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)  # methods [] to skip
+    retrieval_dataset: str | None = "clipart:test"  # captioned images for retrieval; None to skip
     seed: int = 0
 
     def validate(self) -> None:
@@ -63,6 +66,8 @@ class DemoConfig:
         as_snr_tensor(torch.tensor(self.snrs_db), len(self.snrs_db))
         for ch in self.channels:
             create_channel(ch)
+        if self.retrieval_dataset and not hasattr(create_dataset(self.retrieval_dataset, limit=1), "captions"):
+            raise SemclipError(f"{self.retrieval_dataset} has no captions: retrieval needs a captioned dataset such as clipart:test")
 
 
 def semantic_bank(backbone: Backbone, classes: Sequence[str]) -> torch.Tensor:
@@ -155,6 +160,8 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         jscc, path = codecs[recipe]
         checkpoints[ch] = str(path)
         records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
+    if cfg.retrieval_dataset:
+        records += retrieval(cfg, backbone, codecs)
     t_jscc = time.time() - t0 - t_encode
     if cfg.learners:
         records += base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log)
@@ -182,6 +189,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         f"{1 / len(test.classes):.3f}). Token JSCC: k = {cfg.k} complex channel uses per image, trained on "
         f"{len(train)} images of {train.name}.\n\n" + markdown_table(results)
     )
+    md += retrieval_markdown(records)
     if cfg.baselines.methods:
         md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(test.classes))
         if "jpeg_min_channel_uses" in results.model_extra:
@@ -271,3 +279,16 @@ def baseline_notes(results: Results) -> str:
     lines = ["\n## What the digital baselines chose\n", "| method | channel | SNR (dB) | choice |", "|---|---|---|---|"]
     lines += [f"| {r.method} | {r.channel}{f' ({r.csi})' if r.csi else ''} | {r.snr_db:g} | {r.detail} |" for r in recs]
     return "\n".join(lines) + "\n"
+
+
+def retrieval(cfg: DemoConfig, backbone: Backbone, codecs: dict) -> list[Record]:
+    """Image-text retrieval with received tokens on a captioned set, per channel and SNR."""
+    data = create_dataset(cfg.retrieval_dataset)  # validate() checked it has captions
+    tokens, _ = dataset_tokens(backbone, data)
+    index = CaptionIndex(backbone, data.captions())
+    records = []
+    for ch in cfg.channels:
+        jscc, _ = codecs[codec_recipe(ch)]
+        recs = sweep_retrieval(jscc, tokens, index, [ch], cfg.snrs_db, data.name, seed=cfg.seed)
+        records += recs if not records else [r for r in recs if r.method != "clean"]
+    return records

@@ -55,6 +55,12 @@ def readable(path: Path) -> bool:
         return False
 
 
+def clipart_caption(path: Path, root: Path = CLIPART_DIR) -> str:
+    """'clip art of <title from the file name>, <topic folders>'."""
+    topic = " ".join(p.replace("_", " ") for p in path.relative_to(root).parent.parts)
+    return f"clip art of {_title_from_filename(path.stem)}, {topic}"
+
+
 def clipart(root: str | Path = CLIPART_DIR) -> CaptionedImages:
     root = Path(root)
     files = sorted(root.rglob("*.png")) if root.is_dir() else []
@@ -66,8 +72,7 @@ def clipart(root: str | Path = CLIPART_DIR) -> CaptionedImages:
             skipped.append(str(f))
             continue
         keys.append(str(f))
-        topic = " ".join(p.replace("_", " ") for p in f.relative_to(root).parent.parts)
-        captions.append(f"clip art of {_title_from_filename(f.stem)}, {topic}")
+        captions.append(clipart_caption(f, root))
     return CaptionedImages("openclipart", captions, keys, load_image, skipped)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from semclip.data.base import LabelledImages, load_image
-from semclip.data.captioned import CLIPART_DIR, readable
+from semclip.data.captioned import CLIPART_DIR, clipart_caption, readable
 from semclip.errors import SemclipError
 
 # class name -> topic folder (relative to the png root)
@@ -92,6 +92,7 @@ class ClipartTopics(LabelledImages):
         items = build(str(root))[split]
         self.items = items[:limit] if limit else items
         self.split = split
+        self.root = Path(root)
         self.name = f"clipart-{split}"
         self.classes = list(CLASSES)
         self._labels = np.array([label for _, label, _ in self.items], dtype=np.int64)
@@ -105,6 +106,10 @@ class ClipartTopics(LabelledImages):
     @property
     def labels(self) -> np.ndarray:
         return self._labels
+
+    def captions(self) -> list[str]:
+        """Each image's caption (title and topic), for retrieval."""
+        return [clipart_caption(Path(f), self.root) for f, _, _ in self.items]
 
     @property
     def cache_id(self) -> str:

@@ -1,0 +1,56 @@
+"""Retrieval over a grid of channels and SNRs, from cached tokens (task "retrieval",
+split = direction, metrics r@1, r@5, r@10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from semclip.channels.registry import create_channel
+from semclip.eval.results import Record
+from semclip.jscc.model import TokenJSCC
+from semclip.tasks.retrieval import CaptionIndex
+
+
+def _records(method, channel, csi, snr, uses, recall, dataset) -> list[Record]:
+    return [
+        Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
+               value=v, channel_uses_per_image=uses, dataset=dataset)
+        for direction, metrics in recall.items() for m, v in metrics.items()
+    ]
+
+
+@torch.no_grad()
+def sweep_retrieval(
+    jscc: TokenJSCC, tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str], snrs_db: Sequence[float],
+    dataset: str, method: str = "semclip", seed: int = 0,
+) -> list[Record]:
+    """Noiseless records (method 'clean') plus one set per (channel, SNR)."""
+    records = _records("clean", "none", None, None, 0, index.recall(tokens), dataset)
+    for ch in channels:
+        channel = create_channel(ch, generator=torch.Generator().manual_seed(seed))
+        for snr in snrs_db:
+            received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr)), channel)
+            records += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset)
+    return records
+
+
+def retrieval_markdown(records: Sequence[Record]) -> str:
+    """One table per direction: rows (method, channel, metric), columns SNR."""
+    recs = [r for r in records if r.task == "retrieval"]
+    if not recs:
+        return ""
+    snrs = sorted({r.snr_db for r in recs if r.snr_db is not None})
+    dataset = recs[0].dataset
+    md = [f"\n## Retrieval ({dataset}, received tokens against captions)\n"]
+    for direction in dict.fromkeys(r.split for r in recs):
+        md += [f"\n### {direction}\n", "| method | channel | metric | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
+               "|---|---|---|" + "---|" * len(snrs)]
+        here = [r for r in recs if r.split == direction]
+        for key in dict.fromkeys((r.method, r.channel, r.csi, r.metric) for r in here):
+            by = {r.snr_db: r.value for r in here if (r.method, r.channel, r.csi, r.metric) == key}
+            ch = f"{key[1]} ({key[2]})" if key[2] else key[1]
+            cells = [f"{by[None]:.3f}"] * len(snrs) if None in by else [f"{by[s]:.3f}" if s in by else "" for s in snrs]
+            md.append(f"| {key[0]} | {ch} | {key[3]} | " + " | ".join(cells) + " |")
+    return "\n".join(md) + "\n"

@@ -1,0 +1,46 @@
+"""Zero-shot image-text retrieval over received tokens: Recall@K both ways.
+
+Captions can repeat (two drawings with the same title), so texts are the distinct
+captions and an image's match is its caption's index; a text query counts as found when
+any image with that caption is in its top K."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from semclip.backbones.base import Backbone
+from semclip.errors import SemclipError
+
+KS = (1, 5, 10)
+
+
+class CaptionIndex:
+    """The distinct captions embedded once, and each image's caption index."""
+
+    def __init__(self, backbone: Backbone, captions: Sequence[str], batch_size: int = 256) -> None:
+        if not captions:
+            raise SemclipError("retrieval needs at least one caption")
+        self.texts = list(dict.fromkeys(captions))
+        where = {t: i for i, t in enumerate(self.texts)}
+        self.target = torch.tensor([where[c] for c in captions])  # [N images]
+        with torch.no_grad():
+            self.embeddings = torch.cat([backbone.encode_text(self.texts[s : s + batch_size]) for s in range(0, len(self.texts), batch_size)])
+
+    def recall(self, tokens: torch.Tensor, ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
+        """tokens: [N, d] image tokens, one per caption -> {"image-to-text": {"r@1": ..}, "text-to-image": {..}}."""
+        if tokens.shape[0] != self.target.shape[0]:
+            raise SemclipError(f"{tokens.shape[0]} image tokens for {self.target.shape[0]} captions")
+        sim = F.normalize(tokens, dim=-1) @ self.embeddings.t()  # [N, T]
+        # image -> text: rank of the image's own caption among all texts
+        own = sim.gather(1, self.target[:, None])
+        i2t_rank = (sim > own).sum(1)
+        # text -> image: best rank among the images carrying that caption
+        order = sim.t().argsort(dim=1, descending=True)  # [T, N]
+        hit_rank = (self.target[order] == torch.arange(len(self.texts))[:, None]).float().argmax(1)
+        return {
+            "image-to-text": {f"r@{k}": float((i2t_rank < k).float().mean()) for k in ks},
+            "text-to-image": {f"r@{k}": float((hit_rank < k).float().mean()) for k in ks},
+        }

@@ -1,0 +1,52 @@
+"""Retrieval: Recall@K both ways, repeated captions, and the sweep's records."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semclip.errors import SemclipError
+from semclip.tasks.retrieval import CaptionIndex
+
+
+class _Texts:
+    """A stand-in text tower with known embeddings: the test checks the ranking
+    arithmetic, which does not depend on where the embeddings come from."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode_text(self, texts):
+        return torch.stack([self.table[t] for t in texts])
+
+
+def test_recall_counts_ranks_both_ways_with_repeated_captions():
+    e = torch.eye(4)
+    index = CaptionIndex(_Texts({"a": e[0], "b": e[1], "c": e[2]}), ["a", "b", "c", "a"])
+    assert index.texts == ["a", "b", "c"] and index.target.tolist() == [0, 1, 2, 0]
+    # image 0 -> a (right), image 1 closest to c then b, image 2 -> c, image 3 closest to b then a
+    tokens = F.normalize(torch.tensor([[1, 0, 0, 0.0], [0, 0.5, 1, 0], [0, 0, 1, 0], [0.5, 1, 0, 0]]), dim=-1)
+    r = index.recall(tokens, ks=(1, 2))
+    assert r["image-to-text"] == {"r@1": 0.5, "r@2": 1.0}
+    # text a: image 0 first (hit); b: image 3 first (miss), image 1 second (hit at 2); c: image 2 first
+    assert r["text-to-image"]["r@1"] == pytest.approx(2 / 3) and r["text-to-image"]["r@2"] == 1.0
+    with pytest.raises(SemclipError, match="image tokens for 4 captions"):
+        index.recall(tokens[:3])
+
+
+def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
+    from semclip.backbones.base import create_backbone
+    from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    captions = ["red thing", "green thing", "blue thing", "dark thing", "big tree", "small cat"]
+    index = CaptionIndex(bb, captions)
+    tokens = index.embeddings[index.target] + 0.01 * torch.randn(6, bb.dim)  # images that match their captions
+    torch.manual_seed(0)
+    recs = sweep_retrieval(TokenJSCC(JSCCConfig(dim=bb.dim, k=4)), tokens, index, ["awgn"], [-20.0, 20.0], "toy")
+    clean = {(r.split, r.metric): r.value for r in recs if r.method == "clean"}
+    assert clean[("image-to-text", "r@1")] == 1.0 and clean[("text-to-image", "r@1")] == 1.0
+    assert {r.task for r in recs} == {"retrieval"} and {r.metric for r in recs} == {"r@1", "r@5", "r@10"}
+    assert len(recs) == 6 * 3 and all(r.channel_uses_per_image == 4 for r in recs if r.method == "semclip")
+    md = retrieval_markdown(recs)
+    assert "### image-to-text" in md and "| semclip | awgn | r@1 |" in md
