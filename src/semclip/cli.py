@@ -192,6 +192,19 @@ def transmit(
     console.print(f"cosine(sent token, received token) = {t.cosine:.3f}; codec {t.codec}")
 
 
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Result folders written by `semclip demo` or `semclip eval` (several overlay).")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html and its PNGs.")] = Path("semclip-report"),
+) -> None:
+    """One self-contained HTML page over result folders: accuracy vs SNR and vs channel uses,
+    bandwidth, retrieval, each run's tables, configuration and software versions."""
+    from semclip.report import write_report
+
+    page = write_report(runs, out)
+    console.print(f"wrote {page} (and its PNGs)")
+
+
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="backbones, channels, datasets, learners, baselines or mcs")] = "all") -> None:
     """List the registered backbones, channels, datasets, prompt learners, baselines and the MCS table."""

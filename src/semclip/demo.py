@@ -24,7 +24,7 @@ from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
-from semclip.eval.results import Record, Results
+from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
 from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep, sweep_semclip
@@ -170,6 +170,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         records += baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_tokens, codecs, log)
     t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
     results = Results(
+        versions=software_versions(),
         backbone=backbone.fingerprint,
         dataset=test.name,
         records=records,

@@ -15,7 +15,7 @@ from semclip.demo import DemoConfig, codec_recipe, get_jscc
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel, run_cross_dataset
-from semclip.eval.results import Record, Results
+from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.summary import summarize, summary_markdown
 
 PROTOCOLS = ("base2novel", "cross-dataset", "all")
@@ -78,6 +78,7 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     records += harmonic_records(records)
     rows = summarize(records)
     results = Results(
+        versions=software_versions(),
         backbone=backbone.fingerprint,
         dataset=cfg.dataset,
         records=records,

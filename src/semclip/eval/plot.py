@@ -3,12 +3,14 @@ backbone as a dashed reference line."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from semclip._io import atomic_write
 from semclip.eval.results import Results, uses_span
 
 STYLE = {"semclip": dict(marker="o", color="C0")}
+LINESTYLES = ("-", "--", "-.", ":")
 
 
 CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
@@ -20,27 +22,43 @@ def _title(channel: str, csi: str | None) -> str:
     return "Rayleigh block fading" + (f" ({CSI_LABELS[csi]})" if csi else "")
 
 
-def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | None = None) -> Path:
+Runs = Results | Sequence[tuple[str, Results]]
+
+
+def _runs(results: Runs) -> list[tuple[str, Results]]:
+    return [("", results)] if isinstance(results, Results) else list(results)
+
+
+def _top1(res: Results) -> list:
+    return [r for r in res.records if r.metric == "top1" and r.split == "all" and r.task == "zero-shot-classification"]
+
+
+def plot_accuracy_vs_snr(results: Runs, path: str | Path, chance: float | None = None) -> Path:
+    """One panel per channel, one line per method; several runs (label, Results) overlay
+    with a line style each and their label in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
-    channels = sorted({(r.channel, r.csi) for r in recs if r.channel != "none"}, key=lambda c: (c[0], c[1] or ""))
-    clean = [r.value for r in recs if r.method == "clean"]
+    runs = _runs(results)
+    recs = [(label, r) for label, res in runs for r in _top1(res)]
+    channels = sorted({(r.channel, r.csi) for _, r in recs if r.channel != "none"}, key=lambda c: (c[0], c[1] or ""))
+    methods = sorted({r.method for _, r in recs if r.channel != "none"})
     fig, axes = plt.subplots(1, max(1, len(channels)), figsize=(5.2 * max(1, len(channels)), 4), sharey=True, squeeze=False)
     for ax, (ch, csi) in zip(axes[0], channels or [("awgn", None)]):
-        here = [r for r in recs if (r.channel, r.csi) == (ch, csi)]
-        for i, m in enumerate(sorted({r.method for r in here})):
-            pts = sorted((r.snr_db, r.value) for r in here if r.method == m)
-            mine = [r for r in here if r.method == m]
-            span = uses_span(mine)
-            sub = f", {mine[0].n_images} imgs" if mine[0].n_images else ""
-            style = STYLE.get(m, dict(marker="s", color=f"C{i + 1}"))
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{m} ({span} ch. uses{sub})", **style)
-        if clean:
-            ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
+        for k, (label, res) in enumerate(runs):
+            here = [r for lab, r in recs if lab == label and (r.channel, r.csi) == (ch, csi)]
+            for m in sorted({r.method for r in here}):
+                mine = [r for r in here if r.method == m]
+                pts = sorted((r.snr_db, r.value) for r in mine)
+                sub = f", {mine[0].n_images} imgs" if mine[0].n_images else ""
+                style = dict(STYLE.get(m, dict(marker="s", color=f"C{methods.index(m) + 1}")), ls=LINESTYLES[k % len(LINESTYLES)])
+                name = f"{label}: {m}" if label else m
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name} ({uses_span(mine)} ch. uses{sub})", **style)
+            clean = [r.value for lab, r in recs if lab == label and r.method == "clean"]
+            if clean:
+                ax.axhline(clean[0], ls="--", color="k", lw=1, alpha=1 - 0.3 * k, label=f"{label + ': ' if label else ''}noiseless backbone")
         if chance is not None:
             ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
         ax.set_title(_title(ch, csi))
@@ -48,9 +66,46 @@ def plot_accuracy_vs_snr(results: Results, path: str | Path, chance: float | Non
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")
     axes[0][0].set_ylim(0, 1)
-    many = len({r.method for r in recs}) > 3
+    many = len(methods) * len(runs) > 3
     axes[0][-1].legend(loc="upper left" if many else "lower right", bbox_to_anchor=(1.02, 1) if many else None, fontsize=8)
-    fig.suptitle(f"{results.dataset} — backbone {results.backbone}", fontsize=10)
+    fig.suptitle(" | ".join(f"{label + ': ' if label else ''}{res.dataset} — backbone {res.backbone}" for label, res in runs), fontsize=10)
+    fig.tight_layout()
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
+    plt.close(fig)
+    return out
+
+
+def plot_accuracy_vs_channel_uses(results: Runs, path: str | Path) -> Path:
+    """Accuracy against complex channel uses per image (log scale), one panel per channel,
+    one colour per SNR (lowest, 0 dB, highest): where each method sits in the
+    bandwidth-accuracy plane."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = _runs(results)
+    recs = [(label, r) for label, res in runs for r in _top1(res) if r.channel != "none" and r.channel_uses_per_image > 0]
+    if not recs:
+        raise ValueError("no noisy-channel records to plot")
+    channels = sorted({(r.channel, r.csi) for _, r in recs}, key=lambda c: (c[0], c[1] or ""))
+    grid = sorted({r.snr_db for _, r in recs})
+    snrs = sorted({grid[0], grid[-1]} | ({0.0} if 0.0 in grid else set()))
+    fig, axes = plt.subplots(1, len(channels), figsize=(5.2 * len(channels), 4), sharey=True, squeeze=False)
+    for ax, (ch, csi) in zip(axes[0], channels):
+        for j, snr in enumerate(snrs):
+            pts = [(label, r) for label, r in recs if (r.channel, r.csi) == (ch, csi) and r.snr_db == snr]
+            ax.scatter([r.channel_uses_per_image for _, r in pts], [r.value for _, r in pts], color=f"C{j}", label=f"{snr:g} dB")
+            for label, r in pts:
+                ax.annotate(f"{label + ': ' if label else ''}{r.method}", (r.channel_uses_per_image, r.value), fontsize=6,
+                            xytext=(3, 2), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title(_title(ch, csi))
+        ax.set_xlabel("complex channel uses per image")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][0].set_ylim(0, 1)
+    axes[0][-1].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
     plt.close(fig)

@@ -32,6 +32,20 @@ class Record(BaseModel):
     detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
 
 
+def software_versions() -> dict[str, str]:
+    """What made a results file: Python, the platform and the packages that shape numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("semclip", "torch", "transformers", "sionna-no-rt", "numpy", "pillow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
 def uses_span(records: list[Record]) -> str:
     """'16', or '262–1572' where a method adapts its channel uses over the grid."""
     uses = sorted({r.channel_uses_per_image for r in records})
