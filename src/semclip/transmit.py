@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from semclip.backbones.base import create_backbone
 from semclip.channels.base import as_snr_tensor
@@ -39,7 +40,67 @@ def top_k(probs: torch.Tensor, classes: Sequence[str], k: int) -> list[tuple[str
     return [(classes[j], float(q)) for q, j in zip(p.tolist(), i.tolist())]
 
 
-@torch.no_grad()
+class Sender:
+    """A frozen backbone and its codecs, loaded once and reused for many images (the
+    web demo keeps one)."""
+
+    def __init__(self, backbone: str = "pocketclip", jscc: str | Path | None = None, log=print) -> None:
+        self.backbone = create_backbone(backbone)
+        self.jscc = jscc
+        self.log = log
+        self._codecs: dict = {}
+        self._classifiers: dict[tuple[str, ...], ZeroShotClassifier] = {}
+
+    def codec(self, channel: str):
+        """The codec serving ``channel``: the one given, or the demo's cached default."""
+        from semclip.demo import DemoConfig, codec_recipe, get_jscc
+        from semclip.evaluate import load_split
+        from semclip.jscc.checkpoint import load_jscc
+
+        recipe = codec_recipe(channel)
+        if recipe not in self._codecs:
+            if self.jscc:
+                self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint), str(self.jscc)
+            else:
+                demo = DemoConfig(backbone=self.backbone.name)
+                train = load_split(self.backbone, demo.train_dataset, demo.train_limit)
+                codec, path = get_jscc(demo, self.backbone, train.tokens, train.classes, train.cache_id, *recipe, log=self.log)
+                self._codecs[recipe] = codec, str(path)
+        codec, name = self._codecs[recipe]
+        if codec.cfg.csi != (recipe[1]):
+            raise SemclipError(f"codec {name} was trained {'with' if codec.cfg.csi else 'without'} CSI at the decoder; it cannot serve channel {channel}")
+        return codec, name
+
+    def classifier(self, classes: Sequence[str] | None) -> ZeroShotClassifier:
+        key = tuple(classes) if classes else tuple(DEFAULT_CLASSES)
+        if key not in self._classifiers:
+            self._classifiers[key] = ZeroShotClassifier(self.backbone, list(key))
+        return self._classifiers[key]
+
+    @torch.no_grad()
+    def send(self, image: Image.Image, snr_db: float, channel: str = "awgn", classes: Sequence[str] | None = None,
+             seed: int = 0, top: int = 5) -> Transmission:
+        snr = float(as_snr_tensor(snr_db, 1)[0, 0])
+        ch = create_channel(channel, generator=torch.Generator().manual_seed(seed))
+        clf = self.classifier(classes)
+        codec, name = self.codec(channel)
+        bb = self.backbone
+        token = bb.encode_pixels(bb.preprocess(image)[None])
+        received = codec.transmit(token, torch.full((1, 1), snr), ch)
+        clean_p = (bb.logit_scale * clf.logits(token)).softmax(-1)[0]
+        recv_p = (bb.logit_scale * clf.logits(received)).softmax(-1)[0]
+        return Transmission(
+            classes=clf.classes,
+            clean=top_k(clean_p, clf.classes, top),
+            received=top_k(recv_p, clf.classes, top),
+            cosine=float(F.cosine_similarity(token, received).item()),
+            channel_uses=codec.cfg.k,
+            channel=channel,
+            snr_db=snr,
+            codec=name,
+        )
+
+
 def transmit_image(
     image: str | Path,
     snr_db: float,
@@ -51,39 +112,8 @@ def transmit_image(
     top: int = 5,
     log=print,
 ) -> Transmission:
-    """The codec is ``jscc`` or the demo's cached default for this channel (trained on
-    first use)."""
-    from semclip.demo import DemoConfig, codec_recipe, get_jscc
-    from semclip.evaluate import load_split
-    from semclip.jscc.checkpoint import load_jscc
-
-    snr = float(as_snr_tensor(snr_db, 1)[0, 0])
-    gen = torch.Generator().manual_seed(seed)
-    ch = create_channel(channel, generator=gen)
+    """Checks the cheap things (SNR, channel, the image) before loading any model."""
+    as_snr_tensor(snr_db, 1)
+    create_channel(channel)
     img = load_image(image)
-    bb = create_backbone(backbone)
-    clf = ZeroShotClassifier(bb, list(classes) if classes else DEFAULT_CLASSES)
-    if jscc:
-        codec, name = load_jscc(jscc, backbone=bb.fingerprint), str(jscc)
-    else:
-        demo = DemoConfig(backbone=backbone)
-        train = load_split(bb, demo.train_dataset, demo.train_limit)
-        codec, path = get_jscc(demo, bb, train.tokens, train.classes, train.cache_id, *codec_recipe(channel), log=log)
-        name = str(path)
-    if codec.cfg.csi != (getattr(ch, "csi", None) == "decoder"):
-        raise SemclipError(f"codec {name} was trained {'with' if codec.cfg.csi else 'without'} CSI at the decoder; it cannot serve channel {channel}")
-    token = bb.encode_pixels(bb.preprocess(img)[None])
-    received = codec.transmit(token, torch.full((1, 1), snr), ch)
-    scale = bb.logit_scale
-    clean_p = (scale * clf.logits(token)).softmax(-1)[0]
-    recv_p = (scale * clf.logits(received)).softmax(-1)[0]
-    return Transmission(
-        classes=clf.classes,
-        clean=top_k(clean_p, clf.classes, top),
-        received=top_k(recv_p, clf.classes, top),
-        cosine=float(F.cosine_similarity(token, received).item()),
-        channel_uses=codec.cfg.k,
-        channel=channel,
-        snr_db=snr,
-        codec=name,
-    )
+    return Sender(backbone, jscc, log).send(img, snr_db, channel, classes, seed, top)

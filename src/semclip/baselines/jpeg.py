@@ -19,6 +19,7 @@ from PIL import Image
 from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 
+FRAMING = 3  # bytes sent before the scan: quality (1) + scan length (2)
 QUALITIES = tuple(range(1, 96))  # libjpeg's useful range; above 95 only grows the file
 SOS = b"\xff\xda"
 EOI = b"\xff\xd9"
@@ -88,3 +89,18 @@ def decode(scan: bytes, quality: int, size: tuple[int, int], mode: str) -> Image
 def grey(size: tuple[int, int], mode: str) -> Image.Image:
     """What a receiver shows when nothing usable arrived: a mid-grey frame."""
     return Image.new(mode, size, 128 if mode == "L" else (128, 128, 128))
+
+
+def frame(quality: int, scan: bytes) -> bytes:
+    """What the link carries for one image: quality, scan length, scan."""
+    return bytes([quality]) + len(scan).to_bytes(2, "big") + scan
+
+
+def unframe(data: bytes, max_scan: int) -> tuple[int, bytes] | None:
+    """Received payload -> (quality, scan), or None where the framing is impossible."""
+    if len(data) < FRAMING:
+        return None
+    q, n = data[0], int.from_bytes(data[1:3], "big")
+    if q not in QUALITIES or n > min(max_scan, len(data) - FRAMING):
+        return None
+    return q, data[FRAMING : FRAMING + n]

@@ -41,7 +41,8 @@ from semclip.baselines.image_jscc import (
     to_tensor,
     train_image_jscc,
 )
-from semclip.baselines.jpeg import JpegImage, decode, grey
+from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
+from semclip.baselines.jpeg import JpegImage, decode, frame, grey, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.rayleigh import RayleighBlockFading
@@ -53,7 +54,6 @@ from semclip.progress import progress
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")
-JPEG_FRAMING = 3  # bytes before the scan: quality (1) + scan length (2)
 
 
 @dataclass
@@ -174,20 +174,12 @@ def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, b
             shown[i] = src.received(i, None)  # does not fit even at the lowest quality
     for s in range(0, len(sent), batch):
         idx = sent[s : s + batch]
-        payload = torch.stack([
-            bits_from_bytes(bytes([qs[i]]) + len(src.jpegs[i].scans[qs[i]]).to_bytes(2, "big") + src.jpegs[i].scans[qs[i]], plan.info_bits)
-            for i in idx
-        ])
+        payload = torch.stack([bits_from_bytes(frame(qs[i], src.jpegs[i].scans[qs[i]]), plan.info_bits) for i in idx])
         bits, ok = link.transmit(payload, channel, snr)
         for row, i in enumerate(idx):
-            if not ok[row].all():
-                shown[i] = src.received(i, None)
-                lost += 1
-                continue
-            data = bytes_from_bits(bits[row])
-            q, n = data[0], int.from_bytes(data[1:3], "big")
-            valid = q in src.jpegs[i].scans and n <= max_scan
-            shown[i] = src.received(i, q if valid else None, data[JPEG_FRAMING : JPEG_FRAMING + n] if valid else None)
+            got = unframe(bytes_from_bits(bits[row]), max_scan) if ok[row].all() else None
+            lost += got is None
+            shown[i] = src.received(i, *got) if got else src.received(i, None)
     delivered = [qs[i] for i in sent]
     mean_q = sum(delivered) / len(delivered) if delivered else 0
     return Outcome(
