@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up semclip on a fresh Debian/Ubuntu machine: the offline data (Debian packages),
+# Set up semclip on a fresh Debian/Ubuntu machine: the offline data and chromium (Debian packages),
 # a virtual environment in .venv with the CPU build of torch, and semclip itself.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -9,6 +9,8 @@ need=()
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 [ -d /usr/share/openclipart/png ] || need+=(openclipart-png)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
+# headless browser for the web demo's end-to-end test (Playwright drives Debian's build)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else

@@ -205,6 +205,21 @@ def report(
     console.print(f"wrote {page} (and its PNGs)")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
+) -> None:
+    """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
+    and compare semclip's prediction with the image-transmission baseline's."""
+    from semclip.serve import serve as run_server
+
+    console.print(f"semclip web demo on http://{host}:{port}/ (Ctrl-C stops it)")
+    run_server(host, port, backbone, str(jscc) if jscc else None)
+
+
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="backbones, channels, datasets, learners, baselines or mcs")] = "all") -> None:
     """List the registered backbones, channels, datasets, prompt learners, baselines and the MCS table."""
