@@ -50,3 +50,21 @@ def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
     assert len(recs) == 6 * 3 and all(r.channel_uses_per_image == 4 for r in recs if r.method == "semclip")
     md = retrieval_markdown(recs)
     assert "### image-to-text" in md and "| semclip | awgn | r@1 |" in md
+
+
+def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.quantize import TokenQuantizer
+    from semclip.eval.retrieval import sweep_retrieval_digital
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    index = CaptionIndex(bb, ["red thing", "green thing", "blue thing", "dark thing"])
+    tokens = index.embeddings[index.target]
+    train = F.normalize(torch.randn(200, bb.dim), dim=-1)
+    recs = sweep_retrieval_digital(tokens, train, index, ["awgn", "rayleigh:none"], [30.0], "toy", bits=2)
+    assert len(recs) == 6 and {r.method for r in recs} == {"token-digital"}  # rayleigh:none skipped: no CSI
+    q = TokenQuantizer(train, 2)
+    expected = index.recall(q.decode(q.encode(tokens)))
+    got = {(r.split, r.metric): r.value for r in recs}
+    assert all(got[(d, m)] == v for d, ms in expected.items() for m, v in ms.items())
+    assert recs[0].channel_uses_per_image > 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from semclip._io import atomic_write_text, cache_dir
+from semclip._io import atomic_write_json, atomic_write_text, cache_dir
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.baselines.run import BaselineConfig, Context, run_baselines
 from semclip.channels.base import as_snr_tensor
@@ -25,7 +25,7 @@ from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.results import Record, Results, software_versions
-from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
+from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep, sweep_semclip
 from semclip.eval.table import markdown_table
@@ -161,7 +161,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         checkpoints[ch] = str(path)
         records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
     if cfg.retrieval_dataset:
-        records += retrieval(cfg, backbone, codecs)
+        records += retrieval(cfg, backbone, codecs, train_tokens, log)
     t_jscc = time.time() - t0 - t_encode
     if cfg.learners:
         records += base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log)
@@ -282,8 +282,9 @@ def baseline_notes(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def retrieval(cfg: DemoConfig, backbone: Backbone, codecs: dict) -> list[Record]:
-    """Image-text retrieval with received tokens on a captioned set, per channel and SNR."""
+def retrieval(cfg: DemoConfig, backbone: Backbone, codecs: dict, train_tokens: torch.Tensor, log=print) -> list[Record]:
+    """Image-text retrieval with received tokens on a captioned set, per channel and SNR;
+    token-digital too when it is among the baselines (cached once computed)."""
     data = create_dataset(cfg.retrieval_dataset)  # validate() checked it has captions
     tokens, _ = dataset_tokens(backbone, data)
     index = CaptionIndex(backbone, data.captions())
@@ -292,4 +293,15 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codecs: dict) -> list[Record]
         jscc, _ = codecs[codec_recipe(ch)]
         recs = sweep_retrieval(jscc, tokens, index, [ch], cfg.snrs_db, data.name, seed=cfg.seed)
         records += recs if not records else [r for r in recs if r.method != "clean"]
+    if "token-digital" in cfg.baselines.methods:
+        key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
+                                       cfg.train_dataset, cfg.train_limit, "retrieval-v1"]).encode()).hexdigest()[:16]
+        path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
+        if path.exists():
+            records += [Record(**r) for r in json.loads(path.read_text())]
+        else:
+            log("token-digital retrieval (one LDPC link per point)")
+            recs = sweep_retrieval_digital(tokens, train_tokens, index, cfg.channels, cfg.snrs_db, data.name, cfg.seed)
+            atomic_write_json(path, [r.model_dump() for r in recs])
+            records += recs
     return records

@@ -54,3 +54,32 @@ def retrieval_markdown(records: Sequence[Record]) -> str:
             cells = [f"{by[None]:.3f}"] * len(snrs) if None in by else [f"{by[s]:.3f}" if s in by else "" for s in snrs]
             md.append(f"| {key[0]} | {ch} | {key[3]} | " + " | ".join(cells) + " |")
     return "\n".join(md) + "\n"
+
+
+@torch.no_grad()
+def sweep_retrieval_digital(
+    tokens: torch.Tensor, train_tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str],
+    snrs_db: Sequence[float], dataset: str, seed: int = 0, bits: int = 1, batch_size: int = 125,
+) -> list[Record]:
+    """token-digital for retrieval: the token at ``bits`` per component over CRC + LDPC +
+    QAM, the MCS picked by the SNR-gap rule (one link per point: a search per point over
+    all MCSs would cost minutes here); failed blocks keep the decoder's hard bits."""
+    from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, coherent_channel
+    from semclip.baselines.one_image import pick_mcs
+    from semclip.baselines.quantize import TokenQuantizer
+
+    quant = TokenQuantizer(train_tokens, bits)
+    payload = quant.encode(tokens)
+    table = [MCS.parse(s) for s in DEFAULT_MCS]
+    records = []
+    for ch in channels:
+        if ch == "rayleigh:none":
+            continue  # coherent QAM needs CSI
+        channel = coherent_channel(ch, torch.Generator().manual_seed(seed))
+        label = create_channel(ch)
+        for snr in snrs_db:
+            link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
+            got = torch.cat([link.transmit(payload[s : s + batch_size], channel, snr)[0] for s in range(0, len(payload), batch_size)])
+            records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
+                                index.recall(quant.decode(got)), dataset)
+    return records
