@@ -24,6 +24,7 @@ from semclip.errors import SemclipError
 MAX_UPLOAD_MB = 10
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 CHANNELS = ("awgn", "rayleigh", "rayleigh:zf")
+TRANSMIT_SIDE = 128  # the image baseline sends at most this many pixels a side (PocketCLIP's input size)
 PAGE = Path(__file__).with_name("assets") / "serve.html"
 
 
@@ -128,7 +129,9 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None):
         names = [c.strip() for c in classes.split(",") if c.strip()] or None
         s = sender()
         t = s.send(image, snr, channel, names)
-        sent = send_jpeg(image, budget, channel, snr)
+        small = image.copy()
+        small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
+        sent = send_jpeg(small, budget, channel, snr)
         clf = s.classifier(names)
         bb = s.backbone
         tok = bb.encode_pixels(bb.preprocess(sent.image)[None])
