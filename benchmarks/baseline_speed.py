@@ -9,8 +9,6 @@ iterations); and the noiseless accuracy of the quantised token per bit width.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from semclip._io import atomic_write_json
+from semclip.eval.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
 from semclip.baselines.image_jscc import ImageJSCC, auto_config
@@ -93,10 +92,7 @@ def main() -> None:
         **{k: round(v, 1) for k, v in rows.items()},
         "ldpc": ldpc,
         "quantised_token_clean_top1": {str(k): round(v, 4) for k, v in quant.items()},
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
+        **machine_facts(),
     }
     atomic_write_json(args.out, res)
     table = Table(title=f"baseline speed ({n} Fashion-MNIST test images, 10 dB AWGN)")

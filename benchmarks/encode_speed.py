@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from semclip._io import atomic_write_json
+from semclip.eval.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.channels import create_channel
 from semclip.data.fashion_mnist import FashionMNIST
@@ -52,10 +51,7 @@ def main() -> None:
         "images": len(ds),
         "encode_images_per_s": round(enc, 1),
         "codec_channel_classify_tokens_per_s": round(point, 1),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
+        **machine_facts(),
     }
     atomic_write_json(args.out, res)
     print(json.dumps(res, indent=2))

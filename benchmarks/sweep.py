@@ -12,17 +12,15 @@ training, if needed, is not timed) and classify all classes here.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from semclip._io import atomic_write_json
+from semclip.eval.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens, encode_images
@@ -81,10 +79,7 @@ def main() -> None:
         "points": points,
         "methods": list(receivers),
         "sweep_s_per_method": {k: round(v, 2) for k, v in per_method.items()},
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
+        **machine_facts(),
     }
     atomic_write_json(args.out, res)
     table = Table(title=f"{len(test)} test images: one backbone pass against the full sweep ({points} points)")

@@ -133,9 +133,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None):
         small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
         sent = send_jpeg(small, budget, channel, snr)
         clf = s.classifier(names)
-        bb = s.backbone
-        tok = bb.encode_pixels(bb.preprocess(sent.image)[None])
-        base_p = (bb.logit_scale * clf.logits(tok)).softmax(-1)[0]
+        base_p = clf.probs(s.backbone.encode_pixels(s.backbone.preprocess(sent.image)[None]))[0]
         return {
             "sent_image": _data_url(image),
             "semclip": {"top5": t.received, "channel_uses": t.channel_uses, "cosine": t.cosine},

@@ -87,8 +87,7 @@ class Sender:
         bb = self.backbone
         token = bb.encode_pixels(bb.preprocess(image)[None])
         received = codec.transmit(token, torch.full((1, 1), snr), ch)
-        clean_p = (bb.logit_scale * clf.logits(token)).softmax(-1)[0]
-        recv_p = (bb.logit_scale * clf.logits(received)).softmax(-1)[0]
+        clean_p, recv_p = clf.probs(token)[0], clf.probs(received)[0]
         return Transmission(
             classes=clf.classes,
             clean=top_k(clean_p, clf.classes, top),

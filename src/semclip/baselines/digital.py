@@ -183,11 +183,19 @@ class DigitalLink:
             active, state = active[~stop], state[~stop]
         return bits, ok
 
-    def transmit(self, bits: torch.Tensor, channel: Channel, snr_db: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Send payloads [B, info_bits] over ``channel`` (one fading block per payload)
+    def transmit(
+        self, bits: torch.Tensor, channel: Channel, snr_db: float | torch.Tensor, batch_size: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Send payloads [B, info_bits] over ``channel`` (one fading block per payload),
+        ``batch_size`` at a time (the decoder's memory grows with the batch)
         -> (decoded bits [B, info_bits] uint8, block_ok [B, blocks])."""
-        out = channel(self.modulate(bits), snr_db)
-        return self.demodulate(out.y, out.noise_var)
+        step = batch_size or max(1, bits.shape[0])
+        parts = []
+        for s in range(0, bits.shape[0], step):
+            snr = snr_db[s : s + step] if torch.is_tensor(snr_db) and snr_db.dim() > 0 else snr_db
+            out = channel(self.modulate(bits[s : s + step]), snr)
+            parts.append(self.demodulate(out.y, out.noise_var))
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def bits_from_bytes(data: bytes, length: int) -> torch.Tensor:

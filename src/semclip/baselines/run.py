@@ -172,11 +172,10 @@ def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, b
     for i, q in enumerate(qs):
         if q is None:
             shown[i] = src.received(i, None)  # does not fit even at the lowest quality
-    for s in range(0, len(sent), batch):
-        idx = sent[s : s + batch]
-        payload = torch.stack([bits_from_bytes(frame(qs[i], src.jpegs[i].scans[qs[i]]), plan.info_bits) for i in idx])
-        bits, ok = link.transmit(payload, channel, snr)
-        for row, i in enumerate(idx):
+    if sent:
+        payload = torch.stack([bits_from_bytes(frame(qs[i], src.jpegs[i].scans[qs[i]]), plan.info_bits) for i in sent])
+        bits, ok = link.transmit(payload, channel, snr, batch)
+        for row, i in enumerate(sent):
             got = unframe(bytes_from_bits(bits[row]), max_scan) if ok[row].all() else None
             lost += got is None
             shown[i] = src.received(i, *got) if got else src.received(i, None)
@@ -245,13 +244,9 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
     payload = {b: q.encode(ctx.tokens) for b, q in quant.items()}
 
     def outcome(b: int, link: DigitalLink, snr: float) -> Outcome:
-        bits, oks = [], []
-        for s in range(0, payload[b].shape[0], cfg.batch_size):
-            got, ok = link.transmit(payload[b][s : s + cfg.batch_size], channel, snr)
-            bits.append(got)
-            oks.append(ok.all(1))
-        acc = top1_accuracy(ctx.classifier.predict(quant[b].decode(torch.cat(bits))), ctx.labels)
-        lost = 1 - torch.cat(oks).float().mean().item()
+        got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size)
+        acc = top1_accuracy(ctx.classifier.predict(quant[b].decode(got)), ctx.labels)
+        lost = 1 - ok.all(1).float().mean().item()
         return Outcome(acc, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
 
     links = {(b, m): DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter) for b, q in quant.items() for m in cfg.mcs_table}

@@ -46,6 +46,16 @@ def software_versions() -> dict[str, str]:
     return out
 
 
+def machine_facts() -> dict[str, object]:
+    """What a timing was measured on (benchmarks write it beside their figures)."""
+    import os
+    import platform
+
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__}
+
+
 def uses_span(records: list[Record]) -> str:
     """'16', or '262–1572' where a method adapts its channel uses over the grid."""
     uses = sorted({r.channel_uses_per_image for r in records})

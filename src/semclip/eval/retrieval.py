@@ -79,7 +79,7 @@ def sweep_retrieval_digital(
         label = create_channel(ch)
         for snr in snrs_db:
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
-            got = torch.cat([link.transmit(payload[s : s + batch_size], channel, snr)[0] for s in range(0, len(payload), batch_size)])
+            got, _ = link.transmit(payload, channel, snr, batch_size)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
                                 index.recall(quant.decode(got)), dataset)
     return records

@@ -16,6 +16,7 @@ class ZeroShotClassifier:
     def __init__(self, backbone: Backbone, classes: Sequence[str], templates: Sequence[str] = TEMPLATES) -> None:
         self.classes = validate_classnames(classes)
         self.templates = list(templates)
+        self.logit_scale = backbone.logit_scale
         with torch.no_grad():
             texts = [t.format(c) for c in self.classes for t in self.templates]
             emb = backbone.encode_text(texts).view(len(self.classes), len(self.templates), -1)
@@ -24,6 +25,10 @@ class ZeroShotClassifier:
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: [B, d] -> cosine similarities [B, C]."""
         return F.normalize(tokens, dim=-1) @ self.weights.t()
+
+    def probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: [B, d] -> class probabilities [B, C] at the backbone's logit scale."""
+        return (self.logit_scale * self.logits(tokens)).softmax(dim=-1)
 
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: [B, d] -> class indices [B]."""
