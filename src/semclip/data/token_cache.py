@@ -1,23 +1,38 @@
 """Encode a dataset once, keep the tokens on disk.
 
 The backbone is frozen, so a token depends only on (backbone weights, dataset content,
-preprocessing). The cache key is exactly that triple. Encoding writes shards of
-``SHARD`` images atomically, so an interrupted run resumes at the last finished shard.
+preprocessing). The cache key is exactly that triple.
+
+Extraction streams: images are decoded a batch at a time (optionally by DataLoader
+workers) and written in shards of ``SHARD`` tokens, atomically, so memory stays bounded
+by one batch of pixels plus one shard whatever the dataset size, and an interrupted run
+resumes at the last finished shard. Under ``accelerate launch`` each process encodes every
+world-th shard; the main process then joins them. Shards cover fixed image ranges, so a
+run resumed with another number of processes reuses them.
+
+An unreadable image (corrupt, truncated, missing) is skipped, counted and reported by
+name; its row is left out of the tokens and labels returned, and ``dataset.skipped`` lists
+the indices so callers that also read images (the baselines) can drop them too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset
 
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
-from semclip.progress import progress
+from semclip.distributed import dist
+from semclip.errors import SemclipError
+from semclip.progress import progress, say
 
 SHARD = 1024
 
@@ -32,63 +47,160 @@ def cache_path(backbone: Backbone, dataset: LabelledImages, root: Path | None = 
     return root / f"{dataset.cache_id}--{backbone.name.replace('/', '_').replace(':', '_')}--{cache_key(backbone, dataset)}.safetensors"
 
 
+class _Pixels(Dataset):
+    """Index -> (pixels [3, S, S], readable?, error); a bad file gives zeros and its error."""
+
+    def __init__(self, load: Callable[[int], object], preprocess: Callable, size: int, indices: list[int]) -> None:
+        self.load, self.preprocess, self.size, self.indices = load, preprocess, size, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, bool, str]:
+        try:
+            return self.preprocess(self.load(self.indices[j])), True, ""
+        except SemclipError as exc:
+            return torch.zeros(3, self.size, self.size), False, str(exc)
+
+
 @torch.no_grad()
-def encode_images(
+def encode_stream(
     backbone: Backbone,
     load: Callable[[int], object],
     indices: range | list[int],
     batch_size: int = 64,
+    workers: int = 0,
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Preprocess and encode images ``load(i)`` for i in indices -> [n, d] float32.
-    ``fn`` replaces ``backbone.encode_pixels`` (e.g. raw tower features)."""
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
+    """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}).
+    Unreadable images get a zero row. ``fn`` replaces ``backbone.encode_pixels``."""
     fn = fn or backbone.encode_pixels
-    out = []
     idx = list(indices)
-    for s in range(0, len(idx), batch_size):
-        pixels = torch.stack([backbone.preprocess(load(i)) for i in idx[s : s + batch_size]])
-        out.append(fn(pixels).float())
-    return torch.cat(out) if out else torch.empty(0)
+    device = next(iter(backbone.parameters()), torch.empty(0)).device
+    loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size, num_workers=workers)
+    out, ok, errors, pos = [], [], {}, 0
+    for pixels, good, msgs in loader:
+        if good.all():
+            tokens = fn(pixels.to(device)).float().cpu()
+        else:  # zero rows for the unreadable ones
+            enc = fn(pixels[good].to(device)).float().cpu() if good.any() else torch.empty(0, backbone.dim)
+            tokens = torch.zeros(pixels.shape[0], enc.shape[1])
+            tokens[good] = enc
+        for j in torch.nonzero(~good).flatten().tolist():
+            errors[idx[pos + j]] = msgs[j]
+        out.append(tokens)
+        ok.append(good)
+        pos += pixels.shape[0]
+        if on_batch:
+            on_batch(pixels.shape[0])
+    if not out:
+        return torch.empty(0, backbone.dim), torch.empty(0, dtype=torch.bool), {}
+    return torch.cat(out), torch.cat(ok), errors
 
 
-def dataset_tokens(
-    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens [N, d] and labels [N] for a dataset, from the cache when present."""
-    parts = getattr(dataset, "parts", None)
-    if parts:  # a concatenation: reuse each part's cache
-        tokens = torch.cat([dataset_tokens(backbone, p, root, batch_size)[0] for p in parts])
-        return tokens, torch.from_numpy(dataset.labels)
+def encode_images(backbone: Backbone, load: Callable[[int], object], indices: range | list[int], batch_size: int = 64, fn=None) -> torch.Tensor:
+    """Tokens [n, d] of images that must all be readable (an unreadable one is an error)."""
+    tokens, ok, errors = encode_stream(backbone, load, indices, batch_size, fn=fn)
+    if errors:
+        raise SemclipError(next(iter(errors.values())))
+    return tokens
+
+
+def _save_shard(path: Path, tokens: torch.Tensor, ok: torch.Tensor, errors: dict[int, str]) -> None:
+    meta = {"errors": json.dumps({str(k): v for k, v in errors.items()})}
+    tensors = {"tokens": tokens.contiguous(), "ok": ok.to(torch.uint8).contiguous()}
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def _errors_of(path: Path) -> dict[int, str]:
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    return {int(k): v for k, v in json.loads(meta.get("errors", "{}")).items()}
+
+
+def extract_tokens(
+    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int = 0
+) -> Path:
+    """Make sure the cache file for (backbone, dataset) exists, encoding what is missing;
+    every launched process takes part. Returns the file's path."""
     path = cache_path(backbone, dataset, root)
-    labels = torch.from_numpy(dataset.labels)
+    d = dist()
     if path.exists():
-        tokens = load_file(str(path))["tokens"]
-        if tokens.shape[0] == len(dataset):
-            return tokens, labels
+        return path
     shard_dir = path.with_suffix(".shards")
     shard_dir.mkdir(parents=True, exist_ok=True)
     n_shards = (len(dataset) + SHARD - 1) // SHARD
-    parts = []
-    with progress() as bar:
-        task = bar.add_task(f"encoding {dataset.name} ({backbone.name})", total=len(dataset))
-        for s in range(n_shards):
+    mine = [s for s in range(n_shards) if s % d.world == d.rank]
+    moved = backbone.to(d.device) if d.device.type != "cpu" else backbone
+    with progress(disable=not d.is_main) as bar:
+        what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
+        task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * SHARD) - s * SHARD for s in mine))
+        for s in mine:
             shard = shard_dir / f"{s:05d}.safetensors"
             lo, hi = s * SHARD, min(len(dataset), (s + 1) * SHARD)
             if shard.exists():
-                part = load_file(str(shard))["tokens"]
                 bar.advance(task, hi - lo)
-            else:
-                chunks = []
-                for b in range(lo, hi, batch_size):
-                    e = min(hi, b + batch_size)
-                    chunks.append(encode_images(backbone, dataset.image, range(b, e), batch_size))
-                    bar.advance(task, e - b)
-                part = torch.cat(chunks)
-                atomic_write(shard, lambda p, t=part: save_file({"tokens": t.contiguous()}, str(p)))
-            parts.append(part)
-    tokens = torch.cat(parts)
-    atomic_write(path, lambda p: save_file({"tokens": tokens.contiguous()}, str(p), metadata={"key": path.stem}))
+                continue
+            tokens, ok, errors = encode_stream(moved, dataset.image, range(lo, hi), batch_size, workers, on_batch=lambda n: bar.advance(task, n))
+            _save_shard(shard, tokens, ok, errors)
+    if d.device.type != "cpu":
+        backbone.to("cpu")
+    d.barrier()
+    if d.is_main and not path.exists():
+        _join_shards(shard_dir, n_shards, len(dataset), backbone.dim, path)
+    d.barrier()
+    return path
+
+
+def _join_shards(shard_dir: Path, n_shards: int, n: int, dim: int, path: Path) -> None:
+    """One file from the shards, filled into a preallocated tensor (no second copy)."""
+    tokens = torch.empty(n, dim)
+    ok = torch.empty(n, dtype=torch.uint8)
+    errors: dict[int, str] = {}
+    for s in range(n_shards):
+        shard = shard_dir / f"{s:05d}.safetensors"
+        part = load_file(str(shard))
+        lo = s * SHARD
+        tokens[lo : lo + part["tokens"].shape[0]] = part["tokens"]
+        ok[lo : lo + part["tokens"].shape[0]] = part.get("ok", 1)  # shards of older versions: all readable
+        errors |= _errors_of(shard)
+    _save_shard(path, tokens, ok.bool(), errors)
     for f in shard_dir.glob("*.safetensors"):
         f.unlink()
     shard_dir.rmdir()
-    return tokens, labels
+
+
+def dataset_tokens(
+    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int = 0, log=say
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens [M, d] and labels [M] of the readable images (M <= N), from the cache when
+    present. Skipped images are reported through ``log`` and listed in ``dataset.skipped``."""
+    parts = getattr(dataset, "parts", None)
+    if parts:  # a concatenation: reuse each part's cache
+        got = [dataset_tokens(backbone, p, root, batch_size, workers, log) for p in parts]
+        offsets = [0]
+        for p in parts:
+            offsets.append(offsets[-1] + len(p))
+        dataset.skipped = [offsets[i] + j for i, p in enumerate(parts) for j in p.skipped]
+        keep = _keep_mask(len(dataset), dataset.skipped)
+        return torch.cat([t for t, _ in got]), torch.from_numpy(dataset.labels)[keep]
+    path = extract_tokens(backbone, dataset, root, batch_size, workers)
+    data = load_file(str(path))
+    tokens = data["tokens"]
+    if tokens.shape[0] != len(dataset):
+        raise SemclipError(f"token cache {path} holds {tokens.shape[0]} rows for {len(dataset)} images: delete it and run again")
+    ok = data["ok"].bool() if "ok" in data else torch.ones(len(dataset), dtype=torch.bool)
+    errors = _errors_of(path)
+    dataset.skipped = sorted(errors)
+    if errors and dist().is_main:
+        shown = "; ".join(errors[i] for i in dataset.skipped[:3])
+        log(f"[yellow]skipped {len(errors)} unreadable image(s) of {len(dataset)} in {dataset.name}[/]: {shown}"
+            + (f" (and {len(errors) - 3} more, listed in {path.name}'s metadata)" if len(errors) > 3 else ""))
+    return tokens[ok], torch.from_numpy(dataset.labels)[ok]
+
+
+def _keep_mask(n: int, skipped: list[int]) -> torch.Tensor:
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[skipped] = False
+    return keep
