@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from semclip.config import configurable
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 pocket_app = typer.Typer(help="Train or check the embedded PocketCLIP backbone.", no_args_is_help=True)
 app.add_typer(pocket_app, name="pocketclip")
+config_app = typer.Typer(help="Experiment files (YAML/TOML): show what a run would use.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 # a pipe or CI log is not 80 columns wide: keep the results table readable there
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
@@ -48,6 +51,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 @app.command()
+@configurable("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")] = Path("semclip-demo"),
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
@@ -103,6 +107,7 @@ def demo(
 
 
 @app.command()
+@configurable("train")
 def train(
     stage: Annotated[str, typer.Option(help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")] = "prompts",
     out: Annotated[Path, typer.Option(help="Folder for the checkpoints.")] = Path("semclip-train"),
@@ -117,21 +122,28 @@ def train(
     k: Annotated[int, typer.Option(help="Complex channel uses per image, for stage jscc.")] = 16,
     jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
     train_limit: Annotated[int, typer.Option(help="Use only the first N training images.")] = 10000,
+    world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
 ) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
+    Runs as it is on one CPU, or data-parallel under `accelerate launch`.
 
     Interrupted prompt training resumes from its last partial checkpoint when rerun."""
     from semclip.training import train_stages
 
     paths = train_stages(
         stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
-        seed=seed, steps=steps, jscc=jscc, k=k, jscc_steps=jscc_steps, train_limit=train_limit, log=console.print,
+        seed=seed, steps=steps, jscc=jscc, k=k, jscc_steps=jscc_steps, train_limit=train_limit, world_size=world_size,
+        log=console.print,
     )
-    for what, path in paths.items():
-        console.print(f"wrote {what}: {path}")
+    from semclip.distributed import dist
+
+    if dist().is_main:  # every launched process ran the same stages; one reports
+        for what, path in paths.items():
+            console.print(f"wrote {what}: {path}")
 
 
 @app.command("eval")
+@configurable("eval")
 def eval_(
     protocol: Annotated[str, typer.Option(help="base2novel, cross-dataset or all.")] = "base2novel",
     out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")] = Path("semclip-eval"),
@@ -167,6 +179,7 @@ def eval_(
 
 
 @app.command()
+@configurable("transmit")
 def transmit(
     image: Annotated[Path, typer.Argument(help="The image file to send.")],
     snr: Annotated[float, typer.Option(help="Channel SNR in dB.")] = 5.0,
@@ -193,6 +206,7 @@ def transmit(
 
 
 @app.command()
+@configurable("report")
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Result folders written by `semclip demo` or `semclip eval` (several overlay).")],
     out: Annotated[Path, typer.Option(help="Folder for report.html and its PNGs.")] = Path("semclip-report"),
@@ -206,6 +220,7 @@ def report(
 
 
 @app.command()
+@configurable("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
@@ -218,6 +233,67 @@ def serve(
 
     console.print(f"semclip web demo on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(host, port, backbone, str(jscc) if jscc else None)
+
+
+@app.command()
+@configurable("extract")
+def extract(
+    dataset: Annotated[str, typer.Option(help="Images to encode: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:train",
+    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N images.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
+    world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
+) -> None:
+    """Encode a dataset's images into the token cache once (streaming, resumable; under
+    `accelerate launch` every process encodes its share of the shards)."""
+    from semclip.backbones.base import create_backbone
+    from semclip.data.registry import create_dataset
+    from semclip.data.token_cache import cache_path, dataset_tokens
+    from semclip.distributed import dist
+
+    if batch_size <= 0 or workers < 0:
+        raise SemclipError("--batch-size must be positive and --workers non-negative")
+    d = dist(world_size)
+    bb = create_backbone(backbone)
+    data = create_dataset(dataset, limit=limit)
+    tokens, _ = dataset_tokens(bb, data, batch_size=batch_size, workers=workers)
+    if d.is_main:
+        console.print(
+            f"{data.name}: {tokens.shape[0]} tokens of size {tokens.shape[1]} ({len(data.skipped)} unreadable image(s) skipped) "
+            f"in {cache_path(bb, data)}" + (f", {d.world} processes" if d.world > 1 else "")
+        )
+
+
+@app.command()
+def datasets(
+    root: Annotated[Optional[Path], typer.Option(help="Data root to check (default: $SEMCLIP_DATA, else ~/semclip-data).")] = None,
+) -> None:
+    """The datasets semclip reads: where it looks for each, whether it is there, how to get it."""
+    from rich.table import Table
+
+    from semclip.data.registry import NAMES, catalog
+
+    table = Table(title="datasets (name[:split][@root]; hf:<id or folder>[:split] and folder:/path read any other)")
+    for col in ("name", "dataset", "splits", "looks for", "found", "how to obtain"):
+        table.add_column(col, overflow="fold")
+    for r in catalog(root):
+        table.add_row(r.name, r.title, r.splits, r.looks_for, "[green]yes[/]" if r.found else "[red]no[/]", r.obtain)
+    console.print(table)
+    for name in ("hf", "folder", "a+b"):
+        console.print(f"[bold]{name}[/]: {NAMES[name]}")
+
+
+@config_app.command("show")
+def config_show(
+    file: Annotated[Optional[Path], typer.Argument(help="YAML or TOML experiment file (none: the defaults).")] = None,
+    command: Annotated[Optional[list[str]], typer.Option(help="Only this command's section (repeatable).")] = None,
+) -> None:
+    """Print the resolved settings (defaults filled in) as YAML that --config reads back;
+    an unknown section or key is an error."""
+    from semclip.config import show
+
+    console.print(show(file, command or []), markup=False, highlight=False, end="")
 
 
 @app.command("list")

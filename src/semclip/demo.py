@@ -122,18 +122,24 @@ def fit_jscc(
     train_id: str,
     path: Path,
 ) -> TokenJSCC:
-    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made, to ``path``."""
+    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made, to ``path``
+    (by the main process; under ``accelerate launch`` every process trains its share)."""
+    from semclip.distributed import dist
+
+    d = dist()
     torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
     bank = semantic_bank(backbone, train_classes)
     t0 = time.time()
-    train_log = train_jscc(model, train_tokens, bank, tcfg)
-    save_jscc(
-        model,
-        path,
-        backbone.fingerprint,
-        extra={"train": asdict(tcfg), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:]},
-    )
+    train_log = train_jscc(model, train_tokens, bank, tcfg, d)
+    if d.is_main:
+        save_jscc(
+            model,
+            path,
+            backbone.fingerprint,
+            extra={"train": asdict(tcfg), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
+        )
+    d.barrier()
     return model
 
 

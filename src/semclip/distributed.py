@@ -64,7 +64,8 @@ class Dist:
 def _state():
     from accelerate import PartialState
 
-    return PartialState()
+    # cpu=True when there is no GPU: Accelerate then joins the launched processes over gloo
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def launched_world() -> int:

@@ -9,6 +9,7 @@ import torch
 
 from semclip.backbones.base import create_backbone
 from semclip.demo import fit_jscc
+from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.evaluate import SPLIT_DATASETS, EvalConfig, load_codec, load_split
 from semclip.jscc.model import JSCCConfig
@@ -35,6 +36,7 @@ def train_stages(
     k: int = 16,
     jscc_steps: int = 1500,
     train_limit: int | None = 10000,
+    world_size: int | None = None,
     log=print,
 ) -> dict[str, Path]:
     if stage not in STAGES:
@@ -42,6 +44,7 @@ def train_stages(
     if classes not in ("base", "all"):
         raise SemclipError(f"--classes must be 'base' or 'all', not {classes!r}")
     learner_config(learner)  # an unknown name fails before any work
+    d = dist(world_size)  # a launch with another number of processes than the config expects fails here
     bb = create_backbone(backbone)
     # "fashion-mnist" / "clipart" mean their training split; any other spec is used as given
     train = load_split(bb, f"{dataset}:train" if dataset in SPLIT_DATASETS else dataset, train_limit)
@@ -62,9 +65,9 @@ def train_stages(
         path = out / f"prompts-{learner.replace(':', '-')}-{classes}-k{shots}-s{seed}.safetensors"
         r = train_prompts(
             model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
-            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()},
+            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d,
         )
-        if r["resumed_from"]:
+        if r["resumed_from"] and d.is_main:
             log(f"resumed {learner} training at step {r['resumed_from']}")
         paths["prompts"] = path
     return paths

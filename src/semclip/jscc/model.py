@@ -85,6 +85,24 @@ class TokenJSCC(nn.Module):
         out = channel(self.encoder(tokens, snr_db), snr_db)
         return self.decoder(out.y, out.rx_snr_db, out.csi), out
 
+    def forward_rows(
+        self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel, lo: int
+    ) -> tuple[torch.Tensor, ChannelOutput]:
+        """Rows lo..lo+n of a batch whose SNRs are ``snr_db`` [B, 1]; tokens: [n, d].
+
+        The channel draws noise and fading for the whole batch (rows of other processes
+        are zeros, and dropped), so a data-parallel step sees exactly the channel a
+        single process would. Returns (decoded [n, d], this slice's channel output)."""
+        total, n = snr_db.shape[0], tokens.shape[0]
+        if n == total:
+            return self(tokens, snr_db, channel)
+        x = self.encoder(tokens, snr_db[lo : lo + n])
+        full = torch.cat([x.new_zeros(lo, x.shape[1]), x, x.new_zeros(total - lo - n, x.shape[1])])
+        out = channel(full, snr_db)
+        rows = slice(lo, lo + n)
+        out = ChannelOutput(out.y[rows], None if out.csi is None else out.csi[rows], out.noise_var[rows], out.rx_snr_db[rows])
+        return self.decoder(out.y, out.rx_snr_db, out.csi), out
+
     @torch.no_grad()
     def transmit(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> torch.Tensor:
         """Received, L2-normalised tokens [B, d]: what the receiver's tasks use."""

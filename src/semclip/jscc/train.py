@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from semclip.channels.registry import create_channel
+from semclip.distributed import Dist, dist
+from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
 
@@ -46,30 +48,40 @@ def jscc_loss(
 
 
 def train_jscc(
-    model: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | None, cfg: JSCCTrainConfig
+    model: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None
 ) -> list[dict[str, float]]:
-    """Train in place on tokens [N, d] (unit norm); returns a loss log."""
+    """Train in place on tokens [N, d] (unit norm); returns a loss log.
+
+    Data-parallel under ``accelerate launch``: every process draws the same batch and
+    channel, encodes and decodes its equal share of rows, and the gradients are averaged,
+    so the result matches one process up to float rounding."""
+    d = d or dist()
+    if cfg.batch_size % d.world:
+        raise SemclipError(f"codec batch size {cfg.batch_size} does not split evenly over {d.world} processes")
     gen = torch.Generator().manual_seed(cfg.seed)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     model.train()
     log = []
-    with progress() as bar:
-        task = bar.add_task(f"training token JSCC (k={model.cfg.k})", total=cfg.steps)
+    lo, hi = d.shard(0, cfg.batch_size)
+    with progress(disable=not d.is_main) as bar:
+        task = bar.add_task(f"training token JSCC (k={model.cfg.k})" + (f", {d.world} processes" if d.world > 1 else ""), total=cfg.steps)
         for step in range(cfg.steps):
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
-            clean = tokens[idx]
+            clean = tokens[idx[lo:hi]]
             snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen)
             channel = channels[step % len(channels)]
-            decoded, _ = model(clean, snr, channel)
+            decoded, _ = model.forward_rows(clean, snr, channel, lo)
             loss = jscc_loss(decoded, clean, bank, cfg)
             opt.zero_grad()
             loss.backward()
+            d.average_gradients(model.parameters())
             opt.step()
             sched.step()
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1)
+    d.check_agree(model.parameters(), "the codec")
     model.eval()
     return log

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from semclip._io import atomic_write
 from semclip.channels.registry import create_channel
+from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
@@ -92,10 +93,17 @@ def train_prompts(
     cfg: PromptTrainConfig,
     out: str | Path,
     extra: dict | None = None,
+    d: Dist | None = None,
 ) -> dict:
     """tokens: [N, d] clean few-shot tokens; labels: [N] in 0..C-1 over ``classes``.
-    Writes the final checkpoint to ``out`` and returns a training log."""
+    Writes the final checkpoint to ``out`` and returns a training log.
+
+    Data-parallel under ``accelerate launch``: every process draws the same batch, SNRs
+    and channel, scores its equal share of the rows, and gradients are averaged."""
     out = Path(out)
+    d = d or dist()
+    if cfg.batch_size % d.world:
+        raise SemclipError(f"prompt batch size {cfg.batch_size} does not split evenly over {d.world} processes")
     if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
         raise SemclipError(f"{tokens.shape[0]} tokens but {labels.shape[0]} labels")
     if int(labels.max()) >= len(classes):
@@ -105,7 +113,9 @@ def train_prompts(
     log: list[dict] = []
     meta = {"train": asdict(cfg), **(extra or {})}
     if not params:  # hand-crafted: nothing to learn
-        save_prompts(learner, out, classes, meta)
+        if d.is_main:
+            save_prompts(learner, out, classes, meta)
+        d.barrier()
         return {"log": log, "resumed_from": 0}
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     key = hashlib.sha1(
@@ -115,8 +125,10 @@ def train_prompts(
     start = _load_partial(partial, learner, opt, key) if partial.exists() else 0
     n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
     learner.train()
-    with progress() as bar:
-        task = bar.add_task(f"training {learner.name} prompts", total=cfg.steps, completed=start)
+    lo, hi = d.shard(0, cfg.batch_size)
+    with progress(disable=not d.is_main) as bar:
+        what = f"training {learner.name} prompts" + (f" ({d.world} processes)" if d.world > 1 else "")
+        task = bar.add_task(what, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
@@ -125,22 +137,26 @@ def train_prompts(
             channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
             with torch.no_grad():
                 decoded, rx = jscc(tokens[idx], snr, channel)
-            received = F.normalize(decoded, dim=-1)
-            logits, text = learner.score(received, rx.rx_snr_db, classes)
-            loss = F.cross_entropy(logits, labels[idx])
+            received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
+            logits, text = learner.score(received, rx.rx_snr_db[lo:hi], classes)
+            loss = F.cross_entropy(logits, labels[idx[lo:hi]])
             if learner.anchor > 0:
                 loss = loss + learner.anchor * learner.anchor_loss(text, classes)
             for g in opt.param_groups:  # cosine decay, a pure function of the step (resumable)
                 g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             opt.zero_grad()
             loss.backward()
+            d.average_gradients(params)
             opt.step()
             if step % 25 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": round(loss.item(), 4)})
-            bar.update(task, advance=1, description=f"training {learner.name} prompts (loss {loss.item():.3f})")
-            if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+            bar.update(task, advance=1, description=f"{what} (loss {loss.item():.3f})")
+            if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps and d.is_main:
                 _save_partial(partial, learner, opt, step + 1, key)
+    d.check_agree(params, f"the {learner.name} prompts")
     learner.eval()
-    save_prompts(learner, out, classes, meta | {"log": log[-1:]})
-    partial.unlink(missing_ok=True)
+    if d.is_main:
+        save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world})
+        partial.unlink(missing_ok=True)
+    d.barrier()
     return {"log": log, "resumed_from": start}

@@ -1,0 +1,158 @@
+"""Experiment files: one YAML or TOML file whose sections are commands (``[demo]``,
+``[train]``, ``[eval]``, ``[extract]`` ...) and whose keys are exactly those commands' flags.
+
+The schema is generated from the command signatures, so every CLI flag is a field and a
+new flag needs no second declaration. Files are validated with pydantic on load: an unknown
+section or key is an error that names it (with the nearest valid name), never ignored.
+Flags given on the command line win over the file; the file wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, get_args, get_origin
+
+import click
+import typer
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from semclip.errors import SemclipError
+
+COMMANDS: dict[str, Callable[..., Any]] = {}  # command name -> the undecorated function
+_SKIP = {"config"}  # parameters that are not experiment settings
+
+
+def _fields(fn: Callable[..., Any]) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for name, p in inspect.signature(fn, eval_str=True).parameters.items():
+        if name in _SKIP:
+            continue
+        ann = p.annotation
+        if get_origin(ann) is Annotated:
+            ann = get_args(ann)[0]
+        out[name] = (ann, p.default)
+    return out
+
+
+@functools.cache
+def schema(command: str) -> type[BaseModel]:
+    """The pydantic model of one command's settings (unknown keys forbidden)."""
+    return create_model(
+        f"{command.title()}Config", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **_fields(COMMANDS[command])
+    )
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    near = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def read_file(path: Path) -> dict[str, dict[str, Any]]:
+    """A config file as {command: {key: value}}, keys with dashes turned into underscores."""
+    path = Path(path)
+    if not path.is_file():
+        raise SemclipError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise SemclipError(f"{path}: config files are .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise SemclipError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
+    except Exception as exc:  # yaml.YAMLError without importing yaml up front
+        if exc.__class__.__module__.startswith("yaml"):
+            raise SemclipError(f"{path} is not valid YAML: {exc}") from exc
+        raise
+    if not isinstance(data, dict):
+        raise SemclipError(f"{path}: expected sections named after commands ({', '.join(sorted(COMMANDS))})")
+    out = {}
+    for section, values in data.items():
+        if section not in COMMANDS:
+            raise SemclipError(f"{path}: unknown section [{section}]{_suggest(section, list(COMMANDS))} (sections are commands: {', '.join(sorted(COMMANDS))})")
+        if not isinstance(values, dict):
+            raise SemclipError(f"{path}: [{section}] must hold key = value settings")
+        out[section] = {str(k).replace("-", "_"): v for k, v in values.items()}
+    return out
+
+
+def validate(command: str, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Values checked against the command's schema -> every setting, defaults filled in."""
+    fields = list(schema(command).model_fields)
+    for key in values:
+        if key not in fields:
+            raise SemclipError(f"{where}: unknown key {key!r} for `semclip {command}`{_suggest(key, fields)} (valid keys: {', '.join(fields)})")
+    try:
+        model = schema(command)(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SemclipError(f"{where}: {problems}") from None
+    return {name: getattr(model, name) for name in fields}
+
+
+def resolve(command: str, file: Path | None, given: dict[str, Any], from_cli: set[str]) -> dict[str, Any]:
+    """Settings for one run: command-line flags, then the file's [command] section, then defaults."""
+    section = read_file(file).get(command, {}) if file else {}
+    merged = {k: v for k, v in section.items()}
+    merged |= {k: v for k, v in given.items() if k in from_cli or k not in section}
+    return validate(command, merged, f"{file} [{command}]" if file else f"semclip {command}")
+
+
+def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a typer command a ``--config FILE`` option whose [command] section fills in every
+    flag not given on the command line."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        COMMANDS[command] = fn
+
+        @functools.wraps(fn)
+        def run(ctx: typer.Context, config: Optional[Path] = None, **kwargs: Any) -> Any:
+            from_cli = {
+                name for name in kwargs if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+            }
+            return fn(**resolve(command, config, kwargs, from_cli))
+
+        sig = inspect.signature(fn, eval_str=True)  # typer needs the real Annotated types
+        extra = [
+            inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+            inspect.Parameter(
+                "config",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[
+                    Optional[Path],
+                    typer.Option(help=f"YAML or TOML experiment file: its {command} section sets every flag not given here."),
+                ],
+            ),
+        ]
+        params = [extra[0], *[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()], extra[1]]
+        run.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return wrap
+
+
+def show(file: Path | None, commands: list[str]) -> str:
+    """The resolved settings of ``commands`` (default: the file's sections) as YAML, which
+    ``--config`` reads back."""
+    import yaml
+
+    sections = read_file(file) if file else {}
+    names = commands or list(sections) or sorted(COMMANDS)
+    out = {}
+    for name in names:
+        if name not in COMMANDS:
+            raise SemclipError(f"unknown command {name!r}{_suggest(name, list(COMMANDS))}; choose from {', '.join(sorted(COMMANDS))}")
+        values = validate(name, sections.get(name, {}), f"{file} [{name}]" if file else name)
+        out[name] = {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,83 @@
+"""Data-parallel runs under ``accelerate launch``: two CPU processes (gloo) extract tokens and
+train both stages on a tiny CLIP; both ranks must agree and the result must equal the
+single-process run up to float rounding."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from semclip.errors import SemclipError
+
+LAUNCH = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "semclip.cli"]
+
+
+def semclip(args: list[str], cache: Path, launch: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env |= {"SEMCLIP_CACHE": str(cache), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, *(LAUNCH if launch else ["-m", "semclip.cli"]), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
+    args = ["train", "--stage", "all", "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
+            "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8"]
+    one = semclip([*args, "--out", str(tmp_path / "one")], tmp_path / "cache1")
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = semclip([*args, "--out", str(tmp_path / "two"), "--world-size", "2"], tmp_path / "cache2", launch=True)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "2 processes" in two.stdout + two.stderr
+    assert two.stdout.count("wrote jscc") == 1  # only the main process writes and reports
+
+    # tokens: each process encoded its shards, the main one joined them
+    tok1 = next((tmp_path / "cache1/tokens").glob("*.safetensors"))
+    tok2 = next((tmp_path / "cache2/tokens").glob("*.safetensors"))
+    assert torch.allclose(load_file(str(tok1))["tokens"], load_file(str(tok2))["tokens"], atol=1e-5)
+    # both stages: the same weights as one process (the ranks' agreement is checked inside the run)
+    for name in ("jscc-k16.safetensors", "prompts-tapl-all-k3-s0.safetensors"):
+        a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.allclose(a[k], b[k], atol=2e-4, rtol=1e-3), (name, k, (a[k] - b[k]).abs().max())
+
+
+def test_mismatched_world_size_is_an_error(monkeypatch):
+    from semclip.distributed import dist
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SemclipError, match="expects 4 process.*2 were launched"):
+        dist(4)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert dist(1).world == 1 and dist().is_main
+
+
+def test_batch_must_split_over_the_processes():
+    from semclip.distributed import Dist
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+    from semclip.jscc.train import JSCCTrainConfig, train_jscc
+
+    with pytest.raises(SemclipError, match="does not split evenly over 3 processes"):
+        train_jscc(TokenJSCC(JSCCConfig(dim=8)), torch.randn(10, 8), None, JSCCTrainConfig(steps=1, batch_size=256), Dist(0, 3, torch.device("cpu")))
+
+
+def test_a_slice_of_the_batch_sees_the_single_process_channel():
+    """forward_rows: rows lo..hi get exactly the noise and fading they get in the full batch."""
+    from semclip.channels.registry import create_channel
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+
+    torch.manual_seed(0)
+    model = TokenJSCC(JSCCConfig(dim=8, k=4)).eval()
+    tokens, snr = torch.randn(6, 8), torch.linspace(-5, 15, 6).unsqueeze(1)
+    for spec in ("awgn", "rayleigh", "rayleigh:decoder"):
+        if spec == "rayleigh:decoder":
+            model = TokenJSCC(JSCCConfig(dim=8, k=4, csi=True)).eval()
+        full, _ = model(tokens, snr, create_channel(spec, generator=torch.Generator().manual_seed(1)))
+        part, out = model.forward_rows(tokens[2:4], snr, create_channel(spec, generator=torch.Generator().manual_seed(1)), 2)
+        assert torch.allclose(part, full[2:4], atol=1e-6) and out.y.shape == (2, 4)
