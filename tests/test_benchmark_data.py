@@ -189,3 +189,15 @@ def test_unreadable_images_are_skipped_counted_and_reported(tiny_clip_dir, tmp_p
     notes.clear()
     again, _ = dataset_tokens(create_backbone(f"hf-clip:{tiny_clip_dir}"), create_dataset(f"folder:{tmp_path / 'imgs'}"), log=notes.append)
     assert again.shape[0] == 5 and "dog/1.png" in notes[0]
+
+
+def test_datasets_command(tmp_path):
+    import subprocess
+    import sys
+
+    fake_zhou(tmp_path, "eurosat")
+    r = subprocess.run([sys.executable, "-m", "semclip.cli", "datasets", "--root", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") > 3 and line.split("│")[1].strip()}
+    assert {"imagenet", "caltech101", "ucf101", "cifar100", "fashion-mnist"} <= set(rows)
+    assert "yes" in rows["eurosat"] and "no" in rows["dtd"]

@@ -88,20 +88,21 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     args = [
         "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
-        "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3",
-        "--baselines", "image-jpeg-ldpc,image-capacity,token-digital", "--baseline-limit", "5", "--budget", "1024",
+        "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
+        "--baselines", "image-jpeg-ldpc,image-capacity,image-jscc,token-digital", "--baseline-limit", "5", "--budget", "1024",
+        "--image-jscc-steps", "5",
         "--retrieval-dataset", "",
     ]
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
     whole = {(x.method, x.channel) for x in res.records if x.split == "all"}
-    baselines = ("image-jpeg-ldpc", "image-capacity", "token-digital")
+    baselines = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none")} | {(m, c) for m in ("semclip", *baselines) for c in ("awgn", "rayleigh")}
     assert all(x.n_images == 5 for x in res.records if x.method in baselines or x.split == "subset")
     assert {(x.method, x.channel) for x in res.records if x.split == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
     split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset")}
-    methods = ("semclip", "semclip+coop", "semclip+tapl")
+    methods = ("semclip", "semclip+coop", "semclip+cocoop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
     assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip"))

@@ -55,7 +55,7 @@ def _ints(text: str, what: str) -> list[int]:
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")] = Path("semclip-demo"),
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    dataset: Annotated[str, typer.Option(help="Evaluation set: fashion-mnist[:test] or folder:/path.")] = "fashion-mnist:test",
+    dataset: Annotated[str, typer.Option(help="Evaluation set: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:test",
     train_dataset: Annotated[str, typer.Option(help="Images whose tokens train the codec ('+' joins datasets).")] = "fashion-mnist:train+clipart:train",
     shots_dataset: Annotated[str, typer.Option(help="Few-shot pool for the prompt learners (the test set's classes).")] = "fashion-mnist:train",
     k: Annotated[int, typer.Option(help="Complex channel uses per image (token JSCC bandwidth).")] = 16,
@@ -70,10 +70,12 @@ def demo(
     baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-jscc,token-digital",
     baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images (LDPC decoding is slow on CPU).")] = 200,
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
+    image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
+    from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BaselineConfig
     from semclip.demo import DemoConfig, run_demo
     from semclip.eval.table import rich_table
@@ -93,7 +95,9 @@ def demo(
         jscc=JSCCTrainConfig(steps=steps, seed=seed),
         learners=_csv(learners),
         prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
-        baselines=BaselineConfig(methods=_csv(baselines), limit=baseline_limit, budget=budget),
+        baselines=BaselineConfig(
+            methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps)
+        ),
         retrieval_dataset=retrieval_dataset or None,
         seed=seed,
     )
@@ -147,8 +151,8 @@ def train(
 def eval_(
     protocol: Annotated[str, typer.Option(help="base2novel, cross-dataset or all.")] = "base2novel",
     out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")] = Path("semclip-eval"),
-    dataset: Annotated[str, typer.Option(help="Dataset to train prompts on (and base-to-novel on): fashion-mnist or clipart.")] = "fashion-mnist",
-    targets: Annotated[str, typer.Option(help="Comma-separated cross-dataset targets.")] = "clipart",
+    dataset: Annotated[str, typer.Option(help="Dataset to train prompts on (and base-to-novel on): fashion-mnist, clipart, imagenet, any set with splits.")] = "fashion-mnist",
+    targets: Annotated[str, typer.Option(help="Comma-separated cross-dataset targets (e.g. caltech101,oxford_pets,...).")] = "clipart",
     learners: Annotated[str, typer.Option(help="Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...).")] = "handcrafted,coop,tapl",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
@@ -157,7 +161,8 @@ def eval_(
     channels: Annotated[str, typer.Option(help="Channels to test on (prompts train on the same).")] = "awgn",
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
-    test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images.")] = None,
+    test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (spread over the classes for on-disk sets).")] = None,
+    train_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: N training images (spread over the classes for on-disk sets).")] = 10000,
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from semclip.evaluate import EvalConfig, run_eval
@@ -166,7 +171,7 @@ def eval_(
 
     chans = _csv(channels)
     cfg = EvalConfig(
-        protocol=protocol, dataset=dataset, targets=_csv(targets), backbone=backbone, test_limit=test_limit,
+        protocol=protocol, dataset=dataset, targets=_csv(targets), backbone=backbone, test_limit=test_limit, train_limit=train_limit,
         jscc=str(jscc) if jscc else None,
         protocol_cfg=ProtocolConfig(
             learners=_csv(learners), seeds=_ints(seeds, "--seeds"), channels=chans, snrs_db=parse_floats(snrs, "--snrs"),

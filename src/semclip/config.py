@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, get_args, get_origin
 
-import click
 import typer
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -116,9 +115,9 @@ def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
         @functools.wraps(fn)
         def run(ctx: typer.Context, config: Optional[Path] = None, **kwargs: Any) -> Any:
-            from_cli = {
-                name for name in kwargs if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
-            }
+            # by name: typer may carry its own copy of click's ParameterSource enum
+            sources = {name: ctx.get_parameter_source(name) for name in kwargs}
+            from_cli = {name for name, src in sources.items() if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")}
             return fn(**resolve(command, config, kwargs, from_cli))
 
         sig = inspect.signature(fn, eval_str=True)  # typer needs the real Annotated types

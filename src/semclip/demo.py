@@ -153,6 +153,10 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     if train.cache_id == test.cache_id:
         raise SemclipError("the JSCC training set and the evaluation set are the same: pick another --train-dataset")
     test_tokens, test_labels = dataset_tokens(backbone, test)
+    if test.skipped:  # unreadable images (reported): the baselines read the rest, row for row with the tokens
+        from semclip.data.listed import SubsetImages
+
+        test = SubsetImages(test, sorted(set(range(len(test))) - set(test.skipped)))
     train_tokens, _ = dataset_tokens(backbone, train)
     t_encode = time.time() - t0
     classifier = ZeroShotClassifier(backbone, test.classes)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from semclip._io import atomic_write_text
 from semclip.backbones.base import Backbone, create_backbone
-from semclip.data.registry import create_dataset
+from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.demo import DemoConfig, codec_recipe, get_jscc
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
@@ -19,7 +19,6 @@ from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.summary import summarize, summary_markdown
 
 PROTOCOLS = ("base2novel", "cross-dataset", "all")
-SPLIT_DATASETS = ("fashion-mnist", "clipart")  # datasets that come with a train and a test split
 
 
 @dataclass
@@ -37,8 +36,11 @@ class EvalConfig:
         if self.protocol not in PROTOCOLS:
             raise SemclipError(f"unknown protocol {self.protocol!r}; choose one of {PROTOCOLS}")
         for name in [self.dataset, *self.targets]:
-            if name not in SPLIT_DATASETS:
-                raise SemclipError(f"dataset {name!r} has no train/test split; choose from {SPLIT_DATASETS}")
+            if not has_splits(name):
+                raise SemclipError(
+                    f"dataset {name!r} has no train/test split; use fashion-mnist, clipart, a benchmark "
+                    "(imagenet, caltech101, ..., cifar10; see `semclip datasets`) or hf:<id>"
+                )
         self.protocol_cfg.validate()
 
 
@@ -65,15 +67,15 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     jscc, jscc_id = load_codec(cfg, backbone, log)
     pc = cfg.protocol_cfg
     records: list[Record] = []
-    train = load_split(backbone, f"{cfg.dataset}:train", cfg.train_limit)
-    test = load_split(backbone, f"{cfg.dataset}:test", cfg.test_limit)
+    train = load_split(backbone, with_split(cfg.dataset, "train"), cfg.train_limit)
+    test = load_split(backbone, with_split(cfg.dataset, "test"), cfg.test_limit)
     if cfg.protocol in ("base2novel", "all"):
         for name in dict.fromkeys([cfg.dataset, *(cfg.targets if cfg.protocol == "all" else [])]):
-            tr = train if name == cfg.dataset else load_split(backbone, f"{name}:train", cfg.train_limit)
-            te = test if name == cfg.dataset else load_split(backbone, f"{name}:test", cfg.test_limit)
+            tr = train if name == cfg.dataset else load_split(backbone, with_split(name, "train"), cfg.train_limit)
+            te = test if name == cfg.dataset else load_split(backbone, with_split(name, "test"), cfg.test_limit)
             records += run_base2novel(backbone, jscc, jscc_id, tr, te, pc, log)
     if cfg.protocol in ("cross-dataset", "all"):
-        targets = [load_split(backbone, f"{t}:test", cfg.test_limit) for t in cfg.targets if t != cfg.dataset]
+        targets = [load_split(backbone, with_split(t, "test"), cfg.test_limit) for t in cfg.targets if t != cfg.dataset]
         records += run_cross_dataset(backbone, jscc, jscc_id, train, test, targets, pc, log)
     records += harmonic_records(records)
     rows = summarize(records)

@@ -11,7 +11,8 @@ from semclip.backbones.base import create_backbone
 from semclip.demo import fit_jscc
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.evaluate import SPLIT_DATASETS, EvalConfig, load_codec, load_split
+from semclip.data.registry import has_splits, with_split
+from semclip.evaluate import EvalConfig, load_codec, load_split
 from semclip.jscc.model import JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.prompts.base import PromptConfig
@@ -46,8 +47,8 @@ def train_stages(
     learner_config(learner)  # an unknown name fails before any work
     d = dist(world_size)  # a launch with another number of processes than the config expects fails here
     bb = create_backbone(backbone)
-    # "fashion-mnist" / "clipart" mean their training split; any other spec is used as given
-    train = load_split(bb, f"{dataset}:train" if dataset in SPLIT_DATASETS else dataset, train_limit)
+    # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given
+    train = load_split(bb, with_split(dataset, "train") if has_splits(dataset) else dataset, train_limit)
     paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
     if stage in ("jscc", "all"):

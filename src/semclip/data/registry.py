@@ -60,6 +60,22 @@ def catalog(root: str | Path | None = None) -> list[CatalogEntry]:
     return rows
 
 
+def has_splits(name: str) -> bool:
+    """Whether ``name:train`` / ``name:test`` make sense (the protocols need both)."""
+    from semclip.data.benchmarks import BENCHMARKS
+    from semclip.data.cifar import LAYOUT
+
+    name = name.partition("@")[0]
+    family = name.partition(":")[0]
+    return name in ("fashion-mnist", "clipart") or name in BENCHMARKS or name in LAYOUT or (family == "hf" and name.count(":") == 1)
+
+
+def with_split(name: str, split: str) -> str:
+    """``imagenet`` + ``train`` -> ``imagenet:train``; ``imagenet@/data`` -> ``imagenet:train@/data``."""
+    base, at, root = name.partition("@")
+    return f"{base}:{split}{at}{root}"
+
+
 def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
     """One dataset, or several joined by "+" (``limit`` then applies to each part)."""
     if "+" in spec:
@@ -98,8 +114,10 @@ def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
 
 
 def _limited(data: LabelledImages, limit: int | None) -> LabelledImages:
+    """``limit`` images spread evenly over the set: on-disk sets are stored class by class,
+    so the first N would hold only the first few classes."""
     if limit is None or limit >= len(data):
         return data
     from semclip.data.listed import SubsetImages
 
-    return SubsetImages(data, range(limit))
+    return SubsetImages(data, [i * len(data) // limit for i in range(limit)])
