@@ -33,16 +33,18 @@ def png(path: Path, value: int = 128) -> None:
     Image.new("RGB", (12, 10), (value, 255 - value, 40)).save(path)
 
 
-def fake_zhou(root: Path, key: str) -> None:
-    """Two classes, 3 images each, split 1/1/1 per class in split_zhou_*.json."""
+def fake_zhou(root: Path, key: str, names: list[str] | None = None, per_split: int = 1) -> None:
+    """Two classes (or ``names``), ``per_split`` images per class in each of train/val/test,
+    listed in split_zhou_*.json."""
     b = BENCHMARKS[key]
-    raw, _ = ZHOU_NAMES[key]
+    raw = names or ZHOU_NAMES[key][0]
     split = {"train": [], "val": [], "test": []}
     for y, name in enumerate(raw):
         folder = f"c{y}_{name.replace(' ', '_')}"
-        for i, part in enumerate(("train", "val", "test")):
+        for i in range(3 * per_split):
+            part = ("train", "val", "test")[i // per_split]
             rel = f"{folder}/{i}.png"
-            png(root / b.folder / b.image_dir / rel, 60 * y + i)
+            png(root / b.folder / b.image_dir / rel, (60 * y + 17 * i) % 256)
             split[part].append([rel, y, name])
     (root / b.folder / b.split_file).write_text(json.dumps(split))
 
@@ -201,3 +203,32 @@ def test_datasets_command(tmp_path):
     rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") > 3 and line.split("│")[1].strip()}
     assert {"imagenet", "caltech101", "ucf101", "cifar100", "fashion-mnist"} <= set(rows)
     assert "yes" in rows["eurosat"] and "no" in rows["dtd"]
+
+
+def test_recipe_path_train_then_eval_on_benchmark_layouts(tmp_path, tiny_clip_dir):
+    """The paper-style path on fake layouts: codec on one benchmark's train split, then
+    base-to-novel and cross-dataset protocols to another benchmark, through the CLI."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    fake_zhou(data, "dtd", ["banded", "blotchy", "braided", "bubbly"], per_split=3)
+    fake_zhou(data, "eurosat", ["Forest", "Highway or Road", "River", "Sea or Lake"], per_split=2)
+    env = {**os.environ, "SEMCLIP_CACHE": str(tmp_path / "cache"), "SEMCLIP_DATA": str(data)}
+    bb = f"hf-clip:{tiny_clip_dir}"
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "semclip.cli", *args], capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r
+
+    cli("train", "--stage", "jscc", "--backbone", bb, "--dataset", "dtd", "--jscc-steps", "5", "--out", str(tmp_path / "run"))
+    cli("eval", "--protocol", "all", "--backbone", bb, "--dataset", "dtd", "--targets", "eurosat", "--learners", "handcrafted,coop",
+        "--seeds", "0", "--shots", "2", "--steps", "2", "--snrs", "0,20", "--jscc", str(tmp_path / "run/jscc-k16.safetensors"),
+        "--out", str(tmp_path / "eval"))
+    from semclip.eval.results import Results
+
+    records = Results.read(tmp_path / "eval/results.json").records
+    assert {r.dataset for r in records if r.split == "target"} == {"eurosat-test"}
+    assert {r.split for r in records} >= {"base", "novel", "source", "target"}

@@ -186,7 +186,7 @@ def eval_(
 @app.command()
 @configurable("transmit")
 def transmit(
-    image: Annotated[Path, typer.Argument(help="The image file to send.")],
+    image: Annotated[Optional[Path], typer.Argument(help="The image file to send (or `image` in a config file).")] = None,
     snr: Annotated[float, typer.Option(help="Channel SNR in dB.")] = 5.0,
     channel: Annotated[str, typer.Option(help="awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn",
     classes: Annotated[str, typer.Option(help="Comma-separated class names (default: Fashion-MNIST's and the clip-art topics').")] = "",
@@ -200,6 +200,8 @@ def transmit(
 
     from semclip.transmit import transmit_image
 
+    if image is None:
+        raise SemclipError("give the image to send: semclip transmit photo.jpg")
     t = transmit_image(image, snr, channel, _csv(classes) or None, backbone, jscc, seed, log=console.print)
     table = Table(title=f"{image.name}: {t.channel} at {t.snr_db:g} dB, {t.channel_uses} complex channel uses, {len(t.classes)} classes")
     for col in ("rank", "noiseless backbone", "p", "after the channel", "p "):
@@ -213,13 +215,15 @@ def transmit(
 @app.command()
 @configurable("report")
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="Result folders written by `semclip demo` or `semclip eval` (several overlay).")],
+    runs: Annotated[Optional[list[Path]], typer.Argument(help="Result folders written by `semclip demo` or `semclip eval` (several overlay).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for report.html and its PNGs.")] = Path("semclip-report"),
 ) -> None:
     """One self-contained HTML page over result folders: accuracy vs SNR and vs channel uses,
     bandwidth, retrieval, each run's tables, configuration and software versions."""
     from semclip.report import write_report
 
+    if not runs:
+        raise SemclipError("give one or more result folders: semclip report semclip-demo (and more folders to overlay)")
     page = write_report(runs, out)
     console.print(f"wrote {page} (and its PNGs)")
 
@@ -298,7 +302,7 @@ def config_show(
     an unknown section or key is an error."""
     from semclip.config import show
 
-    console.print(show(file, command or []), markup=False, highlight=False, end="")
+    sys.stdout.write(show(file, command or []))
 
 
 @app.command("list")
