@@ -94,3 +94,11 @@ def test_shipped_experiment_files_are_valid():
     from semclip.data.benchmarks import CROSS_DATASET_TARGETS
 
     assert recipe["eval"]["targets"].split(",") == CROSS_DATASET_TARGETS
+
+
+def test_lists_in_files_become_comma_separated_flags(tmp_path):
+    f = tmp_path / "lists.yaml"
+    f.write_text("demo:\n  snrs: [-10, 0, 10]\n  channels: [awgn, 'rayleigh:zf']\nreport:\n  runs: [a, b]\n")
+    shown = yaml.safe_load(show(f, []))
+    assert shown["demo"]["snrs"] == "-10,0,10" and shown["demo"]["channels"] == "awgn,rayleigh:zf"
+    assert shown["report"]["runs"] == ["a", "b"]

@@ -84,12 +84,22 @@ def read_file(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _joined(annotation: Any, value: Any) -> Any:
+    """A YAML/TOML list for a comma-separated flag (``snrs``, ``channels``, ``learners``...)
+    becomes the string the flag takes: ``[-10, 0, 10]`` -> ``"-10,0,10"``."""
+    takes_str = annotation is str or (get_origin(annotation) is not None and str in get_args(annotation) and list not in map(get_origin, get_args(annotation)))
+    if takes_str and isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value
+
+
 def validate(command: str, values: dict[str, Any], where: str) -> dict[str, Any]:
     """Values checked against the command's schema -> every setting, defaults filled in."""
     fields = list(schema(command).model_fields)
     for key in values:
         if key not in fields:
             raise SemclipError(f"{where}: unknown key {key!r} for `semclip {command}`{_suggest(key, fields)} (valid keys: {', '.join(fields)})")
+    values = {k: _joined(schema(command).model_fields[k].annotation, v) for k, v in values.items()}
     try:
         model = schema(command)(**values)
     except ValidationError as exc:
@@ -141,6 +151,15 @@ def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return wrap
 
 
+def _plain(value: Any) -> Any:
+    """Paths (also inside lists) as strings, so the YAML reads back."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def show(file: Path | None, commands: list[str]) -> str:
     """The resolved settings of ``commands`` (default: the file's sections) as YAML, which
     ``--config`` reads back."""
@@ -153,5 +172,5 @@ def show(file: Path | None, commands: list[str]) -> str:
         if name not in COMMANDS:
             raise SemclipError(f"unknown command {name!r}{_suggest(name, list(COMMANDS))}; choose from {', '.join(sorted(COMMANDS))}")
         values = validate(name, sections.get(name, {}), f"{file} [{name}]" if file else name)
-        out[name] = {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+        out[name] = {k: _plain(v) for k, v in values.items()}
     return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)
