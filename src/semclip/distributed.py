@@ -38,14 +38,16 @@ class Dist:
         return lo + self.rank * n, lo + (self.rank + 1) * n
 
     def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
-        """Mean of every parameter's gradient over the ranks (in place), as DDP would do."""
+        """Mean of every parameter's gradient over the ranks (in place), as DDP would do: one
+        collective on a flat copy, on the launcher's device (NCCL reduces GPU tensors only)."""
         if self.world == 1:
             return
         from accelerate.utils import reduce
 
-        for p in params:
-            if p.grad is not None:
-                p.grad.copy_(reduce(p.grad, "mean"))
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = reduce(torch.cat([g.reshape(-1) for g in grads]).to(self.device), "mean").to(grads[0].device)
+        for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(part.view_as(g))
 
     def check_agree(self, tensors: Iterable[torch.Tensor], what: str) -> None:
         """Raise if the ranks ended with different ``tensors`` (they must stay in lockstep)."""
