@@ -44,8 +44,8 @@ class HFImages(LabelledImages):
         import datasets
 
         ds = _load(source, split)
-        if limit is not None:
-            ds = ds.select(range(min(limit, len(ds))))
+        if limit is not None and limit < len(ds):  # spread over the set: some are stored class by class
+            ds = ds.select([i * len(ds) // limit for i in range(limit)])
         image_cols = [c for c, f in ds.features.items() if isinstance(f, datasets.Image)]
         label_cols = [c for c, f in ds.features.items() if isinstance(f, datasets.ClassLabel)]
         if len(image_cols) != 1:
