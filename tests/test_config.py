@@ -102,3 +102,13 @@ def test_lists_in_files_become_comma_separated_flags(tmp_path):
     shown = yaml.safe_load(show(f, []))
     assert shown["demo"]["snrs"] == "-10,0,10" and shown["demo"]["channels"] == "awgn,rayleigh:zf"
     assert shown["report"]["runs"] == ["a", "b"]
+
+
+def test_a_run_needs_its_section_and_checks_the_others(tmp_path):
+    f = tmp_path / "exp.toml"
+    f.write_text("[train]\nsteps = 7\n")
+    with pytest.raises(SemclipError, match="has no demo section"):
+        resolve("demo", f, {}, set())
+    f.write_text("[demo]\nk = 4\n[train]\nstep = 7\n")
+    with pytest.raises(SemclipError, match=r"\[train\].*unknown key 'step'"):
+        resolve("demo", f, {}, set())

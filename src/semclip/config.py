@@ -110,8 +110,14 @@ def validate(command: str, values: dict[str, Any], where: str) -> dict[str, Any]
 
 def resolve(command: str, file: Path | None, given: dict[str, Any], from_cli: set[str]) -> dict[str, Any]:
     """Settings for one run: command-line flags, then the file's [command] section, then defaults."""
-    section = read_file(file).get(command, {}) if file else {}
-    merged = {k: v for k, v in section.items()}
+    sections = read_file(file) if file else {}
+    for name, values in sections.items():  # a typo in any section is caught, not only in this one
+        if name != command:
+            validate(name, values, f"{file} [{name}]")
+    if file and command not in sections:
+        raise SemclipError(f"{file} has no {command} section (it has: {', '.join(sections) or 'none'})")
+    section = sections.get(command, {})
+    merged = dict(section)
     merged |= {k: v for k, v in given.items() if k in from_cli or k not in section}
     return validate(command, merged, f"{file} [{command}]" if file else f"semclip {command}")
 
