@@ -61,8 +61,8 @@ def demo(
     k: Annotated[int, typer.Option(help="Complex channel uses per image (token JSCC bandwidth).")] = 16,
     snrs: Annotated[str, typer.Option(help="Comma-separated SNRs in dB.")] = "-10,-5,0,5,10,15,20",
     channels: Annotated[str, typer.Option(help="Comma-separated channels: awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn,rayleigh",
-    test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images.")] = None,
-    train_limit: Annotated[int, typer.Option(help="Use only the first N training images for the codec.")] = 10000,
+    test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (the first N; spread over the classes for on-disk sets).")] = None,
+    train_limit: Annotated[int, typer.Option(help="Use only N training images for the codec (spread over the classes for on-disk sets).")] = 10000,
     steps: Annotated[int, typer.Option(help="Codec training steps.")] = 1500,
     learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
     shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
@@ -125,7 +125,7 @@ def train(
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint for stage prompts (default: train/reuse one).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses per image, for stage jscc.")] = 16,
     jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
-    train_limit: Annotated[int, typer.Option(help="Use only the first N training images.")] = 10000,
+    train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
 ) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
@@ -249,7 +249,7 @@ def serve(
 def extract(
     dataset: Annotated[str, typer.Option(help="Images to encode: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:train",
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N images.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only N images (spread over the classes for on-disk sets).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
