@@ -78,7 +78,7 @@ def test_config_through_the_command_line(tmp_path, tiny_clip_dir, image_folder):
     assert "7 tokens of size 24" in run.stdout
     f.write_text("extract:\n  batchsize: 5\n")
     bad = cli("extract", "--config", str(f))
-    assert bad.returncode == 2 and "did you mean 'batch_size'" in bad.stderr
+    assert bad.returncode == 2 and "did you mean 'batch_size'" in bad.stderr and "[extract]" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
 

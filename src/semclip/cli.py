@@ -283,11 +283,13 @@ def datasets(
 
     from semclip.data.registry import NAMES, catalog
 
-    table = Table(title="datasets (name[:split][@root]; hf:<id or folder>[:split] and folder:/path read any other)")
+    from rich.markup import escape
+
+    table = Table(title=escape("datasets: name[:split][@root]; hf:<id or folder>[:split] and folder:/path read any other"))
     for col in ("name", "dataset", "splits", "looks for", "found", "how to obtain"):
         table.add_column(col, overflow="fold")
     for r in catalog(root):
-        table.add_row(r.name, r.title, r.splits, r.looks_for, "[green]yes[/]" if r.found else "[red]no[/]", r.obtain)
+        table.add_row(r.name, r.title, r.splits, escape(r.looks_for), "[green]yes[/]" if r.found else "[red]no[/]", escape(r.obtain))
     console.print(table)
     for name in ("hf", "folder", "a+b"):
         console.print(f"[bold]{name}[/]: {NAMES[name]}")
@@ -369,7 +371,9 @@ def main() -> None:
     try:
         app()
     except SemclipError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # messages hold [shapes] and [sections]
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted: finished steps are cached; run the same command again to resume")

@@ -60,7 +60,7 @@ class Benchmark:
         return data_root(root) / self.folder
 
     def looks_for(self) -> str:
-        files = [f"{self.image_dir}/"] + ([self.split_file] if self.split_file else [])
+        files = ([f"{self.image_dir}/"] if self.image_dir != "." else []) + ([self.split_file] if self.split_file else [])
         extra = {"imagenet": ["classnames.txt"], "fgvc": ["variants.txt", "images_variant_<split>.txt"]}.get(self.reader, [])
         return f"{self.folder}/{{{', '.join(files + extra)}}}"
 
