@@ -20,7 +20,7 @@ from semclip.backbones.base import create_backbone
 from semclip.channels import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.demo import DemoConfig, codec_recipe, get_jscc
+from semclip.demo import default_codec
 from semclip.prompts import base_novel
 from semclip.tasks import ZeroShotClassifier
 
@@ -30,10 +30,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/prototype_ceiling.json"))
     args = ap.parse_args()
     bb = create_backbone("pocketclip")
-    cfg = DemoConfig()
-    codec_train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
-    ct, _ = dataset_tokens(bb, codec_train)
-    jscc, _ = get_jscc(cfg, bb, ct, codec_train.classes, codec_train.cache_id, *codec_recipe("awgn"))
+    jscc, _ = default_codec(bb, "awgn")
     train, test = create_dataset("fashion-mnist:train", limit=10000), create_dataset("fashion-mnist:test")
     (trt, trl), (tet, tel) = dataset_tokens(bb, train), dataset_tokens(bb, test)
     rows = []

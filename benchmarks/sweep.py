@@ -24,7 +24,7 @@ from semclip.eval.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens, encode_images
-from semclip.demo import DEFAULT_SNRS, DemoConfig, codec_recipe, get_jscc
+from semclip.demo import DEFAULT_SNRS, DemoConfig, default_codec
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner
 from semclip.eval.sweep import sweep
 from semclip.prompts.splits import base_novel
@@ -44,9 +44,7 @@ def main() -> None:
     bb = create_backbone(demo.backbone)
     test = create_dataset(demo.dataset, limit=args.n)
     tokens, labels = dataset_tokens(bb, test)  # the cache a sweep reads
-    train = create_dataset(demo.train_dataset, limit=demo.train_limit)
-    train_tokens, _ = dataset_tokens(bb, train)
-    jscc, path = get_jscc(demo, bb, train_tokens, train.classes, train.cache_id, *codec_recipe("awgn"), log=console.print)
+    jscc, path = default_codec(bb, "awgn", log=console.print)
     pool = Split.of(bb, create_dataset(demo.shots_dataset, limit=demo.train_limit))
     pc = ProtocolConfig(learners=demo.learners, seeds=[demo.seed], channels=CHANNELS, snrs_db=list(DEFAULT_SNRS),
                         train=replace(demo.prompts, channels=CHANNELS))

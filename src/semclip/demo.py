@@ -113,6 +113,15 @@ def get_jscc(
     return fit_jscc(mcfg, tcfg, backbone, train_tokens, train_classes, train_id, path), path
 
 
+def default_codec(backbone: Backbone, channel: str = "awgn", log=print) -> tuple[TokenJSCC, Path]:
+    """The demo's codec serving ``channel`` (trained on the demo's training set, cached):
+    what eval, transmit, serve and the benchmarks use when no checkpoint is given."""
+    cfg = DemoConfig(backbone=backbone.name)
+    train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
+    tokens, _ = dataset_tokens(backbone, train)
+    return get_jscc(cfg, backbone, tokens, train.classes, train.cache_id, *codec_recipe(channel), log=log)
+
+
 def fit_jscc(
     mcfg: JSCCConfig,
     tcfg: JSCCTrainConfig,

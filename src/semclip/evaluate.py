@@ -11,7 +11,7 @@ from pathlib import Path
 from semclip._io import atomic_write_text
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
-from semclip.demo import DemoConfig, codec_recipe, get_jscc
+from semclip.demo import default_codec
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel, run_cross_dataset
@@ -54,9 +54,7 @@ def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):
 
     if cfg.jscc:
         return load_jscc(cfg.jscc, backbone=backbone.fingerprint), Path(cfg.jscc).stem
-    demo = DemoConfig(backbone=cfg.backbone)
-    train = load_split(backbone, demo.train_dataset, demo.train_limit)
-    jscc, path = get_jscc(demo, backbone, train.tokens, train.classes, train.cache_id, *codec_recipe("awgn"), log=log)
+    jscc, path = default_codec(backbone, "awgn", log)
     return jscc, path.stem
 
 

@@ -53,8 +53,7 @@ class Sender:
 
     def codec(self, channel: str):
         """The codec serving ``channel``: the one given, or the demo's cached default."""
-        from semclip.demo import DemoConfig, codec_recipe, get_jscc
-        from semclip.evaluate import load_split
+        from semclip.demo import codec_recipe, default_codec
         from semclip.jscc.checkpoint import load_jscc
 
         recipe = codec_recipe(channel)
@@ -62,9 +61,7 @@ class Sender:
             if self.jscc:
                 self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint), str(self.jscc)
             else:
-                demo = DemoConfig(backbone=self.backbone.name)
-                train = load_split(self.backbone, demo.train_dataset, demo.train_limit)
-                codec, path = get_jscc(demo, self.backbone, train.tokens, train.classes, train.cache_id, *recipe, log=self.log)
+                codec, path = default_codec(self.backbone, channel, self.log)
                 self._codecs[recipe] = codec, str(path)
         codec, name = self._codecs[recipe]
         if codec.cfg.csi != (recipe[1]):
