@@ -20,14 +20,14 @@ KS = (1, 5, 10)
 class CaptionIndex:
     """The distinct captions embedded once, and each image's caption index."""
 
-    def __init__(self, backbone: Backbone, captions: Sequence[str], batch_size: int = 256) -> None:
+    def __init__(self, backbone: Backbone, captions: Sequence[str]) -> None:
         if not captions:
             raise SemclipError("retrieval needs at least one caption")
         self.texts = list(dict.fromkeys(captions))
         where = {t: i for i, t in enumerate(self.texts)}
         self.target = torch.tensor([where[c] for c in captions])  # [N images]
         with torch.no_grad():
-            self.embeddings = torch.cat([backbone.encode_text(self.texts[s : s + batch_size]) for s in range(0, len(self.texts), batch_size)])
+            self.embeddings = backbone.encode_text(self.texts)  # batched there
 
     def recall(self, tokens: torch.Tensor, ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
         """tokens: [N, d] image tokens, one per caption -> {"image-to-text": {"r@1": ..}, "text-to-image": {..}}."""
