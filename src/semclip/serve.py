@@ -17,8 +17,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from semclip.data.base import IMAGE_ERRORS, decode_image
 from semclip.errors import SemclipError
 
 MAX_UPLOAD_MB = 10
@@ -60,10 +61,8 @@ def read_upload(data: bytes, content_type: str | None) -> Image.Image:
     if content_type and content_type not in IMAGE_TYPES:
         raise SemclipError(f"{content_type} is not an image type semclip takes ({', '.join(IMAGE_TYPES)})")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return decode_image(io.BytesIO(data))
+    except IMAGE_ERRORS as exc:
         raise SemclipError(f"the upload is not a readable image ({exc})") from exc
 
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from PIL import Image
 
-from semclip.data.base import flatten_alpha
+from semclip.data.base import IMAGE_ERRORS, decode_image, flatten_alpha
 from semclip.errors import SemclipError
 
 FRAMING = 3  # bytes sent before the scan: quality (1) + scan length (2)
@@ -77,13 +77,10 @@ def decode(scan: bytes, quality: int, size: tuple[int, int], mode: str) -> Image
     """Known header + received scan -> the image, or None where libjpeg cannot parse it
     (what a real receiver would face; the caller decides what to show instead)."""
     try:
-        with Image.open(io.BytesIO(known_header(quality, size, mode) + scan + EOI)) as im:
-            im.load()
-            if im.size != size:
-                return None
-            return im.copy()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        im = decode_image(io.BytesIO(known_header(quality, size, mode) + scan + EOI))
+    except IMAGE_ERRORS:
         return None
+    return im if im.size == size else None
 
 
 def grey(size: tuple[int, int], mode: str) -> Image.Image:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from semclip.errors import SemclipError
+
+
+# what Pillow raises for a corrupt, truncated, non-image or decompression-bomb file
+IMAGE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
+
+
+def decode_image(source: str | Path | IO[bytes]) -> Image.Image:
+    """Open and fully decode an image (a path or a binary file object); raises IMAGE_ERRORS."""
+    with Image.open(source) as im:
+        im.load()
+        return im.copy()
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -17,10 +29,8 @@ def load_image(path: str | Path) -> Image.Image:
     if not path.is_file():
         raise SemclipError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        return decode_image(path)
+    except IMAGE_ERRORS as exc:
         raise SemclipError(f"cannot read image {path}: {exc} (is it a corrupt or non-image file?)") from exc
 
 
