@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
 
 from semclip._io import atomic_write, cache_dir
@@ -113,10 +113,12 @@ def _save_shard(path: Path, tokens: torch.Tensor, ok: torch.Tensor, errors: dict
     atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
 
-def _errors_of(path: Path) -> dict[int, str]:
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+    """A shard or cache file in one open: its tensors and {index: error} of skipped images."""
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
-    return {int(k): v for k, v in json.loads(meta.get("errors", "{}")).items()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return tensors, {int(k): v for k, v in json.loads(meta.get("errors", "{}")).items()}
 
 
 def extract_tokens(
@@ -132,7 +134,7 @@ def extract_tokens(
     shard_dir.mkdir(parents=True, exist_ok=True)
     n_shards = (len(dataset) + SHARD - 1) // SHARD
     mine = [s for s in range(n_shards) if s % d.world == d.rank]
-    moved = backbone.to(d.device) if d.device.type != "cpu" else backbone
+    backbone.to(d.device)  # in place; back to the CPU below
     with progress(disable=not d.is_main) as bar:
         what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
         task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * SHARD) - s * SHARD for s in mine))
@@ -142,10 +144,9 @@ def extract_tokens(
             if shard.exists():
                 bar.advance(task, hi - lo)
                 continue
-            tokens, ok, errors = encode_stream(moved, dataset.image, range(lo, hi), batch_size, workers, on_batch=lambda n: bar.advance(task, n))
+            tokens, ok, errors = encode_stream(backbone, dataset.image, range(lo, hi), batch_size, workers, on_batch=lambda n: bar.advance(task, n))
             _save_shard(shard, tokens, ok, errors)
-    if d.device.type != "cpu":
-        backbone.to("cpu")
+    backbone.to("cpu")
     d.barrier()
     if d.is_main and not path.exists():
         _join_shards(shard_dir, n_shards, len(dataset), backbone.dim, path)
@@ -160,11 +161,11 @@ def _join_shards(shard_dir: Path, n_shards: int, n: int, dim: int, path: Path) -
     errors: dict[int, str] = {}
     for s in range(n_shards):
         shard = shard_dir / f"{s:05d}.safetensors"
-        part = load_file(str(shard))
+        part, shard_errors = _read(shard)
         lo = s * SHARD
         tokens[lo : lo + part["tokens"].shape[0]] = part["tokens"]
         ok[lo : lo + part["tokens"].shape[0]] = part.get("ok", 1)  # shards of older versions: all readable
-        errors |= _errors_of(shard)
+        errors |= shard_errors
     _save_shard(path, tokens, ok.bool(), errors)
     for f in shard_dir.glob("*.safetensors"):
         f.unlink()
@@ -186,12 +187,11 @@ def dataset_tokens(
         keep = _keep_mask(len(dataset), dataset.skipped)
         return torch.cat([t for t, _ in got]), torch.from_numpy(dataset.labels)[keep]
     path = extract_tokens(backbone, dataset, root, batch_size, workers)
-    data = load_file(str(path))
+    data, errors = _read(path)
     tokens = data["tokens"]
     if tokens.shape[0] != len(dataset):
         raise SemclipError(f"token cache {path} holds {tokens.shape[0]} rows for {len(dataset)} images: delete it and run again")
     ok = data["ok"].bool() if "ok" in data else torch.ones(len(dataset), dtype=torch.bool)
-    errors = _errors_of(path)
     dataset.skipped = sorted(errors)
     if errors and dist().is_main:
         shown = "; ".join(errors[i] for i in dataset.skipped[:3])
