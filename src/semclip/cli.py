@@ -279,11 +279,10 @@ def datasets(
     root: Annotated[Optional[Path], typer.Option(help="Data root to check (default: $SEMCLIP_DATA, else ~/semclip-data).")] = None,
 ) -> None:
     """The datasets semclip reads: where it looks for each, whether it is there, how to get it."""
+    from rich.markup import escape
     from rich.table import Table
 
     from semclip.data.registry import NAMES, catalog
-
-    from rich.markup import escape
 
     table = Table(title=escape("datasets: name[:split][@root]; hf:<id or folder>[:split] and folder:/path read any other"))
     for col in ("name", "dataset", "splits", "looks for", "found", "how to obtain"):

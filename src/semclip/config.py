@@ -87,8 +87,7 @@ def read_file(path: Path) -> dict[str, dict[str, Any]]:
 def _joined(annotation: Any, value: Any) -> Any:
     """A YAML/TOML list for a comma-separated flag (``snrs``, ``channels``, ``learners``...)
     becomes the string the flag takes: ``[-10, 0, 10]`` -> ``"-10,0,10"``."""
-    takes_str = annotation is str or (get_origin(annotation) is not None and str in get_args(annotation) and list not in map(get_origin, get_args(annotation)))
-    if takes_str and isinstance(value, list):
+    if (annotation is str or str in get_args(annotation)) and isinstance(value, list):  # str or Optional[str]
         return ",".join(str(v) for v in value)
     return value
 
