@@ -154,6 +154,13 @@ def test_missing_class_folder_is_named(tmp_path):
         create_dataset(f"imagenet:test@{tmp_path}")
 
 
+def test_class_without_listed_images_is_named(tmp_path):
+    fake_fgvc(tmp_path)
+    (tmp_path / "fgvc_aircraft/variants.txt").write_text("707-320\nF-16A/B\nA380\n")
+    with pytest.raises(SemclipError, match="A380 have no images in the test list"):
+        create_dataset(f"fgvc_aircraft:test@{tmp_path}")
+
+
 def test_absent_dataset_says_where_and_how(tmp_path):
     with pytest.raises(SemclipError, match=r"not found at .*oxford_pets.*To obtain it"):
         create_dataset(f"oxford_pets:test@{tmp_path}")

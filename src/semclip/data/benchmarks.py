@@ -105,7 +105,11 @@ CROSS_DATASET_TARGETS = [k for k in BENCHMARKS if k != "imagenet"]
 
 
 def _check_classes(b: Benchmark, split: str, paths: list[Path], labels: list[int], classes: list[str]) -> None:
-    """A class whose images are all absent (its folder missing) is an error, not a silent hole."""
+    """A class with no images, listed or on disk (its folder missing), is an error naming
+    it, not a silent hole."""
+    unlisted = sorted(set(range(len(classes))) - set(labels))
+    if unlisted:
+        raise SemclipError(f"{b.title} {split}: classes {', '.join(classes[i] for i in unlisted[:5])} have no images in the {split} list")
     present = np.zeros(len(classes), dtype=bool)
     dirs: dict[Path, bool] = {}
     for p, y in zip(paths, labels):
@@ -224,9 +228,6 @@ def read_fgvc(b: Benchmark, folder: Path, split: str) -> Items:
             raise SemclipError(f"{listing}: variant {variant!r} (image {image_id}) is not in variants.txt")
         paths.append(folder / b.image_dir / f"{image_id}.jpg")
         labels.append(index[variant])
-    absent = sorted(set(range(len(classes))) - set(labels))
-    if absent:
-        raise SemclipError(f"FGVCAircraft {split}: classes {', '.join(classes[i] for i in absent[:5])} have no images in {listing.name}")
     return paths, labels, classes
 
 
