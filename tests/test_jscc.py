@@ -6,7 +6,11 @@ import torch.nn.functional as F
 
 from semclip.channels import create_channel
 from semclip.errors import SemclipError
+from semclip.channels.base import ChannelOutput, power_normalize
 from semclip.jscc import JSCCConfig, JSCCTrainConfig, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.jscc.checkpoint import read_provenance
+from semclip.jscc.linear import LinearCode, principal_directions
+from semclip.provenance import DatasetSeen, Provenance
 
 
 def clustered_tokens(n=2048, d=32, classes=8, seed=0):
@@ -17,35 +21,89 @@ def clustered_tokens(n=2048, d=32, classes=8, seed=0):
     return tokens, labels, centres
 
 
-def test_encoder_output_is_complex_unit_power_per_sample():
-    m = TokenJSCC(JSCCConfig(dim=32, k=6, width=64))
-    x = m.encoder(torch.randn(5, 32), torch.zeros(5, 1))
-    assert x.shape == (5, 6) and x.dtype == torch.complex64
-    assert torch.allclose(x.abs().pow(2).mean(-1), torch.ones(5), atol=1e-5)
+def test_every_prefix_is_a_unit_power_code():
+    m = TokenJSCC(JSCCConfig(dim=32, ks=[2, 6], width=64))
+    for k in (2, 6):
+        x = m.encoder(torch.randn(5, 32), torch.zeros(5, 1), torch.full((5,), k))
+        assert x.shape == (5, 6) and x.dtype == torch.complex64
+        assert torch.allclose(x[:, :k].abs().pow(2).mean(-1), torch.ones(5), atol=1e-5)  # per sample, over its own k
+        assert (x[:, k:] == 0).all()  # nothing sent past k
+    assert m.at(2).cfg.k == 2 and m.cfg.k == 6  # a view: the codec itself is unchanged
+
+
+def test_decoder_ignores_what_was_not_sent():
+    m = TokenJSCC(JSCCConfig(dim=16, ks=[2, 4], width=32))
+    for p in m.parameters():  # make the MLP branch live too
+        torch.nn.init.normal_(p, std=0.1)
+    y = torch.randn(3, 4, dtype=torch.complex64)
+    y2 = y.clone()
+    y2[:, 2:] = 100.0
+    k = torch.full((3,), 2)
+    assert torch.allclose(m.decoder(y, torch.zeros(3, 1), k), m.decoder(y2, torch.zeros(3, 1), k))
 
 
 def test_bad_sizes_are_clear_errors():
-    with pytest.raises(SemclipError, match="positive integer"):
-        JSCCConfig(k=0)
-    m = TokenJSCC(JSCCConfig(dim=32, k=4, width=16))
+    with pytest.raises(SemclipError, match="positive integers"):
+        JSCCConfig(ks=[0, 4])
+    with pytest.raises(SemclipError, match=r"serves k in \[4, 8\], not k=12"):
+        TokenJSCC(JSCCConfig(dim=8, ks=[4, 8])).at(12)
+    m = TokenJSCC(JSCCConfig(dim=32, ks=[4], width=16))
     with pytest.raises(SemclipError, match=r"\[B, 32\]"):
         m(torch.randn(3, 31), torch.zeros(3, 1), create_channel("awgn"))
 
 
 def test_csi_decoder_needs_csi():
-    m = TokenJSCC(JSCCConfig(dim=8, k=4, width=16, csi=True))
+    m = TokenJSCC(JSCCConfig(dim=8, ks=[4], width=16, csi=True))
     with pytest.raises(SemclipError, match="rayleigh:decoder"):
         m(torch.randn(2, 8), torch.zeros(2, 1), create_channel("awgn"))
     dec, out = m(torch.randn(2, 8), torch.zeros(2, 1), create_channel("rayleigh:decoder"))
     assert dec.shape == (2, 8) and out.csi is not None
 
 
+def subspace_tokens(n=512, d=32, rank=7, seed=0):
+    """Unit tokens in the (rank + 1)-dim span of a mean direction and ``rank`` others."""
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(d, rank + 1, generator=torch.Generator().manual_seed(7)))[0].t()
+    coef = torch.randn(n, rank, generator=g) * torch.linspace(1.0, 0.3, rank)
+    return F.normalize(3 * basis[0] + coef @ basis[1:], dim=-1)
+
+
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh:mmse", "rayleigh:zf", "rayleigh:decoder"])
+def test_linear_code_is_exact_at_high_snr_and_mmse_beats_plain_inversion_at_low_snr(channel):
+    tokens = subspace_tokens()
+    code = LinearCode(tokens, ks=[2, 4])  # 2 k_max = 8 real directions: the whole subspace
+    ch = create_channel(channel, generator=torch.Generator().manual_seed(0))
+    rx = code.transmit(tokens, torch.full((512, 1), 50.0), ch)
+    assert (rx * tokens).sum(1).median() > 0.99  # not exact: per-token power normalisation hides |z| from a linear receiver
+    # at -5 dB the MMSE receiver is closer to the sent token than inverting the code without the noise term
+    snr = torch.full((512, 1), -5.0)
+    out = ch(power_normalize(code.encode(tokens, 4)), snr)
+    lmmse = code.decode(out, 4)
+    assert F.mse_loss(lmmse, tokens) < F.mse_loss(code.mean.expand_as(tokens), tokens)  # better than knowing nothing
+    if channel == "awgn":  # the same receiver told the channel is noiseless inverts without the noise term: worse
+        blind = code.decode(ChannelOutput(out.y, None, torch.full_like(out.noise_var, 1e-10), torch.full_like(snr, 100.0)), 4)
+        assert F.mse_loss(lmmse, tokens) < 0.8 * F.mse_loss(blind, tokens)
+
+
+def test_linear_init_starts_as_the_linear_code():
+    tokens = subspace_tokens()
+    m = TokenJSCC(JSCCConfig(dim=32, ks=[2, 4], width=16))
+    m.init_linear(*principal_directions(tokens, 8))
+    rx = m.transmit(tokens, torch.full((512, 1), 60.0), create_channel("awgn"))
+    assert (rx * tokens).sum(1).mean() > 0.95  # the decoder does not know |z| either (see the linear code)
+    lin = LinearCode(tokens, ks=[2, 4]).at(2)
+    ch = lambda: create_channel("awgn", generator=torch.Generator().manual_seed(0))  # noqa: E731
+    a = (m.at(2).transmit(tokens, torch.full((512, 1), 60.0), ch()) * tokens).sum(1).mean()
+    b = (lin.transmit(tokens, torch.full((512, 1), 60.0), ch()) * tokens).sum(1).mean()
+    assert abs(a - b) < 0.03  # the same 4 directions before any training (the linear code adds an MMSE receiver)
+
+
 @pytest.fixture(scope="module")
 def trained():
     tokens, labels, centres = clustered_tokens()
     torch.manual_seed(0)
-    m = TokenJSCC(JSCCConfig(dim=32, k=4, width=128, depth=1))
-    log = train_jscc(m, tokens, centres, JSCCTrainConfig(steps=400, batch_size=128, channels=["awgn"]))
+    m = TokenJSCC(JSCCConfig(dim=32, ks=[1, 4], width=128, depth=1))
+    log = train_jscc(m, tokens, centres, JSCCTrainConfig(steps=400, batch_size=128, channels=["awgn"], lr=2e-3))
     return m, tokens, labels, centres, log
 
 
@@ -64,19 +122,27 @@ def test_accuracy_improves_with_snr_and_is_high_at_high_snr(trained):
         accs[snr] = ((rx @ centres.t()).argmax(-1) == test_l).float().mean().item()
     assert accs[20.0] > 0.95
     assert accs[-10.0] < accs[0.0] <= accs[20.0] + 1e-9
+    ch = create_channel("awgn", generator=torch.Generator().manual_seed(0))
+    one = (m.at(1).transmit(test_t, torch.full((1000, 1), 0.0), ch) @ centres.t()).argmax(-1)
+    assert (one == test_l).float().mean() < accs[0.0]  # one symbol carries less than four
 
 
 def test_checkpoint_round_trip_and_mismatch(tmp_path, trained):
     m = trained[0]
-    path = save_jscc(m, tmp_path / "c.safetensors", backbone="bb-1")
+    prov = Provenance("token-codec", datasets=[DatasetSeen("toy-train", "toy-train-n2048", 2048)])
+    path = save_jscc(m.at(1), tmp_path / "c.safetensors", backbone="bb-1", provenance=prov)
     m2 = load_jscc(path, backbone="bb-1", k=4)
-    x = torch.randn(3, 32)
-    s = torch.full((3, 1), 5.0)
-    assert torch.allclose(m.encoder(x, s), m2.encoder(x, s))
+    assert m2.cfg.k == 4 and load_jscc(path).cfg.k == 4 and load_jscc(path, k=1).cfg.k == 1  # the checkpoint serves both
+    x, s, k = torch.randn(3, 32), torch.full((3, 1), 5.0), torch.full((3,), 4)
+    assert torch.allclose(m.encoder(x, s, k), m2.encoder(x, s, k))
+    assert read_provenance(path) == prov
     with pytest.raises(SemclipError, match="trained for backbone"):
         load_jscc(path, backbone="other-backbone")
-    with pytest.raises(SemclipError, match="k=4 symbols"):
+    with pytest.raises(SemclipError, match=r"serves k in \[1, 4\] complex symbols per token, not k=8"):
         load_jscc(path, k=8)
+    bare = save_jscc(m, tmp_path / "bare.safetensors", backbone="bb-1")
+    with pytest.raises(SemclipError, match="records no provenance"):
+        read_provenance(bare)
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(SemclipError, match="cannot read"):
         load_jscc(tmp_path / "junk.safetensors")

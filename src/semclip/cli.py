@@ -56,13 +56,18 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")] = Path("semclip-demo"),
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     dataset: Annotated[str, typer.Option(help="Evaluation set: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:test",
-    train_dataset: Annotated[str, typer.Option(help="Images whose tokens train the codec ('+' joins datasets).")] = "fashion-mnist:train+clipart:train",
+    transfer_dataset: Annotated[str, typer.Option(help="Second evaluation set, for clean, pca and semclip ('' to skip).")] = "clipart:test",
+    train_dataset: Annotated[str, typer.Option(help="Images whose tokens train the codec ('+' joins datasets; #N limits one).")] = "corpus",
+    reference_dataset: Annotated[str, typer.Option(help="Images of an in-domain reference codec, scored on --dataset ('' to skip).")] = "corpus+fashion-mnist:train#10000",
     shots_dataset: Annotated[str, typer.Option(help="Few-shot pool for the prompt learners (the test set's classes).")] = "fashion-mnist:train",
-    k: Annotated[int, typer.Option(help="Complex channel uses per image (token JSCC bandwidth).")] = 16,
+    shots_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: its first N images.")] = 10000,
+    k: Annotated[int, typer.Option(help="Complex channel uses per image for the tables, prompts and baselines (one of --ks).")] = 16,
+    ks: Annotated[str, typer.Option(help="Bandwidths the one codec serves (comma-separated); all are swept at --k-sweep-snr.")] = "4,8,16,32,64",
+    k_sweep_snr: Annotated[float, typer.Option(help="SNR (dB, AWGN) of the accuracy-vs-k sweep.")] = 10.0,
     snrs: Annotated[str, typer.Option(help="Comma-separated SNRs in dB.")] = "-10,-5,0,5,10,15,20",
     channels: Annotated[str, typer.Option(help="Comma-separated channels: awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn,rayleigh",
     test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (the first N; spread over the classes for on-disk sets).")] = None,
-    train_limit: Annotated[int, typer.Option(help="Use only N training images for the codec (spread over the classes for on-disk sets).")] = 10000,
+    train_limit: Annotated[Optional[int], typer.Option(help="Use only N training images for the codec (spread over the set).")] = None,
     steps: Annotated[int, typer.Option(help="Codec training steps.")] = 1500,
     learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
     shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
@@ -72,6 +77,7 @@ def demo(
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
     image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
+    allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
@@ -85,11 +91,16 @@ def demo(
     cfg = DemoConfig(
         backbone=backbone,
         dataset=dataset,
+        transfer_dataset=transfer_dataset or None,
         train_dataset=train_dataset,
+        reference_dataset=reference_dataset or None,
         shots_dataset=shots_dataset,
+        shots_limit=shots_limit,
         test_limit=test_limit,
         train_limit=train_limit,
         k=k,
+        ks=_ints(ks, "--ks"),
+        k_sweep_snr_db=k_sweep_snr,
         channels=[c.strip() for c in channels.split(",") if c.strip()],
         snrs_db=parse_floats(snrs, "--snrs"),
         jscc=JSCCTrainConfig(steps=steps, seed=seed),
@@ -99,12 +110,14 @@ def demo(
             methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps)
         ),
         retrieval_dataset=retrieval_dataset or None,
+        allow_leak=allow_leak,
         seed=seed,
     )
     results = run_demo(cfg, out, log=console.print)
-    console.print(rich_table(results, title=f"zero-shot top-1, {results.dataset}, {results.backbone}"))
+    main = results.model_copy(update={"records": [r for r in results.records if r.dataset in (None, results.dataset)]})
+    console.print(rich_table(main, title=f"zero-shot top-1, {results.dataset}, {results.backbone}, k = {k}"))
     md = (out / "results.md").read_text()
-    for section in ("## Retrieval", "## Base-to-novel", "## semclip against the best image baseline"):
+    for section in ("## Accuracy against bandwidth", "## Retrieval", "## Base-to-novel", "## semclip against the best image baseline"):
         if section in md:
             console.print(section + md.split(section, 1)[1].split("\n## ", 1)[0])
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
@@ -123,7 +136,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Few-shot sample and training seed.")] = 0,
     steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint for stage prompts (default: train/reuse one).")] = None,
-    k: Annotated[int, typer.Option(help="Complex channel uses per image, for stage jscc.")] = 16,
+    k: Annotated[int, typer.Option(help="Complex channel uses per image the prompts are trained at (one the codec serves).")] = 16,
+    ks: Annotated[str, typer.Option(help="Bandwidths the codec serves, for stage jscc (comma-separated).")] = "4,8,16,32,64",
+    jscc_dataset: Annotated[str, typer.Option(help="The codec's training images, for stage jscc (default: the task-agnostic corpus).")] = "corpus",
     jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
     train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
@@ -136,7 +151,8 @@ def train(
 
     paths = train_stages(
         stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
-        seed=seed, steps=steps, jscc=jscc, k=k, jscc_steps=jscc_steps, train_limit=train_limit, world_size=world_size,
+        seed=seed, steps=steps, jscc=jscc, k=k, ks=_ints(ks, "--ks"), jscc_dataset=jscc_dataset, jscc_steps=jscc_steps,
+        train_limit=train_limit, world_size=world_size,
         log=console.print,
     )
     from semclip.distributed import dist
@@ -161,8 +177,10 @@ def eval_(
     channels: Annotated[str, typer.Option(help="Channels to test on (prompts train on the same).")] = "awgn",
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
+    k: Annotated[int, typer.Option(help="Complex channel uses per image (one the codec serves).")] = 16,
     test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (spread over the classes for on-disk sets).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: N training images (spread over the classes for on-disk sets).")] = 10000,
+    allow_leak: Annotated[bool, typer.Option(help="Run even if a test split or class list reached the codec or prompts (every record says so).")] = False,
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from semclip.evaluate import EvalConfig, run_eval
@@ -172,7 +190,7 @@ def eval_(
     chans = _csv(channels)
     cfg = EvalConfig(
         protocol=protocol, dataset=dataset, targets=_csv(targets), backbone=backbone, test_limit=test_limit, train_limit=train_limit,
-        jscc=str(jscc) if jscc else None,
+        jscc=str(jscc) if jscc else None, k=k, allow_leak=allow_leak,
         protocol_cfg=ProtocolConfig(
             learners=_csv(learners), seeds=_ints(seeds, "--seeds"), channels=chans, snrs_db=parse_floats(snrs, "--snrs"),
             train=PromptTrainConfig(shots=shots, steps=steps, channels=chans),
@@ -192,6 +210,7 @@ def transmit(
     classes: Annotated[str, typer.Option(help="Comma-separated class names (default: Fashion-MNIST's and the clip-art topics').")] = "",
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec, trained on first use).")] = None,
+    k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
 ) -> None:
     """Send one image's token over the channel; print the top-5 zero-shot labels after
@@ -202,7 +221,7 @@ def transmit(
 
     if image is None:
         raise SemclipError("give the image to send: semclip transmit photo.jpg")
-    t = transmit_image(image, snr, channel, _csv(classes) or None, backbone, jscc, seed, log=console.print)
+    t = transmit_image(image, snr, channel, _csv(classes) or None, backbone, jscc, seed, log=console.print, k=k)
     table = Table(title=f"{image.name}: {t.channel} at {t.snr_db:g} dB, {t.channel_uses} complex channel uses, {len(t.classes)} classes")
     for col in ("rank", "noiseless backbone", "p", "after the channel", "p "):
         table.add_column(col, justify="right" if col.startswith("p") or col == "rank" else "left")

@@ -22,17 +22,20 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
 from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
-from semclip.eval.plot import plot_accuracy_vs_snr, plot_protocol
+from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep, sweep_semclip
 from semclip.eval.table import markdown_table
-from semclip.jscc.checkpoint import load_jscc, save_jscc
-from semclip.jscc.model import JSCCConfig, TokenJSCC
+from semclip.data.base import LabelledImages
+from semclip.jscc.checkpoint import load_jscc, read_provenance, save_jscc
+from semclip.jscc.linear import LinearCode
+from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.prompts.registry import learner_config
+from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check
 from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
@@ -43,12 +46,17 @@ DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
 @dataclass
 class DemoConfig:
     backbone: str = "pocketclip"
-    dataset: str = "fashion-mnist:test"
-    train_dataset: str = "fashion-mnist:train+clipart:train"  # the codec's tokens: two domains
+    dataset: str = "fashion-mnist:test"  # main evaluation set: a domain the default codec never saw
+    transfer_dataset: str | None = "clipart:test"  # second one: unseen images, class names no codec loss used
+    train_dataset: str = "corpus"  # the codec's images: the task-agnostic transmitter corpus
+    reference_dataset: str | None = "corpus+fashion-mnist:train#10000"  # in-domain reference codec on the main set; None to skip
     shots_dataset: str = "fashion-mnist:train"  # few-shot pool for prompts: the test set's classes
+    shots_limit: int | None = 10000  # the pool's first N images
     test_limit: int | None = None
-    train_limit: int | None = 10000
-    k: int = 16
+    train_limit: int | None = None
+    k: int = 16  # what the main tables, prompts and baselines use
+    ks: list[int] = field(default_factory=lambda: list(DEFAULT_KS))  # served by the one codec; swept at k_sweep_snr_db
+    k_sweep_snr_db: float = 10.0
     channels: list[str] = field(default_factory=lambda: ["awgn", "rayleigh"])
     snrs_db: list[float] = field(default_factory=lambda: list(DEFAULT_SNRS))
     jscc: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
@@ -56,28 +64,69 @@ class DemoConfig:
     prompts: PromptTrainConfig = field(default_factory=PromptTrainConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)  # methods [] to skip
     retrieval_dataset: str | None = "clipart:test"  # captioned images for retrieval; None to skip
+    allow_leak: bool = False  # run even if an evaluation split or class list reached a trained part (recorded)
     seed: int = 0
 
     def validate(self) -> None:
-        JSCCConfig(k=self.k)  # raises on k <= 0
+        JSCCConfig(ks=self.ks, k=self.k)  # raises on a k not among ks
+        self.jscc.validate()
         self.baselines.validate()
         for name in self.learners:
             learner_config(name)
         as_snr_tensor(torch.tensor(self.snrs_db), len(self.snrs_db))
+        as_snr_tensor(self.k_sweep_snr_db, 1)
         for ch in self.channels:
             create_channel(ch)
         if self.retrieval_dataset and not hasattr(create_dataset(self.retrieval_dataset, limit=1), "captions"):
             raise SemclipError(f"{self.retrieval_dataset} has no captions: retrieval needs a captioned dataset such as clipart:test")
 
 
-def semantic_bank(backbone: Backbone, classes: Sequence[str]) -> torch.Tensor:
-    """Text embeddings of the training classes and the 1000 ImageNet names: the
-    concepts whose zero-shot distribution the codec learns to preserve."""
+def corpus_texts(dataset: LabelledImages) -> list[str]:
+    """Distinct captions of a training set (of each part of a concatenation); none for a
+    set without captions."""
+    parts = getattr(dataset, "parts", None) or [dataset]
+    return list(dict.fromkeys(c for p in parts if hasattr(p, "captions") for c in p.captions()))
+
+
+def codec_vocabulary(dataset: LabelledImages) -> list[tuple[str, list[str]]]:
+    """The text bank of the codec's loss, fixed by its corpus: the 1000 ImageNet names (as
+    'a photo of a <name>.') and the corpus' own captions. Never an evaluation class list."""
     from semclip.backbones.pocketclip import imagenet_classes
 
-    names = list(dict.fromkeys(list(classes) + imagenet_classes()))
+    vocab = [("imagenet-1k names", imagenet_classes())]
+    captions = corpus_texts(dataset)
+    return vocab + ([(f"{dataset.name} captions", captions)] if captions else [])
+
+
+def corpus_bank(backbone: Backbone, dataset: LabelledImages) -> torch.Tensor:
+    """Text embeddings [C, d] of ``codec_vocabulary(dataset)``, cached on disk."""
+    texts = [f"a photo of a {n}." if name.startswith("imagenet") else n for name, words in codec_vocabulary(dataset) for n in words]
+    return text_embeddings(backbone, texts)
+
+
+def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
+    """[N, d] embeddings of ``texts``, cached by (backbone, texts)."""
+    from safetensors.torch import load_file, save_file
+
+    from semclip._io import atomic_write
+
+    key = hashlib.sha1(json.dumps([backbone.fingerprint, texts]).encode()).hexdigest()[:16]
+    path = cache_dir() / "text" / f"bank-{len(texts)}-{key}.safetensors"
+    if path.exists():
+        return load_file(str(path))["embeddings"]
     with torch.no_grad():  # not inference_mode: the bank takes part in the codec's loss
-        return backbone.encode_text([f"a photo of a {n}." for n in names])
+        emb = backbone.encode_text(texts)
+    atomic_write(path, lambda p: save_file({"embeddings": emb.contiguous()}, str(p)))
+    return emb
+
+
+def codec_provenance(dataset: LabelledImages) -> Provenance:
+    """What a codec trained on ``dataset`` saw: its images and its text bank (no class list:
+    the codec's loss never classifies against a data set's classes)."""
+    parts = getattr(dataset, "parts", None) or [dataset]
+    seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in parts]
+    vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)]
+    return Provenance("token-codec", datasets=seen, vocabularies=vocab)
 
 
 def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
@@ -93,33 +142,35 @@ def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
 def get_jscc(
     cfg: DemoConfig,
     backbone: Backbone,
+    train: LabelledImages,
     train_tokens: torch.Tensor,
-    train_classes: Sequence[str],
-    train_id: str,
     channels: tuple[str, ...],
     csi: bool,
     log=print,
 ) -> tuple[TokenJSCC, Path]:
-    """Load the cached codec for this (backbone, training data, config), or train it."""
-    mcfg = JSCCConfig(dim=train_tokens.shape[1], k=cfg.k, csi=csi)
+    """Load the cached codec for this (backbone, training data, config), or train it;
+    returned sending ``cfg.k`` symbols (``.at(k)`` for the other served k)."""
+    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(cfg.ks), csi=csi)
     tcfg = replace(cfg.jscc, channels=list(channels))
     key = hashlib.sha1(
-        json.dumps([backbone.fingerprint, train_id, asdict(mcfg), asdict(tcfg)], sort_keys=True).encode()
+        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v2"], sort_keys=True).encode()
     ).hexdigest()[:12]
-    path = cache_dir() / "jscc" / f"token-jscc-k{cfg.k}-{key}.safetensors"
+    path = cache_dir() / "jscc" / f"token-jscc-k{'_'.join(map(str, mcfg.ks))}-{key}.safetensors"
     if path.exists():
         log(f"reusing token JSCC {path}")
         return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), path
-    return fit_jscc(mcfg, tcfg, backbone, train_tokens, train_classes, train_id, path), path
+    bank = corpus_bank(backbone, train)
+    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train), path)
+    return model.at(cfg.k), path
 
 
-def default_codec(backbone: Backbone, channel: str = "awgn", log=print) -> tuple[TokenJSCC, Path]:
-    """The demo's codec serving ``channel`` (trained on the demo's training set, cached):
+def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int = 16) -> tuple[TokenJSCC, Path]:
+    """The demo's codec serving ``channel`` (trained on the transmitter corpus, cached):
     what eval, transmit, serve and the benchmarks use when no checkpoint is given."""
-    cfg = DemoConfig(backbone=backbone.name)
+    cfg = DemoConfig(backbone=backbone.name, k=k)
     train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
     tokens, _ = dataset_tokens(backbone, train)
-    return get_jscc(cfg, backbone, tokens, train.classes, train.cache_id, *codec_recipe(channel), log=log)
+    return get_jscc(cfg, backbone, train, tokens, *codec_recipe(channel), log=log)
 
 
 def fit_jscc(
@@ -127,18 +178,18 @@ def fit_jscc(
     tcfg: JSCCTrainConfig,
     backbone: Backbone,
     train_tokens: torch.Tensor,
-    train_classes: Sequence[str],
-    train_id: str,
+    bank: torch.Tensor | None,
+    provenance: Provenance,
     path: Path,
 ) -> TokenJSCC:
-    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made, to ``path``
-    (by the main process; under ``accelerate launch`` every process trains its share)."""
+    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made and what
+    it saw, to ``path`` (by the main process; under ``accelerate launch`` every process
+    trains its share)."""
     from semclip.distributed import dist
 
     d = dist()
     torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
-    bank = semantic_bank(backbone, train_classes)
     t0 = time.time()
     train_log = train_jscc(model, train_tokens, bank, tcfg, d)
     if d.is_main:
@@ -146,10 +197,107 @@ def fit_jscc(
             model,
             path,
             backbone.fingerprint,
-            extra={"train": asdict(tcfg), "train_data": train_id, "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
+            extra={"train": asdict(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
+            provenance=provenance,
         )
     d.barrier()
     return model
+
+
+@dataclass
+class EvalSet:
+    """One evaluation set's (cached) tokens, labels and zero-shot classifier."""
+
+    data: LabelledImages
+    tokens: torch.Tensor
+    labels: torch.Tensor
+    classifier: ZeroShotClassifier
+
+    @classmethod
+    def of(cls, backbone: Backbone, data: LabelledImages) -> "EvalSet":
+        tokens, labels = dataset_tokens(backbone, data)
+        if data.skipped:  # unreadable images (reported): the baselines read the rest, row for row with the tokens
+            from semclip.data.listed import SubsetImages
+
+            data = SubsetImages(data, sorted(set(range(len(data))) - set(data.skipped)))
+        return cls(data, tokens, labels, ZeroShotClassifier(backbone, data.classes))
+
+
+def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, train_tokens: torch.Tensor, log=print) -> dict:
+    """The token codes the demo compares, by method: ``semclip`` per codec recipe, ``pca``
+    fitted on the same corpus, and ``semclip-indomain`` (the same recipe plus the main
+    set's training images) where a reference set is given. Values: {recipe: (code, id)}."""
+    codes: dict[str, dict] = {"semclip": {}, "pca": {}}
+    for ch in cfg.channels:
+        recipe = codec_recipe(ch)
+        if recipe not in codes["semclip"]:
+            jscc, path = get_jscc(cfg, backbone, train, train_tokens, *recipe, log=log)
+            codes["semclip"][recipe] = (jscc, path)
+    linear = LinearCode(train_tokens, cfg.ks, cfg.k)
+    codes["pca"] = {codec_recipe(ch): (linear, None) for ch in cfg.channels if ch != "rayleigh:none"}
+    if cfg.reference_dataset:
+        ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
+        ref_tokens, _ = dataset_tokens(backbone, ref)
+        recipe = codec_recipe("awgn")
+        codes["semclip-indomain"] = {recipe: get_jscc(cfg, backbone, ref, ref_tokens, *recipe, log=log)}
+    return codes
+
+
+def zero_shot_checks(cfg: DemoConfig, codes: dict, evals: list[EvalSet], log=print) -> tuple[dict, list[str]]:
+    """Each learned code's provenance checked against every evaluation set it is scored on
+    (images of the split, its class list); returns (provenance by code, leak reasons)."""
+    provenance, leaks = {}, []
+    for method, by_recipe in codes.items():
+        for recipe, (_, path) in by_recipe.items():
+            if path is None:
+                continue
+            prov = read_provenance(path)
+            provenance[f"{method} ({'+'.join(recipe[0])}{', csi' if recipe[1] else ''})"] = asdict(prov)
+            scored = evals[:1] if method == "semclip-indomain" else evals
+            for e in scored:
+                leaks += check(prov, e.data.name, e.data.classes, cfg.allow_leak and method != "semclip-indomain", log)
+    return provenance, leaks
+
+
+def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Record]:
+    """Zero-shot top-1 of every code on every evaluation set: the channel x SNR grid at
+    ``cfg.k`` (split 'all') and the k sweep at ``cfg.k_sweep_snr_db`` on AWGN (split 'k-sweep')."""
+    records = []
+    for i, e in enumerate(evals):
+        clean = top1_accuracy(e.classifier.predict(e.tokens), e.labels)
+        records.append(Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0, dataset=e.data.name))
+        receiver = lambda t, s, clf=e.classifier: clf.predict(t)  # noqa: E731
+        for method, by_recipe in codes.items():
+            if method == "semclip-indomain" and i > 0:
+                continue  # the reference is about the main set's domain
+            for ch in cfg.channels:
+                if codec_recipe(ch) not in by_recipe:
+                    continue
+                code, _ = by_recipe[codec_recipe(ch)]
+                recs = sweep(code, e.tokens, e.labels, receiver, [ch], cfg.snrs_db, method=method, seed=cfg.seed)
+                records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
+            if codec_recipe("awgn") in by_recipe:
+                code, _ = by_recipe[codec_recipe("awgn")]
+                for k in cfg.ks:
+                    recs = sweep(code.at(k), e.tokens, e.labels, receiver, ["awgn"], [cfg.k_sweep_snr_db], method=method,
+                                 split="k-sweep", seed=cfg.seed)
+                    records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
+    return records
+
+
+def backbone_provenance(backbone: Backbone) -> dict:
+    """What the backbone's trained parts saw, where semclip knows it (PocketCLIP's heads)."""
+    heads = getattr(backbone, "heads_path", None)
+    if heads is None:
+        return {"component": "backbone", "notes": [f"{backbone.name}: see its model card for its training data"]}
+    from safetensors import safe_open
+
+    with safe_open(str(heads), "pt") as f:
+        meta = f.metadata() or {}
+    return {"component": "pocketclip-heads", "train_sizes": json.loads(meta.get("train_sizes", "{}")),
+            "notes": ["heads trained on Fashion-MNIST training images captioned with the official class names, all of Open "
+                      "Clip Art except the clip-art topics test images, and Noto emoji: its Fashion-MNIST zero-shot is "
+                      "seen concepts, unseen images"]}
 
 
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
@@ -161,57 +309,80 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
     if train.cache_id == test.cache_id:
         raise SemclipError("the JSCC training set and the evaluation set are the same: pick another --train-dataset")
-    test_tokens, test_labels = dataset_tokens(backbone, test)
-    if test.skipped:  # unreadable images (reported): the baselines read the rest, row for row with the tokens
-        from semclip.data.listed import SubsetImages
-
-        test = SubsetImages(test, sorted(set(range(len(test))) - set(test.skipped)))
+    evals = [EvalSet.of(backbone, test)]
+    if cfg.transfer_dataset:
+        evals.append(EvalSet.of(backbone, create_dataset(cfg.transfer_dataset, limit=cfg.test_limit)))
+    main = evals[0]
     train_tokens, _ = dataset_tokens(backbone, train)
     t_encode = time.time() - t0
-    classifier = ZeroShotClassifier(backbone, test.classes)
-    clean = top1_accuracy(classifier.predict(test_tokens), test_labels)
-    records = [Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0)]
-    checkpoints, codecs = {}, {}
-    for ch in cfg.channels:
-        recipe = codec_recipe(ch)
-        if recipe not in codecs:
-            codecs[recipe] = get_jscc(cfg, backbone, train_tokens, train.classes, train.cache_id, *recipe, log=log)
-        jscc, path = codecs[recipe]
-        checkpoints[ch] = str(path)
-        records += sweep_semclip(jscc, test_tokens, test_labels, classifier, [ch], cfg.snrs_db, seed=cfg.seed)
+    codes = token_codes(cfg, backbone, train, train_tokens, log)
+    provenance, leaks = zero_shot_checks(cfg, codes, evals, log)
+    records = code_records(cfg, codes, evals)
+    checkpoints = {ch: str(codes["semclip"][codec_recipe(ch)][1]) for ch in cfg.channels}
+    semclip_codes = {recipe: code for recipe, code in codes["semclip"].items()}
     if cfg.retrieval_dataset:
-        records += retrieval(cfg, backbone, codecs, train_tokens, log)
+        records += retrieval(cfg, backbone, codes, train_tokens, log)
     t_jscc = time.time() - t0 - t_encode
     if cfg.learners:
-        records += base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log)
+        b2n, prompt_prov, prompt_leaks = base_to_novel(cfg, backbone, main, semclip_codes, log)
+        records += b2n
+        provenance |= prompt_prov
+        leaks += prompt_leaks
     t_prompts = time.time() - t0 - t_encode - t_jscc
     if cfg.baselines.methods:
-        records += baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_tokens, codecs, log)
+        records += baselines(cfg, backbone, main, train_tokens, semclip_codes, log)
     t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
+    if leaks:
+        note = "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
+        records = [r.model_copy(update={"leak": note}) for r in records]
     results = Results(
         versions=software_versions(),
         backbone=backbone.fingerprint,
-        dataset=test.name,
+        dataset=main.data.name,
         records=records,
         config=json.loads(json.dumps(asdict(cfg))),
         jscc_checkpoints=checkpoints,
-        n_test=len(test),
+        provenance={"backbone": backbone_provenance(backbone), **provenance,
+                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in codec_provenance(train).datasets]},
+                    "leaks": list(dict.fromkeys(leaks)),
+                    "vocabulary_overlap": {e.data.name: codec_provenance(train).overlaps(e.data.classes) for e in evals}},
+        n_test=len(main.data),
         n_train=len(train),
-        **({"jpeg_min_channel_uses": jpeg_floor(cfg, test)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
+        **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
         seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "baselines": round(t_baselines, 1), "total": round(time.time() - t0, 1)},
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
-    plot_accuracy_vs_snr(results, out / "accuracy_vs_snr.png", chance=1.0 / len(test.classes))
+    write_report(cfg, results, evals, train, out)
+    return results
+
+
+def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train: LabelledImages, out: Path) -> None:
+    """results.md and the figures, from the records."""
+    records = results.records
+    main = evals[0].data
+    for i, e in enumerate(evals):
+        view = results.model_copy(update={"dataset": e.data.name, "records": [r for r in records if (r.dataset or main.name) == e.data.name]})
+        name = "accuracy_vs_snr.png" if i == 0 else f"accuracy_vs_snr_{e.data.name}.png"
+        plot_accuracy_vs_snr(view, out / name, chance=1.0 / len(e.data.classes))
+    plot_accuracy_vs_k(records, out / "accuracy_vs_k.png")
+    describe = getattr(train, "describe", None)
     md = (
-        f"# SemCLIP demo: {test.name}, backbone {backbone.fingerprint}\n\n"
-        f"Zero-shot top-1 accuracy ({len(test)} test images, {len(test.classes)} classes, chance "
-        f"{1 / len(test.classes):.3f}). Token JSCC: k = {cfg.k} complex channel uses per image, trained on "
-        f"{len(train)} images of {train.name}.\n\n" + markdown_table(results)
+        f"# SemCLIP demo, backbone {results.backbone}\n\n"
+        f"Token codec: one checkpoint serving k in {cfg.ks} complex channel uses per image (tables at k = {cfg.k}), trained on "
+        f"{describe() if describe else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
+        "corpus; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
     )
-    md += retrieval_markdown(records)
+    if results.provenance["leaks"]:
+        md += "\n**NOT ZERO-SHOT (--allow-leak)**: " + "; ".join(results.provenance["leaks"]) + "\n"
+    for e in evals:
+        view = results.model_copy(update={"records": [r for r in records if (r.dataset or main.name) == e.data.name]})
+        md += (f"\n## {e.data.name}: zero-shot top-1 ({len(e.data)} images, {len(e.data.classes)} classes, chance "
+               f"{1 / len(e.data.classes):.3f})\n\n" + markdown_table(view))
+    md += k_sweep_markdown(records, cfg.k_sweep_snr_db)
+    md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
-        md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(test.classes))
+        md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(main.classes))
         if "jpeg_min_channel_uses" in results.model_extra:
             md += (
                 f"\nThe smallest JPEG of each image (quality 1, {results.jpeg_min_channel_uses['mcs']}, the table's most "
@@ -230,17 +401,36 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
             f"seed {cfg.seed}; 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)
         )
     atomic_write_text(out / "results.md", md)
-    return results
 
 
-def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) -> list[Record]:
+def k_sweep_markdown(records: Sequence[Record], snr_db: float) -> str:
+    """Top-1 (and retrieval R@1) against k at one SNR: rows (dataset, method), columns k."""
+    recs = [r for r in records if r.split == "k-sweep" or (r.task == "retrieval" and r.k is not None and r.snr_db == snr_db
+                                                              and r.split == "image-to-text" and r.metric == "r@1")]
+    if not recs:
+        return ""
+    ks = sorted({r.k for r in recs})
+    clean = {(r.dataset, r.task, r.split, r.metric): r.value for r in records if r.method == "clean"}
+    md = [f"\n## Accuracy against bandwidth (AWGN, {snr_db:g} dB)\n", "| dataset | task | method | " + " | ".join(f"k={k}" for k in ks) + " | clean |",
+          "|---|---|---|" + "---|" * (len(ks) + 1)]
+    for key in dict.fromkeys((r.dataset, r.task, r.split, r.metric, r.method) for r in recs):
+        by = {r.k: r.value for r in recs if (r.dataset, r.task, r.split, r.metric, r.method) == key}
+        task = "top-1" if key[1] != "retrieval" else "image-to-text R@1"
+        ref = clean.get((key[0], key[1], "all" if key[1] != "retrieval" else key[2], key[3]))
+        md.append(f"| {key[0]} | {task} | {key[4]} | " + " | ".join(f"{by[k]:.3f}" if k in by else "" for k in ks)
+                  + f" | {'' if ref is None else f'{ref:.3f}'} |")
+    return "\n".join(md) + "\n"
+
+
+def base_to_novel(cfg, backbone, main: EvalSet, codes: dict, log) -> tuple[list[Record], dict, list[str]]:
     """Base-to-novel records of the hand-crafted receiver and the demo's learners, on the
-    channels served by the shared (AWGN + Rayleigh/MMSE) codec."""
+    channels served by the shared (AWGN + Rayleigh/MMSE) codec; with the prompts'
+    provenance and any leak found."""
     recipe = codec_recipe("awgn")
     channels = [ch for ch in cfg.channels if codec_recipe(ch) == recipe]
     if not channels:
-        return []
-    jscc, path = codecs[recipe]  # built by run_demo: every channel kept here uses it
+        return [], {}, []
+    jscc, path = codes[recipe]  # built by run_demo: every channel kept here uses it
     pc = ProtocolConfig(
         learners=["handcrafted", *cfg.learners],
         seeds=[cfg.seed],
@@ -248,28 +438,29 @@ def base_to_novel(cfg, backbone, test, test_tokens, test_labels, codecs, log) ->
         snrs_db=cfg.snrs_db,
         train=replace(cfg.prompts, channels=channels),
     )
-    pool = create_dataset(cfg.shots_dataset, limit=cfg.train_limit)
-    if list(pool.classes) != list(test.classes):
-        raise SemclipError(f"the few-shot pool {pool.name} must have the test set's classes {test.classes}")
+    pool = create_dataset(cfg.shots_dataset, limit=cfg.shots_limit)
+    if list(pool.classes) != list(main.data.classes):
+        raise SemclipError(f"the few-shot pool {pool.name} must have the test set's classes {main.data.classes}")
     tr = Split.of(backbone, pool)
-    te = Split(test.name, test_tokens, test_labels, list(test.classes), test.cache_id)
-    recs = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log)
-    return [r.model_copy(update={"dataset": None}) for r in recs]
+    te = Split(main.data.name, main.tokens, main.labels, list(main.data.classes), main.data.cache_id)
+    run = run_base2novel(backbone, jscc, path.stem, tr, te, pc, log, allow_leak=cfg.allow_leak)
+    return [r.model_copy(update={"dataset": None}) for r in run.records], run.provenance, run.leaks
 
 
-def baselines(cfg, backbone, classifier, test, test_tokens, test_labels, train_tokens, codecs, log) -> list[Record]:
+def baselines(cfg, backbone, main: EvalSet, train_tokens, codes, log) -> list[Record]:
     """The baselines on the first ``cfg.baselines.limit`` test images, and semclip on the
     same images (split 'subset') so that the comparison is paired."""
+    test = main.data
     n = min(cfg.baselines.limit or len(test), len(test))
     pool = create_dataset(cfg.shots_dataset)  # image-jscc trains on these images (training split)
     ctx = Context(
-        backbone, classifier, [test.image(i) for i in range(n)], test_labels[:n], test_tokens[:n], train_tokens,
+        backbone, main.classifier, [test.image(i) for i in range(n)], main.labels[:n], main.tokens[:n], train_tokens,
         pool, f"{test.cache_id}-first{n}", cfg.seed,
     )
     recs = run_baselines(ctx, cfg.baselines, cfg.channels, cfg.snrs_db, log)
     for ch in cfg.channels:
-        jscc, _ = codecs[codec_recipe(ch)]
-        sub = sweep(jscc, test_tokens[:n], test_labels[:n], lambda t, s: classifier.predict(t), [ch], cfg.snrs_db, split="subset", seed=cfg.seed)
+        jscc, _ = codes[codec_recipe(ch)]
+        sub = sweep(jscc, main.tokens[:n], main.labels[:n], lambda t, s: main.classifier.predict(t), [ch], cfg.snrs_db, split="subset", seed=cfg.seed)
         recs += [r.model_copy(update={"n_images": n}) for r in sub]
     return recs
 
@@ -301,17 +492,26 @@ def baseline_notes(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def retrieval(cfg: DemoConfig, backbone: Backbone, codecs: dict, train_tokens: torch.Tensor, log=print) -> list[Record]:
-    """Image-text retrieval with received tokens on a captioned set, per channel and SNR;
+def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, train_tokens: torch.Tensor, log=print) -> list[Record]:
+    """Image-text retrieval with received tokens on a captioned set, per channel and SNR at
+    ``cfg.k`` and against k at ``cfg.k_sweep_snr_db`` (AWGN), for every token code;
     token-digital too when it is among the baselines (cached once computed)."""
     data = create_dataset(cfg.retrieval_dataset)  # validate() checked it has captions
     tokens, _ = dataset_tokens(backbone, data)
     index = CaptionIndex(backbone, data.captions())
     records = []
-    for ch in cfg.channels:
-        jscc, _ = codecs[codec_recipe(ch)]
-        recs = sweep_retrieval(jscc, tokens, index, [ch], cfg.snrs_db, data.name, seed=cfg.seed)
-        records += recs if not records else [r for r in recs if r.method != "clean"]
+    for method, by_recipe in codes.items():
+        for ch in cfg.channels:
+            if codec_recipe(ch) in by_recipe:
+                code, _ = by_recipe[codec_recipe(ch)]
+                recs = sweep_retrieval(code, tokens, index, [ch], cfg.snrs_db, data.name, method=method, seed=cfg.seed)
+                records += recs if not records else [r for r in recs if r.method != "clean"]
+        if codec_recipe("awgn") in by_recipe:
+            code, _ = by_recipe[codec_recipe("awgn")]
+            for k in cfg.ks:
+                if k != cfg.k:
+                    recs = sweep_retrieval(code.at(k), tokens, index, ["awgn"], [cfg.k_sweep_snr_db], data.name, method=method, seed=cfg.seed)
+                    records += [r for r in recs if r.method != "clean"]
     if "token-digital" in cfg.baselines.methods:
         key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
                                        cfg.train_dataset, cfg.train_limit, "retrieval-v1"]).encode()).hexdigest()[:16]

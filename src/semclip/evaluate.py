@@ -30,6 +30,8 @@ class EvalConfig:
     train_limit: int | None = 10000  # few-shot pool: the first N training images
     test_limit: int | None = None
     jscc: str | None = None  # a codec checkpoint; default: the demo's cached codec
+    k: int = 16  # complex symbols per token the codec sends (one of the checkpoint's ks)
+    allow_leak: bool = False  # run even if a test split or class list reached the codec or prompts (recorded)
     protocol_cfg: ProtocolConfig = field(default_factory=ProtocolConfig)
 
     def validate(self) -> None:
@@ -49,33 +51,45 @@ def load_split(backbone: Backbone, spec: str, limit: int | None = None) -> Split
 
 
 def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):
-    """The codec given, or the demo's default one (trained on Fashion-MNIST train, cached)."""
-    from semclip.jscc.checkpoint import load_jscc
+    """The codec given, or the demo's default one (trained on the transmitter corpus,
+    cached), sending ``cfg.k`` symbols; with its id and provenance."""
+    from semclip.jscc.checkpoint import load_jscc, read_provenance
 
     if cfg.jscc:
-        return load_jscc(cfg.jscc, backbone=backbone.fingerprint), Path(cfg.jscc).stem
-    jscc, path = default_codec(backbone, "awgn", log)
-    return jscc, path.stem
+        return load_jscc(cfg.jscc, backbone=backbone.fingerprint, k=cfg.k), Path(cfg.jscc).stem, read_provenance(cfg.jscc)
+    jscc, path = default_codec(backbone, "awgn", log, k=cfg.k)
+    return jscc, path.stem, read_provenance(path)
 
 
 def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     cfg.validate()
     t0 = time.time()
     backbone = create_backbone(cfg.backbone)
-    jscc, jscc_id = load_codec(cfg, backbone, log)
+    jscc, jscc_id, codec_prov = load_codec(cfg, backbone, log)
     pc = cfg.protocol_cfg
     records: list[Record] = []
+    provenance: dict = {"token-codec": asdict(codec_prov)}
+    leaks: list[str] = []
+    guard = dict(codec=codec_prov, allow_leak=cfg.allow_leak)
     train = load_split(backbone, with_split(cfg.dataset, "train"), cfg.train_limit)
     test = load_split(backbone, with_split(cfg.dataset, "test"), cfg.test_limit)
+    runs = []
     if cfg.protocol in ("base2novel", "all"):
         for name in dict.fromkeys([cfg.dataset, *(cfg.targets if cfg.protocol == "all" else [])]):
             tr = train if name == cfg.dataset else load_split(backbone, with_split(name, "train"), cfg.train_limit)
             te = test if name == cfg.dataset else load_split(backbone, with_split(name, "test"), cfg.test_limit)
-            records += run_base2novel(backbone, jscc, jscc_id, tr, te, pc, log)
+            runs.append(run_base2novel(backbone, jscc, jscc_id, tr, te, pc, log, **guard))
     if cfg.protocol in ("cross-dataset", "all"):
         targets = [load_split(backbone, with_split(t, "test"), cfg.test_limit) for t in cfg.targets if t != cfg.dataset]
-        records += run_cross_dataset(backbone, jscc, jscc_id, train, test, targets, pc, log)
+        runs.append(run_cross_dataset(backbone, jscc, jscc_id, train, test, targets, pc, log, **guard))
+    for run in runs:
+        records += run.records
+        provenance |= run.provenance
+        leaks += run.leaks
     records += harmonic_records(records)
+    if leaks:
+        note = "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
+        records = [r.model_copy(update={"leak": note}) for r in records]
     rows = summarize(records)
     results = Results(
         versions=software_versions(),
@@ -84,12 +98,13 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
         records=records,
         config=json.loads(json.dumps(asdict(cfg))),
         jscc=jscc_id,
+        provenance=provenance | {"leaks": list(dict.fromkeys(leaks))},
         summary=rows,
         seconds=round(time.time() - t0, 1),
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
-    md = (
+    md = ("**NOT ZERO-SHOT (--allow-leak)**: " + "; ".join(dict.fromkeys(leaks)) + "\n\n" if leaks else "") + (
         f"# Prompt-learning protocols ({cfg.protocol}), backbone {backbone.fingerprint}\n\n"
         f"Zero-shot top-1 over {len(pc.seeds)} seed(s) (mean ± sample std), {pc.train.shots} shots per class, "
         f"codec {jscc_id} (k = {jscc.cfg.k}). 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)

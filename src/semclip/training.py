@@ -3,22 +3,25 @@ written to one folder as safetensors checkpoints."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from semclip.backbones.base import create_backbone
-from semclip.demo import fit_jscc
+from semclip.data.registry import create_dataset, has_splits, with_split
+from semclip.data.token_cache import dataset_tokens
+from semclip.demo import codec_provenance, corpus_bank, fit_jscc
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.data.registry import has_splits, with_split
 from semclip.evaluate import EvalConfig, load_codec, load_split
-from semclip.jscc.model import JSCCConfig
+from semclip.jscc.model import DEFAULT_KS, JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
+from semclip.provenance import ClassList, DatasetSeen, Provenance
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -35,6 +38,8 @@ def train_stages(
     steps: int = 300,
     jscc: Path | None = None,
     k: int = 16,
+    ks: list[int] | None = None,
+    jscc_dataset: str = "corpus",
     jscc_steps: int = 1500,
     train_limit: int | None = 10000,
     world_size: int | None = None,
@@ -46,27 +51,33 @@ def train_stages(
         raise SemclipError(f"--classes must be 'base' or 'all', not {classes!r}")
     learner_config(learner)  # an unknown name fails before any work
     d = dist(world_size)  # a launch with another number of processes than the config expects fails here
+    mcfg = JSCCConfig(ks=ks or list(DEFAULT_KS), k=k)  # a k the codec will not serve fails here
     bb = create_backbone(backbone)
-    # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given
-    train = load_split(bb, with_split(dataset, "train") if has_splits(dataset) else dataset, train_limit)
     paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
     if stage in ("jscc", "all"):
-        path = out / f"jscc-k{k}.safetensors"
-        mcfg = JSCCConfig(dim=train.tokens.shape[1], k=k)
-        fit_jscc(mcfg, JSCCTrainConfig(steps=jscc_steps, seed=seed), bb, train.tokens, train.classes, train.cache_id, path)
+        # the codec's images: the transmitter corpus by default (any spec; a dataset with splits means its training split)
+        data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
+        tokens, _ = dataset_tokens(bb, data)
+        path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
+        fit_jscc(replace(mcfg, dim=tokens.shape[1]), JSCCTrainConfig(steps=jscc_steps, seed=seed), bb, tokens,
+                 corpus_bank(bb, data), codec_provenance(data), path)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
-        codec, codec_id = load_codec(EvalConfig(backbone=backbone, jscc=str(jscc) if jscc else None), bb, log)
+        # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given
+        train = load_split(bb, with_split(dataset, "train") if has_splits(dataset) else dataset, train_limit)
+        codec, codec_id, _ = load_codec(EvalConfig(backbone=backbone, jscc=str(jscc) if jscc else None, k=k), bb, log)
         ids = base_novel(train.classes)[0] if classes == "base" else list(range(len(train.classes)))
         idx = few_shot(train.labels, ids, shots, seed, train.cache_id)
         tokens, labels, names = train.take(idx).subset(ids)
         torch.manual_seed(seed)
         model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
         path = out / f"prompts-{learner.replace(':', '-')}-{classes}-k{shots}-s{seed}.safetensors"
+        prov = Provenance("prompts", datasets=[DatasetSeen(train.name, train.cache_id, len(idx))],
+                          class_lists=[ClassList(f"{train.name} ({classes} classes)", names)], notes=[f"trained through codec {codec_id}"])
         r = train_prompts(
             model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
-            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d,
+            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d, provenance=prov,
         )
         if r["resumed_from"] and d.is_main:
             log(f"resumed {learner} training at step {r['resumed_from']}")

@@ -44,9 +44,10 @@ class Sender:
     """A frozen backbone and its codecs, loaded once and reused for many images (the
     web demo keeps one)."""
 
-    def __init__(self, backbone: str = "pocketclip", jscc: str | Path | None = None, log=print) -> None:
+    def __init__(self, backbone: str = "pocketclip", jscc: str | Path | None = None, log=print, k: int = 16) -> None:
         self.backbone = create_backbone(backbone)
         self.jscc = jscc
+        self.k = k  # complex symbols per token (one the codec serves)
         self.log = log
         self._codecs: dict = {}
         self._classifiers: dict[tuple[str, ...], ZeroShotClassifier] = {}
@@ -59,9 +60,9 @@ class Sender:
         recipe = codec_recipe(channel)
         if recipe not in self._codecs:
             if self.jscc:
-                self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint), str(self.jscc)
+                self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint, k=self.k), str(self.jscc)
             else:
-                codec, path = default_codec(self.backbone, channel, self.log)
+                codec, path = default_codec(self.backbone, channel, self.log, k=self.k)
                 self._codecs[recipe] = codec, str(path)
         codec, name = self._codecs[recipe]
         if codec.cfg.csi != (recipe[1]):
@@ -107,9 +108,10 @@ def transmit_image(
     seed: int = 0,
     top: int = 5,
     log=print,
+    k: int = 16,
 ) -> Transmission:
     """Checks the cheap things (SNR, channel, the image) before loading any model."""
     as_snr_tensor(snr_db, 1)
     create_channel(channel)
     img = load_image(image)
-    return Sender(backbone, jscc, log).send(img, snr_db, channel, classes, seed, top)
+    return Sender(backbone, jscc, log, k).send(img, snr_db, channel, classes, seed, top)

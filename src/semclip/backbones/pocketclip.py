@@ -84,6 +84,7 @@ class PocketCLIP(Backbone):
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.text_tower = AutoModel.from_pretrained(folder)
         self.heads_id = "untrained"
+        self.heads_path = Path(heads_path) if heads_path is not None else None
         if heads_path is not None:
             self.heads = load_heads(heads_path)
             with safe_open(str(heads_path), "pt") as f:

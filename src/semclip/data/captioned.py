@@ -103,7 +103,7 @@ def emoji() -> CaptionedImages:
         if cp < 0x2000:  # digits, #, *, (c): not pictures
             continue
         name = unicodedata.name(chr(cp), "")
-        if not name or "VARIATION SELECTOR" in name or "JOINER" in name or "COMBINING" in name or "REGIONAL INDICATOR" in name or "TAG " in name:
+        if not name or "VARIATION SELECTOR" in name or "JOINER" in name or "COMBINING" in name or "REGIONAL INDICATOR" in name or "TAG" in name.split():
             continue
         keys.append(chr(cp))
         captions.append(f"an emoji of {name.lower()}")

@@ -13,9 +13,11 @@ from semclip.errors import SemclipError
 NAMES = {
     "fashion-mnist": "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
     "clipart": "Open Clip Art topics, 18 classes, test split (or clipart:train), from Debian's openclipart-png",
+    "corpus": "the task-agnostic transmitter corpus: all Open Clip Art minus the clipart test images, Noto emoji, "
+              "3 augmented views each (corpus:N for N views); no class list, no evaluation image",
     "folder": "folder:/path: any root/<class>/<image> tree",
     "hf": "hf:<hub id or save_to_disk folder>[:split]: a Hugging Face `datasets` image-classification set",
-    "a+b": "several datasets as one, e.g. fashion-mnist:train+clipart:train",
+    "a+b": "several datasets as one, e.g. corpus+fashion-mnist:train#10000 (#N: that part's image limit)",
 }
 
 
@@ -43,6 +45,7 @@ def catalog(root: str | Path | None = None) -> list[CatalogEntry]:
     from semclip.data import fashion_mnist
     from semclip.data.benchmarks import BENCHMARKS, data_root
     from semclip.data.cifar import LAYOUT, OBTAIN
+    from semclip.data.captioned import EMOJI_FONT
     from semclip.data.clipart_topics import CLIPART_DIR
 
     fm = [d for d in fashion_mnist.candidate_dirs() if (d / fashion_mnist.FILES["test"][0]).is_file()]
@@ -50,6 +53,9 @@ def catalog(root: str | Path | None = None) -> list[CatalogEntry]:
         CatalogEntry("fashion-mnist", "Fashion-MNIST", "train/test", str(fm[0] if fm else fashion_mnist.DEBIAN_DIR), bool(fm),
                      "apt-get install dataset-fashion-mnist (or downloaded into the cache where a network exists)"),
         CatalogEntry("clipart", "Open Clip Art topics", "train/test", str(CLIPART_DIR), CLIPART_DIR.is_dir(), "apt-get install openclipart-png"),
+        CatalogEntry("corpus", "transmitter corpus (Open Clip Art minus clipart test, Noto emoji)", "one",
+                     f"{CLIPART_DIR}, {EMOJI_FONT}", CLIPART_DIR.is_dir() and EMOJI_FONT.is_file(),
+                     "apt-get install openclipart-png fonts-noto-color-emoji"),
     ]
     for key, b in BENCHMARKS.items():
         where = b.where(root)
@@ -77,11 +83,17 @@ def with_split(name: str, split: str) -> str:
 
 
 def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
-    """One dataset, or several joined by "+" (``limit`` then applies to each part)."""
+    """One dataset, or several joined by "+" (``limit`` then applies to each part); a
+    ``#N`` suffix limits one spec (or part) to N images, overriding ``limit``."""
     if "+" in spec:
         from semclip.data.concat import ConcatImages
 
         return ConcatImages([create_dataset(part, limit) for part in spec.split("+")])
+    if "#" in spec:
+        spec, _, n = spec.rpartition("#")
+        if not n.isdigit() or int(n) <= 0:
+            raise SemclipError(f"dataset limit after '#' must be a positive integer, not {n!r} (e.g. fashion-mnist:train#10000)")
+        limit = int(n)
     family, _, arg = spec.partition(":")
     if family == "fashion-mnist":
         from semclip.data.fashion_mnist import FashionMNIST
@@ -91,6 +103,14 @@ def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
         from semclip.data.clipart_topics import ClipartTopics
 
         return ClipartTopics(split=arg or "test", limit=limit)
+    if family == "corpus":
+        from semclip.data.corpus import TransmitterCorpus
+
+        try:
+            views = int(arg or 3)
+        except ValueError:
+            raise SemclipError(f"corpus takes a number of views (corpus:3), not {arg!r}") from None
+        return TransmitterCorpus(views=views, limit=limit)
     if family in ("folder", "hf"):
         if not arg:
             raise SemclipError(f"{family} datasets need a path or id: {family}:/path/to/root")

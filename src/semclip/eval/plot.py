@@ -158,3 +158,40 @@ def plot_protocol(rows: list[dict], path: str | Path) -> Path:
     out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
     plt.close(fig)
     return out
+
+
+def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
+    """The k sweep: one panel per evaluation set (zero-shot top-1) and one for retrieval
+    (image-to-text R@1), against complex channel uses per token, one line per token code,
+    the noiseless backbone dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep = [r for r in records if r.split == "k-sweep"]
+    snr = next((r.snr_db for r in sweep), None)
+    rr = [r for r in records if r.task == "retrieval" and r.k is not None and r.snr_db == snr and r.split == "image-to-text" and r.metric == "r@1"]
+    panels = [(d, "top1") for d in dict.fromkeys(r.dataset for r in sweep)] + ([(rr[0].dataset, "r@1")] if rr else [])
+    if not panels:
+        raise ValueError("no k-sweep records to plot")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (dataset, metric) in zip(axes[0], panels):
+        here = [r for r in (sweep if metric == "top1" else rr) if r.dataset == dataset]
+        for i, m in enumerate(dict.fromkeys(r.method for r in here)):
+            pts = sorted((r.k, r.value) for r in here if r.method == m)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **STYLE.get(m, dict(marker="s", color=f"C{i + 1}")))
+        split = "all" if metric == "top1" else "image-to-text"
+        clean = [r.value for r in records if r.method == "clean" and r.dataset == dataset and r.metric == metric and r.split == split]
+        if clean:
+            ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("complex channel uses per image (k)")
+        ax.set_ylabel("zero-shot top-1" if metric == "top1" else "image-to-text R@1")
+        ax.set_title(f"{dataset}, AWGN {snr:g} dB", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
+    plt.close(fig)
+    return out

@@ -8,7 +8,9 @@
   dataset B's test split against B's names.
 
 Every learner sees the same few-shot images and, at test time, the same channel noise.
-Trained prompts are cached by (backbone, codec, data, settings, seed).
+Trained prompts are cached by (backbone, codec, data, settings, seed) and record what they
+saw; before testing, each learner's provenance (and the codec's, when given) is checked
+against the split and the classes it is tested on (``semclip.provenance``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from semclip.prompts.checkpoint import load_prompts
 from semclip.prompts.registry import create_learner, list_learners
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
+from semclip.provenance import ClassList, DatasetSeen, Provenance, check
 from semclip.tasks.zeroshot import top1_accuracy
 
 
@@ -87,6 +90,16 @@ def method_name(learner: str) -> str:
     return "semclip" if learner == "handcrafted" else f"semclip+{learner}"
 
 
+@dataclass
+class ProtocolRun:
+    """Records of a protocol run, the provenance of every learner it used (by
+    'learner seed N'), and the leaks it was allowed to run with (empty when zero-shot)."""
+
+    records: list[Record]
+    provenance: dict[str, dict] = field(default_factory=dict)
+    leaks: list[str] = field(default_factory=list)
+
+
 def get_learner(
     name: str,
     backbone: Backbone,
@@ -97,8 +110,9 @@ def get_learner(
     cfg: ProtocolConfig,
     seed: int,
     log=print,
-) -> PromptLearner:
-    """Train (or load the cached) learner on ``cfg.train.shots`` shots of ``class_ids``."""
+) -> tuple[PromptLearner, Provenance]:
+    """Train (or load the cached) learner on ``cfg.train.shots`` shots of ``class_ids``;
+    returns it with what it saw."""
     tcfg = PromptTrainConfig(**{**asdict(cfg.train), "seed": seed})
     idx = few_shot(train.labels, class_ids, tcfg.shots, seed, train.cache_id)
     tokens, labels, classes = train.take(idx).subset(class_ids)
@@ -110,13 +124,16 @@ def get_learner(
     ).hexdigest()[:12]
     path = cache_dir() / "prompts" / f"{train.cache_id}-{name.replace(':', '-')}-{key}.safetensors"
     if path.exists():
-        learner, _ = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
-        return learner
+        learner, meta = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
+        return learner, Provenance.from_meta(meta, f"prompts {path}")
     torch.manual_seed(seed)
     learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
-    train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()})
+    which = "all" if len(class_ids) == len(train.classes) else "base"
+    prov = Provenance("prompts", datasets=[DatasetSeen(train.name, train.cache_id, len(idx))],
+                      class_lists=[ClassList(f"{train.name} ({which} classes)", classes)], notes=[f"trained through codec {jscc_id}"])
+    train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
     log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
-    return learner.eval()
+    return learner.eval(), prov
 
 
 def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:
@@ -156,37 +173,51 @@ def harmonic_records(records: Sequence[Record]) -> list[Record]:
 
 
 def run_base2novel(
-    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, test: Split, cfg: ProtocolConfig, log=print
-) -> list[Record]:
+    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, test: Split, cfg: ProtocolConfig, log=print,
+    codec: Provenance | None = None, allow_leak: bool = False,
+) -> ProtocolRun:
+    """Learners trained on the base classes of ``train``, tested on base and novel classes
+    of ``test``. The codec (``codec``, when known) must not have seen ``test`` or its
+    classes; the prompts must not have seen ``test`` or a novel class."""
     cfg.validate()
     base, novel = base_novel(test.classes)
     parts = {s: test.subset(ids) for s, ids in (("base", base), ("novel", novel))}
+    leaks = check(codec, test.name, test.classes, allow_leak, log) if codec else []
     ref = create_learner("handcrafted", backbone)
-    records = [_clean(ref, t, y, c, s, test.name) for s, (t, y, c) in parts.items()]
+    run = ProtocolRun([_clean(ref, t, y, c, s, test.name) for s, (t, y, c) in parts.items()], leaks=leaks)
     for seed in cfg.seeds:
         for name in cfg.learners:
-            learner = get_learner(name, backbone, jscc, jscc_id, train, base, cfg, seed, log)
+            learner, prov = get_learner(name, backbone, jscc, jscc_id, train, base, cfg, seed, log)
+            run.provenance[f"{method_name(name)} seed {seed}"] = asdict(prov)
+            run.leaks += check(prov, test.name, parts["novel"][2], allow_leak, log)
             for s, (t, y, c) in parts.items():
-                records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed)
-    return records
+                run.records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed)
+    return run
 
 
 def run_cross_dataset(
-    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, source: Split, targets: Sequence[Split], cfg: ProtocolConfig, log=print
-) -> list[Record]:
+    backbone: Backbone, jscc: TokenJSCC, jscc_id: str, train: Split, source: Split, targets: Sequence[Split], cfg: ProtocolConfig,
+    log=print, codec: Provenance | None = None, allow_leak: bool = False,
+) -> ProtocolRun:
     """Train on every class of ``train`` (test on its own test split ``source``), then on
-    each target dataset's test split."""
+    each target dataset's test split, whose images and classes neither the codec nor the
+    prompts may have seen."""
     cfg.validate()
     if sorted(train.classes) != sorted(source.classes):
         raise SemclipError("the source test split must have the training split's classes")
     every = list(range(len(train.classes)))
-    records = []
+    run = ProtocolRun([])
+    for data in ([source, *targets] if codec else []):
+        run.leaks += check(codec, data.name, data.classes, allow_leak, log)
     for seed in cfg.seeds:
         for name in cfg.learners:
-            learner = get_learner(name, backbone, jscc, jscc_id, train, every, cfg, seed, log)
+            learner, prov = get_learner(name, backbone, jscc, jscc_id, train, every, cfg, seed, log)
+            run.provenance[f"{method_name(name)} seed {seed} (all classes of {train.name})"] = asdict(prov)
+            for data in targets:
+                run.leaks += check(prov, data.name, data.classes, allow_leak, log)
             for data in [source, *targets]:
                 split = "source" if data is source else "target"
-                records += _evaluate(
+                run.records += _evaluate(
                     learner, jscc, data.tokens, data.labels, data.classes, cfg, method_name(name), split, data.name, seed
                 )
-    return records
+    return run

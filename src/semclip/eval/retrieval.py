@@ -9,21 +9,22 @@ import torch
 
 from semclip.channels.registry import create_channel
 from semclip.eval.results import Record
+from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
 from semclip.tasks.retrieval import CaptionIndex
 
 
-def _records(method, channel, csi, snr, uses, recall, dataset) -> list[Record]:
+def _records(method, channel, csi, snr, uses, recall, dataset, k=None) -> list[Record]:
     return [
         Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
-               value=v, channel_uses_per_image=uses, dataset=dataset)
+               value=v, channel_uses_per_image=uses, dataset=dataset, k=k)
         for direction, metrics in recall.items() for m, v in metrics.items()
     ]
 
 
 @torch.no_grad()
 def sweep_retrieval(
-    jscc: TokenJSCC, tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str], snrs_db: Sequence[float],
+    jscc: TokenJSCC | LinearCode, tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str], snrs_db: Sequence[float],
     dataset: str, method: str = "semclip", seed: int = 0,
 ) -> list[Record]:
     """Noiseless records (method 'clean') plus one set per (channel, SNR)."""
@@ -32,7 +33,7 @@ def sweep_retrieval(
         channel = create_channel(ch, generator=torch.Generator().manual_seed(seed))
         for snr in snrs_db:
             received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr)), channel)
-            records += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset)
+            records += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, jscc.cfg.k)
     return records
 
 

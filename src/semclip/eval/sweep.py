@@ -11,6 +11,9 @@ import torch.nn.functional as F
 from semclip.channels.registry import create_channel
 from semclip.eval.results import Record
 from semclip.jscc.model import TokenJSCC
+from semclip.jscc.linear import LinearCode
+
+TokenCode = TokenJSCC | LinearCode  # anything with cfg.k and forward(tokens, snr_db, channel) -> (decoded, ChannelOutput)
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 # (received tokens [B, d] L2-normalised, SNR known at the receiver [B, 1]) -> predictions [B]
@@ -19,7 +22,7 @@ Receiver = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @torch.no_grad()  # not inference_mode: a learner may cache tensors that training reuses
 def sweep(
-    jscc: TokenJSCC,
+    jscc: TokenCode,
     tokens: torch.Tensor,
     labels: torch.Tensor,
     receiver: Receiver,
@@ -52,13 +55,14 @@ def sweep(
                     snr_db=float(snr),
                     value=acc,
                     channel_uses_per_image=jscc.cfg.k,
+                    k=jscc.cfg.k,
                 )
             )
     return records
 
 
 def sweep_semclip(
-    jscc: TokenJSCC,
+    jscc: TokenCode,
     tokens: torch.Tensor,
     labels: torch.Tensor,
     classifier: ZeroShotClassifier,

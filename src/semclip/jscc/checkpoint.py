@@ -1,5 +1,6 @@
-"""JSCC checkpoints: safetensors weights with the config and the backbone they were
-trained for in the metadata, so a mismatch is caught on load, not as garbage output."""
+"""JSCC checkpoints: safetensors weights with the config, the backbone they were trained
+for and what they saw (provenance) in the metadata, so a mismatch is caught on load, not
+as garbage output, and the protocols can check zero-shot claims."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ from safetensors.torch import load_file, save_file
 from semclip._io import atomic_write
 from semclip.errors import SemclipError
 from semclip.jscc.model import JSCCConfig, TokenJSCC
+from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-token-jscc"
 
 
-def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | None = None) -> Path:
+def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | None = None, provenance: Provenance | None = None) -> Path:
+    cfg = asdict(model.cfg)
+    cfg.pop("k")  # the checkpoint serves every k of ks; which one is sent is chosen on load
     meta = {
         "kind": KIND,
-        "config": json.dumps(asdict(model.cfg)),
+        "config": json.dumps(cfg),
         "backbone": backbone,
         "extra": json.dumps(extra or {}),
     }
+    if provenance is not None:
+        meta[META_KEY] = provenance.to_json()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
@@ -36,22 +42,38 @@ def read_meta(path: str | Path) -> dict[str, str]:
         raise SemclipError(f"cannot read JSCC checkpoint {path}: {exc}") from exc
 
 
+def read_provenance(path: str | Path) -> Provenance:
+    """What the codec at ``path`` was trained on (an error if it does not say)."""
+    return Provenance.from_meta(read_meta(path), f"codec {path}")
+
+
 def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = None) -> TokenJSCC:
-    """Load a checkpoint; refuse one made for another backbone or bandwidth k."""
+    """Load a checkpoint, sending ``k`` symbols (default: the largest it serves); refuse
+    one made for another backbone or that does not serve k."""
     path = Path(path)
     if not path.is_file():
         raise SemclipError(f"JSCC checkpoint not found: {path}")
     meta = read_meta(path)
     if meta.get("kind") != KIND:
         raise SemclipError(f"{path} is not a semclip token-JSCC checkpoint")
-    cfg = JSCCConfig(**json.loads(meta["config"]))
+    saved = json.loads(meta["config"])
+    if "ks" not in saved:
+        raise SemclipError(f"{path} is a single-bandwidth codec of an older semclip: retrain it (semclip demo or semclip train --stage jscc)")
+    try:
+        cfg = JSCCConfig(**saved)
+    except TypeError as exc:
+        raise SemclipError(f"{path} has an unknown codec config: {exc}") from exc
     if backbone is not None and meta.get("backbone") != backbone:
         raise SemclipError(
             f"{path} was trained for backbone {meta.get('backbone')!r}, not {backbone!r}: retrain it "
             "(semclip demo retrains automatically) or pick the matching backbone"
         )
-    if k is not None and cfg.k != k:
-        raise SemclipError(f"{path} sends k={cfg.k} symbols per token, not k={k}: retrain for k={k}")
+    if k is not None and k not in cfg.ks:
+        raise SemclipError(f"{path} serves k in {cfg.ks} complex symbols per token, not k={k}: pick one of those or retrain with ks including {k}")
     model = TokenJSCC(cfg)
-    model.load_state_dict(load_file(str(path)))
-    return model.eval()
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise SemclipError(f"{path} does not match the token codec it describes: {exc}") from exc
+    model.eval()
+    return model.at(k) if k is not None else model

@@ -22,15 +22,16 @@ class SNRFiLM(nn.Module):
 
 
 class FiLMBlock(nn.Module):
-    """Pre-norm residual MLP block with SNR FiLM."""
+    """Pre-norm residual MLP block with SNR FiLM (``cond`` inputs: the SNR, and k where
+    the codec serves several bandwidths)."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, cond: int = 1) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.fc1 = nn.Linear(width, width)
-        self.film = SNRFiLM(width)
+        self.film = SNRFiLM(width, cond)
         self.fc2 = nn.Linear(width, width)
 
     def forward(self, h: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """h: [B, W], snr_db: [B, 1] -> [B, W]."""
+        """h: [B, W], snr_db: [B, cond] -> [B, W]."""
         return h + self.fc2(nn.functional.gelu(self.film(self.fc1(self.norm(h)), snr_db)))

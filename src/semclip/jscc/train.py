@@ -1,9 +1,15 @@
-"""Stage 1: train the token codec over a range of SNRs so one model serves them all.
+"""Stage 1: train the token codec over a range of SNRs and bandwidths so one model serves
+them all (each row of a batch draws its own SNR and its own k among the served ones).
 
-Loss = token reconstruction (d * MSE + (1 - cos)) + a semantic term: the KL divergence
-between the zero-shot class distributions of the clean and of the received token over
-a bank of class-name embeddings (so errors that change the meaning cost more than
-errors that do not)."""
+Loss, each term weighted in ``JSCCTrainConfig``:
+- reconstruction, d * MSE + (1 - cos): the received token stays near the sent one;
+- text geometry: the KL divergence between the softmax similarities of the clean and of
+  the received token to a bank of text embeddings fixed by the training corpus (the 1000
+  ImageNet names and the corpus captions, never an evaluation class list), so errors
+  that change what the token says about arbitrary texts cost more;
+- instance geometry: the same KL over the similarities to the other clean tokens of the
+  batch, so the received token still picks out its own image among its neighbours (what
+  retrieval needs)."""
 
 from __future__ import annotations
 
@@ -28,22 +34,42 @@ class JSCCTrainConfig:
     snr_min_db: float = -12.0
     snr_max_db: float = 22.0
     channels: list[str] = field(default_factory=lambda: ["awgn", "rayleigh"])
-    semantic_weight: float = 1.0
+    semantic_weight: float = 1.0  # text geometry (KL over the text bank)
     semantic_scale: float = 50.0
+    instance_weight: float = 1.0  # instance geometry (KL over the batch's clean tokens)
+    instance_scale: float = 50.0
+    init: str = "pca"  # "pca": start from the corpus' principal directions; "random"
     seed: int = 0
+
+    def validate(self) -> None:
+        if self.init not in ("pca", "random"):
+            raise SemclipError(f"codec init must be 'pca' or 'random', not {self.init!r}")
+        if min(self.semantic_weight, self.instance_weight) < 0 or self.steps <= 0 or self.batch_size <= 0:
+            raise SemclipError(f"invalid codec training settings: steps {self.steps}, batch {self.batch_size}, "
+                               f"weights {self.semantic_weight}, {self.instance_weight}")
+
+
+def _similarity_kl(received: torch.Tensor, clean: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
+    """KL(softmax(scale clean.keys) || softmax(scale received.keys)), batch mean; all unit norm."""
+    p = (scale * clean @ keys.t()).log_softmax(-1)
+    q = (scale * received @ keys.t()).log_softmax(-1)
+    return F.kl_div(q, p, log_target=True, reduction="batchmean")
 
 
 def jscc_loss(
-    decoded: torch.Tensor, clean: torch.Tensor, bank: torch.Tensor | None, cfg: JSCCTrainConfig
+    decoded: torch.Tensor, clean: torch.Tensor, bank: torch.Tensor | None, cfg: JSCCTrainConfig,
+    batch_clean: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """decoded: [B, d] unnormalised; clean: [B, d] unit norm; bank: [C, d] unit norm."""
+    """decoded: [B, d] unnormalised; clean: [B, d] unit norm; bank: [C, d] unit norm;
+    batch_clean: [B', d] the clean tokens of the whole batch (all processes), default ``clean``."""
     d = clean.shape[1]
     loss = d * F.mse_loss(decoded, clean) + (1 - F.cosine_similarity(decoded, clean, dim=-1)).mean()
+    received = F.normalize(decoded, dim=-1)
     if bank is not None and cfg.semantic_weight > 0:
-        s = cfg.semantic_scale
-        p = (s * clean @ bank.t()).log_softmax(-1)
-        q = (s * F.normalize(decoded, dim=-1) @ bank.t()).log_softmax(-1)
-        loss = loss + cfg.semantic_weight * F.kl_div(q, p, log_target=True, reduction="batchmean")
+        loss = loss + cfg.semantic_weight * _similarity_kl(received, clean, bank, cfg.semantic_scale)
+    if cfg.instance_weight > 0:
+        keys = clean if batch_clean is None else batch_clean
+        loss = loss + cfg.instance_weight * _similarity_kl(received, clean, keys, cfg.instance_scale)
     return loss
 
 
@@ -56,24 +82,33 @@ def train_jscc(
     channel, encodes and decodes its equal share of rows, and the gradients are averaged,
     so the result matches one process up to float rounding."""
     d = d or dist()
+    cfg.validate()
     if cfg.batch_size % d.world:
         raise SemclipError(f"codec batch size {cfg.batch_size} does not split evenly over {d.world} processes")
     gen = torch.Generator().manual_seed(cfg.seed)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
+    ks = torch.tensor(model.cfg.ks)
+    if cfg.init == "pca":
+        from semclip.jscc.linear import principal_directions
+
+        model.init_linear(*principal_directions(tokens, 2 * model.cfg.k_max))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     model.train()
     log = []
     lo, hi = d.shard(0, cfg.batch_size)
     with progress(disable=not d.is_main) as bar:
-        task = bar.add_task(f"training token JSCC (k={model.cfg.k})" + (f", {d.world} processes" if d.world > 1 else ""), total=cfg.steps)
+        what = f"training token JSCC (k in {model.cfg.ks})" + (f", {d.world} processes" if d.world > 1 else "")
+        task = bar.add_task(what, total=cfg.steps)
         for step in range(cfg.steps):
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
-            clean = tokens[idx[lo:hi]]
+            batch = tokens[idx]
+            clean = batch[lo:hi]
             snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen)
+            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen)]
             channel = channels[step % len(channels)]
-            decoded, _ = model.forward_rows(clean, snr, channel, lo)
-            loss = jscc_loss(decoded, clean, bank, cfg)
+            decoded, _ = model.forward_rows(clean, snr, channel, lo, k)
+            loss = jscc_loss(decoded, clean, bank, cfg, batch)
             opt.zero_grad()
             loss.backward()
             d.average_gradients(model.parameters())

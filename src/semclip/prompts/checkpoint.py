@@ -16,6 +16,7 @@ from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
 from semclip.prompts.base import PromptConfig, PromptLearner
 from semclip.prompts.registry import create_learner
+from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-prompts"
 
@@ -24,7 +25,9 @@ def state_tensors(learner: PromptLearner) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in learner.state_dict().items()}
 
 
-def save_prompts(learner: PromptLearner, path: str | Path, classes: list[str], extra: dict | None = None) -> Path:
+def save_prompts(
+    learner: PromptLearner, path: str | Path, classes: list[str], extra: dict | None = None, provenance: Provenance | None = None
+) -> Path:
     meta = {
         "kind": KIND,
         "learner": learner.name,
@@ -34,6 +37,8 @@ def save_prompts(learner: PromptLearner, path: str | Path, classes: list[str], e
         "classes": json.dumps(classes),
         "extra": json.dumps(extra or {}),
     }
+    if provenance is not None:
+        meta[META_KEY] = provenance.to_json()
     tensors = state_tensors(learner) or {"_empty": torch.zeros(1)}
     return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 

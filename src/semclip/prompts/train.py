@@ -28,6 +28,7 @@ from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
 from semclip.prompts.base import PromptLearner
 from semclip.prompts.checkpoint import save_prompts, state_tensors
+from semclip.provenance import Provenance
 
 
 @dataclass
@@ -94,6 +95,7 @@ def train_prompts(
     out: str | Path,
     extra: dict | None = None,
     d: Dist | None = None,
+    provenance: Provenance | None = None,
 ) -> dict:
     """tokens: [N, d] clean few-shot tokens; labels: [N] in 0..C-1 over ``classes``.
     Writes the final checkpoint to ``out`` and returns a training log.
@@ -114,7 +116,7 @@ def train_prompts(
     meta = {"train": asdict(cfg), **(extra or {})}
     if not params:  # hand-crafted: nothing to learn
         if d.is_main:
-            save_prompts(learner, out, classes, meta)
+            save_prompts(learner, out, classes, meta, provenance)
         d.barrier()
         return {"log": log, "resumed_from": 0}
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -156,7 +158,7 @@ def train_prompts(
     d.check_agree(params, f"the {learner.name} prompts")
     learner.eval()
     if d.is_main:
-        save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world})
+        save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world}, provenance)
         partial.unlink(missing_ok=True)
     d.barrier()
     return {"log": log, "resumed_from": start}

@@ -1,0 +1,100 @@
+"""The linear reference code (method ``pca``): principal directions and a linear MMSE receiver.
+
+Transmitter: the token's coordinates on the top 2k principal directions of a corpus,
+paired into k complex symbols and power-normalised per token (nested like the learned
+codec: the first k symbols of k_max are the code at k). Receiver: the linear MMSE
+estimate of the token from the equalised symbols, with the statistics of the normalised
+symbols measured on the same corpus, so t_hat = mean + C_ts (C_ss + sigma^2/2 I)^-1 (r - mean_s)
+with sigma^2 the noise the receiver knows of. No training, nothing tuned on any test set:
+the floor a learned codec has to beat.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semclip.channels.base import Channel, ChannelOutput, power_normalize
+from semclip.errors import SemclipError
+from semclip.jscc.model import JSCCConfig
+
+
+def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """tokens: [N, d] -> (mean [d], top-n directions [n, d] orthonormal, their std [n])."""
+    if tokens.shape[0] < 2:
+        raise SemclipError("principal directions need at least two tokens")
+    if n > min(tokens.shape):
+        raise SemclipError(f"cannot take {n} principal directions of {tokens.shape[0]} tokens of size {tokens.shape[1]}")
+    x = tokens.double()
+    mean = x.mean(0)
+    _, s, vt = torch.linalg.svd(x - mean, full_matrices=False)
+    return mean.float(), vt[:n].float(), (s[:n] / (x.shape[0] - 1) ** 0.5).float()
+
+
+class LinearCode(nn.Module):
+    """Same interface as ``TokenJSCC`` (``cfg.k``, ``at``, ``forward``, ``transmit``)."""
+
+    def __init__(self, tokens: torch.Tensor, ks: list[int] | None = None, k: int | None = None) -> None:
+        super().__init__()
+        self.cfg = JSCCConfig(dim=tokens.shape[1], **({"ks": list(ks)} if ks else {}), k=k)
+        km = self.cfg.k_max
+        mean, dirs, _ = principal_directions(tokens, 2 * km)
+        self.register_buffer("mean", mean)
+        self.register_buffer("directions", dirs)
+        centred = (tokens.double() - mean.double())
+        for kk in self.cfg.ks:  # receiver statistics of the normalised symbols at each k
+            s = self._symbols(tokens, kk).double()
+            ms = s.mean(0)
+            c_ss = torch.cov((s - ms).t())
+            c_ts = centred.t() @ (s - ms) / (s.shape[0] - 1)
+            lam, v = torch.linalg.eigh(c_ss)
+            self.register_buffer(f"lam{kk}", lam.clamp(min=0).float())
+            self.register_buffer(f"v{kk}", v.float())
+            self.register_buffer(f"a{kk}", (c_ts @ v).float())
+            self.register_buffer(f"ms{kk}", ms.float())
+
+    def at(self, k: int) -> "LinearCode":
+        view = copy.copy(self)
+        view.cfg = replace(self.cfg, k=k)
+        return view
+
+    def _symbols(self, tokens: torch.Tensor, k: int) -> torch.Tensor:
+        """tokens [B, d] -> normalised symbols as reals [B, 2k] = [re_1..re_k, im_1..im_k]."""
+        x = power_normalize(self.encode(tokens, k))
+        return torch.cat([x.real, x.imag], dim=-1)
+
+    def encode(self, tokens: torch.Tensor, k: int) -> torch.Tensor:
+        """tokens [B, d] -> [B, k] complex (symbol i: directions 2i and 2i+1), not normalised."""
+        z = (tokens - self.mean) @ self.directions[: 2 * k].t()
+        return torch.complex(z[:, 0::2], z[:, 1::2])
+
+    def decode(self, out: ChannelOutput, k: int) -> torch.Tensor:
+        """Linear MMSE estimate of the token [B, d] from an equalised channel output."""
+        y = out.y
+        inst = torch.pow(10.0, out.rx_snr_db / 10.0)  # [B, 1] linear SNR the receiver knows
+        if out.csi is not None:  # CSI at the decoder: equalise here (zero forcing)
+            y = y / out.csi
+        else:  # AWGN, or equalised Rayleigh with gain b = g/(g+s2) (MMSE) or 1 (ZF)
+            y = y / torch.sqrt(out.noise_var * inst)
+        r = torch.cat([y.real, y.imag], dim=-1)
+        lam, v, a, ms = (getattr(self, f"{n}{k}") for n in ("lam", "v", "a", "ms"))
+        coef = ((r - ms) @ v) / (lam[None] + 0.5 / inst)  # sigma^2 / 2 per real dimension
+        return self.mean + coef @ a.t()
+
+    def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> tuple[torch.Tensor, ChannelOutput]:
+        """tokens: [B, d]; snr_db: [B, 1] -> (token estimate [B, d], channel output)."""
+        if tokens.dim() != 2 or tokens.shape[1] != self.cfg.dim:
+            raise SemclipError(f"expected tokens of shape [B, {self.cfg.dim}], got {list(tokens.shape)}")
+        if getattr(channel, "csi", None) == "none":
+            raise SemclipError("the linear code needs CSI at the receiver (rayleigh:mmse, zf or decoder), not rayleigh:none")
+        k = self.cfg.k
+        out = channel(power_normalize(self.encode(tokens, k)), snr_db)
+        return self.decode(out, k), out
+
+    @torch.no_grad()
+    def transmit(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> torch.Tensor:
+        return F.normalize(self(tokens, snr_db, channel)[0], dim=-1)

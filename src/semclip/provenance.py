@@ -1,0 +1,136 @@
+"""What a trained artefact saw, recorded in its checkpoint and checked by the protocols.
+
+Zero-shot means that no image of an evaluation split and no evaluation class list reaches
+what the transmitter learns (the token codec), and that receiver prompts see only their
+base classes. Every trained artefact stores a ``Provenance`` in its safetensors metadata:
+
+- ``datasets``: the image sets it trained on (name, content id, size, and what was left out
+  of them, e.g. the corpus drops every copy of the clip-art test images);
+- ``class_lists``: class lists its loss classified against, each with where it came from
+  (a labelled data set's classes, a prompt learner's base classes);
+- ``vocabularies``: text banks fixed by the training corpus (the 1000 ImageNet names, the
+  corpus captions), recorded by name, size and digest. Free text may mention any word, as
+  web captions do; an evaluation class that happens to be a word of one is reported as an
+  overlap, not refused.
+
+``check`` raises when an evaluation split's images reached the artefact, or when an
+evaluation class stands in one of its class lists. ``allow_leak`` turns the error into a
+note that the caller writes into every record of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from semclip.errors import SemclipError
+
+META_KEY = "provenance"
+
+
+@dataclass
+class DatasetSeen:
+    name: str  # the split's name, e.g. "fashion-mnist-train", "corpus-v3", "clipart-train"
+    cache_id: str  # content id (changes when the images change)
+    n: int
+    excludes: list[str] = field(default_factory=list)  # evaluation splits whose images were removed
+
+
+@dataclass
+class ClassList:
+    source: str  # where the list came from, e.g. "fashion-mnist-train (all classes)"
+    classes: list[str]
+
+
+@dataclass
+class Vocabulary:
+    name: str
+    n: int
+    sha1: str
+    words: list[str] = field(default_factory=list)  # kept for short lists (ImageNet names), empty for captions
+
+    @classmethod
+    def of(cls, name: str, texts: Sequence[str], keep_words: bool = False) -> "Vocabulary":
+        digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
+        return cls(name, len(texts), digest, list(texts) if keep_words else [])
+
+
+@dataclass
+class Provenance:
+    component: str  # "token-codec", "prompts", "image-codec", "pocketclip-heads"
+    datasets: list[DatasetSeen] = field(default_factory=list)
+    class_lists: list[ClassList] = field(default_factory=list)
+    vocabularies: list[Vocabulary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Provenance":
+        try:
+            return cls(
+                component=d["component"],
+                datasets=[DatasetSeen(**x) for x in d.get("datasets", [])],
+                class_lists=[ClassList(**x) for x in d.get("class_lists", [])],
+                vocabularies=[Vocabulary(**x) for x in d.get("vocabularies", [])],
+                notes=list(d.get("notes", [])),
+            )
+        except (KeyError, TypeError) as exc:
+            raise SemclipError(f"malformed provenance record: {exc}") from exc
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str], what: str) -> "Provenance":
+        """From a checkpoint's metadata; a checkpoint without one cannot be checked."""
+        if META_KEY not in meta:
+            raise SemclipError(
+                f"{what} records no provenance (made by an older semclip?): retrain it, so the protocols can "
+                "check what it saw"
+            )
+        try:
+            return cls.from_dict(json.loads(meta[META_KEY]))
+        except json.JSONDecodeError as exc:
+            raise SemclipError(f"{what}: unreadable provenance record: {exc}") from exc
+
+    # -- checks ------------------------------------------------------------------------
+    def leaks(self, split: str, classes: Sequence[str]) -> list[str]:
+        """Why evaluating on images of ``split`` against ``classes`` is not zero-shot for
+        this artefact (empty when it is)."""
+        out = [f"the {self.component} trained on images of {split} ({d.cache_id})" for d in self.datasets if _base(d.name) == _base(split)]
+        wanted = {c.strip().lower() for c in classes}
+        for cl in self.class_lists:
+            hit = [c for c in cl.classes if c.strip().lower() in wanted]
+            if hit:
+                out.append(f"the loss of the {self.component} classified against {', '.join(sorted(set(hit)))} (class list of {cl.source})")
+        return out
+
+    def overlaps(self, classes: Sequence[str]) -> dict[str, list[str]]:
+        """Evaluation class names that are entries of a recorded vocabulary (reported only)."""
+        wanted = {c.strip().lower() for c in classes}
+        return {v.name: sorted({w for w in v.words if w.strip().lower() in wanted}) for v in self.vocabularies
+                if any(w.strip().lower() in wanted for w in v.words)}
+
+
+def _base(name: str) -> str:
+    """'fashion-mnist-test-n500' style limits and subsets name the same split."""
+    for sep in ("-n", "-sub"):
+        head, found, tail = name.partition(sep)
+        if found and tail[:1].isdigit():
+            name = head
+    return name
+
+
+def check(prov: Provenance, split: str, classes: Sequence[str], allow_leak: bool, log=print) -> list[str]:
+    """Raise a SemclipError naming the component and the class (or split) that leaked,
+    unless ``allow_leak``: then warn and return the reasons, which the caller records."""
+    why = prov.leaks(split, classes)
+    if why and not allow_leak:
+        raise SemclipError(
+            f"not zero-shot on {split}: " + "; ".join(why)
+            + ". Use a codec/prompts that never saw them, or pass --allow-leak to run anyway (every record then says so)"
+        )
+    for w in why:
+        log(f"[yellow]leak allowed:[/] {w}")
+    return why
