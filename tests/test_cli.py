@@ -81,14 +81,20 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     (image_folder / "grey_thing").mkdir()  # a fourth class: two base, two novel
     for i in range(4):
         Image.new("RGB", (20, 24), (128 + 10 * i,) * 3).save(image_folder / "grey_thing" / f"{i}.png")
-    train = tmp_path / "train"
+    train = tmp_path / "train"  # other images of the same classes
     shutil.copytree(image_folder, train)
+    for f in train.rglob("*.png"):
+        Image.eval(Image.open(f).convert("RGB"), lambda v: min(255, v + 7)).save(f)
+    other = tmp_path / "other"  # a second evaluation set
+    shutil.copytree(image_folder, other)
+    (other / "grey_thing").rename(other / "dark_thing")
     out = tmp_path / "run"
     env = dict(os.environ, SEMCLIP_CACHE=str(isolated_cache))
     args = [
         "demo", "--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}",
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
-        "--steps", "30", "--snrs", "-5,20", "--k", "4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
+        "--transfer-dataset", f"folder:{other}", "--reference-dataset", f"folder:{train}",
+        "--steps", "30", "--snrs", "-5,20", "--k", "4", "--ks", "2,4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
         "--baselines", "image-jpeg-ldpc,image-capacity,image-jscc,token-digital", "--baseline-limit", "5", "--budget", "1024",
         "--image-jscc-steps", "5",
         "--retrieval-dataset", "",
@@ -96,18 +102,26 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
-    whole = {(x.method, x.channel) for x in res.records if x.split == "all"}
+    whole = {(x.method, x.channel) for x in res.records if x.split == "all" and x.dataset == "folder-imgs"}
     baselines = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")  # every baseline and learner on real CLIP code
-    assert whole == {("clean", "none")} | {(m, c) for m in ("semclip", *baselines) for c in ("awgn", "rayleigh")}
+    assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh")} | {
+        (m, c) for m in ("semclip", "pca") for c in ("awgn", "rayleigh")}
+    assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.split == "all"} == {
+        (m, c) for m in baselines for c in ("awgn", "rayleigh")}
+    assert {(x.method, x.k) for x in res.records if x.split == "k-sweep" and x.dataset == "folder-other"} == {
+        (m, k) for m in ("semclip", "pca") for k in (2, 4)}  # the k sweep on both sets; the in-domain reference on the main one only
+    assert res.provenance["leaks"] == [] and all(x.leak is None for x in res.records)
+    assert res.provenance["semclip (awgn+rayleigh)"]["datasets"][0]["name"] == "folder-train"
     assert all(x.n_images == 5 for x in res.records if x.method in baselines or x.split == "subset")
     assert {(x.method, x.channel) for x in res.records if x.split == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
-    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset")}
+    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset", "k-sweep")}
     methods = ("semclip", "semclip+coop", "semclip+cocoop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
-    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip"))
+    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.split != "k-sweep")
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
     assert (out / "base_to_novel.png").stat().st_size > 10000
+    assert (out / "accuracy_vs_k.png").stat().st_size > 10000 and (out / "accuracy_vs_snr_folder-other.png").exists()
     assert "semclip+tapl" in (out / "results.md").read_text()
     md = (out / "results.md").read_text()
     assert "| semclip | rayleigh (mmse) | 4 |" in md
@@ -119,6 +133,19 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     r2 = run(*args, env=env)
     assert r2.returncode == 0 and "reusing token JSCC" in r2.stdout
     assert Results.read(out / "results.json").records == res.records  # baselines read back from their cache
+    # a codec trained on a copy of the evaluation set is refused, or run and marked with --allow-leak
+    leaky = args[:args.index("--train-dataset")] + ["--train-dataset", f"folder:{other}", "--transfer-dataset", "",
+                                                     "--reference-dataset", "", "--learners", "", "--baselines", "", "--snrs", "20",
+                                                     "--steps", "2", "--ks", "4", "--k", "4"]
+    shutil.copytree(image_folder, other, dirs_exist_ok=True)
+    shutil.rmtree(other / "dark_thing")
+    r3 = run(*leaky, env=env)
+    assert r3.returncode == 2 and "not zero-shot on folder-imgs: the token-codec trained on images of folder-imgs" in r3.stderr
+    r4 = run(*leaky, "--allow-leak", env=env)
+    assert r4.returncode == 0, r4.stderr[-2000:]
+    marked = Results.read(out / "results.json")
+    assert marked.records and all(x.leak and x.leak.startswith("NOT ZERO-SHOT") for x in marked.records)
+    assert "NOT ZERO-SHOT" in (out / "results.md").read_text()
 
 
 def test_results_from_another_schema_are_refused(tmp_path):
@@ -139,7 +166,7 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     out = tmp_path / "ckpt"
     common = ["--out", str(out), "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
               "--learner", "tapl", "--shots", "3", "--steps", "4"]
-    r = run("train", "--stage", "all", "--k", "4", "--jscc-steps", "5", *common, env=env)
+    r = run("train", "--stage", "all", "--k", "4", "--ks", "4", "--jscc-steps", "5", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     jscc, prompts = out / "jscc-k4.safetensors", out / "prompts-tapl-base-k3-s0.safetensors"
     assert jscc.exists() and prompts.exists()
@@ -155,7 +182,7 @@ def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
-    ckpt = save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, k=4)), tmp_path / "codec.safetensors", bb.fingerprint)
+    ckpt = save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4])), tmp_path / "codec.safetensors", bb.fingerprint)
     image = next((image_folder / "red_thing").glob("*.png"))
     base = ["transmit", str(image), "--backbone", f"hf-clip:{tiny_clip_dir}", "--jscc", str(ckpt)]
     r = run(*base, "--snr", "3", "--channel", "rayleigh", "--classes", "red thing,green thing,blue thing,car,tree,cat")

@@ -28,7 +28,8 @@ def semclip(args: list[str], cache: Path, launch: bool = False) -> subprocess.Co
 
 def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     args = ["train", "--stage", "all", "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
-            "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8"]
+            "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8",
+            "--jscc-dataset", f"folder:{image_folder}", "--ks", "4", "--k", "4"]
     one = semclip([*args, "--out", str(tmp_path / "one")], tmp_path / "cache1")
     assert one.returncode == 0, one.stderr[-3000:]
     two = semclip([*args, "--out", str(tmp_path / "two"), "--world-size", "2"], tmp_path / "cache2", launch=True)
@@ -41,7 +42,7 @@ def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     tok2 = next((tmp_path / "cache2/tokens").glob("*.safetensors"))
     assert torch.allclose(load_file(str(tok1))["tokens"], load_file(str(tok2))["tokens"], atol=1e-5)
     # both stages: the same weights as one process (the ranks' agreement is checked inside the run)
-    for name in ("jscc-k16.safetensors", "prompts-tapl-all-k3-s0.safetensors"):
+    for name in ("jscc-k4.safetensors", "prompts-tapl-all-k3-s0.safetensors"):
         a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
         assert a.keys() == b.keys()
         for k in a:
@@ -73,11 +74,11 @@ def test_a_slice_of_the_batch_sees_the_single_process_channel():
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     torch.manual_seed(0)
-    model = TokenJSCC(JSCCConfig(dim=8, k=4)).eval()
+    model = TokenJSCC(JSCCConfig(dim=8, ks=[4])).eval()
     tokens, snr = torch.randn(6, 8), torch.linspace(-5, 15, 6).unsqueeze(1)
     for spec in ("awgn", "rayleigh", "rayleigh:decoder"):
         if spec == "rayleigh:decoder":
-            model = TokenJSCC(JSCCConfig(dim=8, k=4, csi=True)).eval()
+            model = TokenJSCC(JSCCConfig(dim=8, ks=[4], csi=True)).eval()
         full, _ = model(tokens, snr, create_channel(spec, generator=torch.Generator().manual_seed(1)))
         part, out = model.forward_rows(tokens[2:4], snr, create_channel(spec, generator=torch.Generator().manual_seed(1)), 2)
         assert torch.allclose(part, full[2:4], atol=1e-6) and out.y.shape == (2, 4)

@@ -26,7 +26,7 @@ def clip(tiny_clip_dir):
 @pytest.fixture
 def jscc(clip):
     torch.manual_seed(0)
-    return TokenJSCC(JSCCConfig(dim=clip.dim, k=4, width=32, depth=1))
+    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1))
 
 
 def tokens_for(clip, n_per_class=6, seed=0):

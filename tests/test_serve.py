@@ -21,7 +21,7 @@ def codec(tiny_clip_dir, tmp_path_factory):
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
-    return save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, k=4)), tmp_path_factory.mktemp("codec") / "c.safetensors", bb.fingerprint)
+    return save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4])), tmp_path_factory.mktemp("codec") / "c.safetensors", bb.fingerprint)
 
 
 @pytest.fixture(scope="module")

@@ -150,7 +150,8 @@ def get_jscc(
 ) -> tuple[TokenJSCC, Path]:
     """Load the cached codec for this (backbone, training data, config), or train it;
     returned sending ``cfg.k`` symbols (``.at(k)`` for the other served k)."""
-    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(cfg.ks), csi=csi)
+    # without CSI (rayleigh:none) no linear MMSE receiver exists to build on
+    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(cfg.ks), csi=csi, linear_base="rayleigh:none" not in channels)
     tcfg = replace(cfg.jscc, channels=list(channels))
     key = hashlib.sha1(
         json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v2"], sort_keys=True).encode()
@@ -233,7 +234,7 @@ def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, trai
         if recipe not in codes["semclip"]:
             jscc, path = get_jscc(cfg, backbone, train, train_tokens, *recipe, log=log)
             codes["semclip"][recipe] = (jscc, path)
-    linear = LinearCode(train_tokens, cfg.ks, cfg.k)
+    linear = LinearCode.fitted(train_tokens, cfg.ks, cfg.k)
     codes["pca"] = {codec_recipe(ch): (linear, None) for ch in cfg.channels if ch != "rayleigh:none"}
     if cfg.reference_dataset:
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
@@ -255,7 +256,7 @@ def zero_shot_checks(cfg: DemoConfig, codes: dict, evals: list[EvalSet], log=pri
             provenance[f"{method} ({'+'.join(recipe[0])}{', csi' if recipe[1] else ''})"] = asdict(prov)
             scored = evals[:1] if method == "semclip-indomain" else evals
             for e in scored:
-                leaks += check(prov, e.data.name, e.data.classes, cfg.allow_leak and method != "semclip-indomain", log)
+                leaks += check(prov, e.data.name, e.data.classes, cfg.allow_leak, log, split_id=e.data.cache_id)
     return provenance, leaks
 
 
@@ -331,6 +332,10 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     t_prompts = time.time() - t0 - t_encode - t_jscc
     if cfg.baselines.methods:
         records += baselines(cfg, backbone, main, train_tokens, semclip_codes, log)
+        if "image-jscc" in cfg.baselines.methods:
+            from semclip.baselines.run import image_codec_provenance
+
+            provenance["image-jscc"] = asdict(image_codec_provenance(create_dataset(cfg.shots_dataset)))
     t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
     if leaks:
         note = "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
@@ -366,11 +371,11 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         name = "accuracy_vs_snr.png" if i == 0 else f"accuracy_vs_snr_{e.data.name}.png"
         plot_accuracy_vs_snr(view, out / name, chance=1.0 / len(e.data.classes))
     plot_accuracy_vs_k(records, out / "accuracy_vs_k.png")
-    describe = getattr(train, "describe", None)
+    summary = getattr(train, "summary", None)
     md = (
         f"# SemCLIP demo, backbone {results.backbone}\n\n"
         f"Token codec: one checkpoint serving k in {cfg.ks} complex channel uses per image (tables at k = {cfg.k}), trained on "
-        f"{describe() if describe else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
+        f"{summary() if summary else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
         "corpus; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
     )
     if results.provenance["leaks"]:

@@ -95,10 +95,11 @@ class Provenance:
             raise SemclipError(f"{what}: unreadable provenance record: {exc}") from exc
 
     # -- checks ------------------------------------------------------------------------
-    def leaks(self, split: str, classes: Sequence[str]) -> list[str]:
-        """Why evaluating on images of ``split`` against ``classes`` is not zero-shot for
-        this artefact (empty when it is)."""
-        out = [f"the {self.component} trained on images of {split} ({d.cache_id})" for d in self.datasets if _base(d.name) == _base(split)]
+    def leaks(self, split: str, classes: Sequence[str], split_id: str | None = None) -> list[str]:
+        """Why evaluating on images of ``split`` (content id ``split_id``, when known) against
+        ``classes`` is not zero-shot for this artefact (empty when it is)."""
+        out = [f"the {self.component} trained on images of {split} ({d.cache_id})" for d in self.datasets
+               if _base(d.name) == _base(split) or (split_id is not None and _same_content(d.cache_id, split_id))]
         wanted = {c.strip().lower() for c in classes}
         for cl in self.class_lists:
             hit = [c for c in cl.classes if c.strip().lower() in wanted]
@@ -113,6 +114,13 @@ class Provenance:
                 if any(w.strip().lower() in wanted for w in v.words)}
 
 
+def _same_content(a: str, b: str) -> bool:
+    """Two content ids ending in the same file-list digest (a copy of a folder under another
+    name has the same one); ids without a digest never match this way."""
+    ha, hb = a.rpartition("-")[2], b.rpartition("-")[2]
+    return len(ha) >= 10 and ha == hb and all(c in "0123456789abcdef" for c in ha)
+
+
 def _base(name: str) -> str:
     """'fashion-mnist-test-n500' style limits and subsets name the same split."""
     for sep in ("-n", "-sub"):
@@ -122,10 +130,10 @@ def _base(name: str) -> str:
     return name
 
 
-def check(prov: Provenance, split: str, classes: Sequence[str], allow_leak: bool, log=print) -> list[str]:
+def check(prov: Provenance, split: str, classes: Sequence[str], allow_leak: bool, log=print, split_id: str | None = None) -> list[str]:
     """Raise a SemclipError naming the component and the class (or split) that leaked,
     unless ``allow_leak``: then warn and return the reasons, which the caller records."""
-    why = prov.leaks(split, classes)
+    why = prov.leaks(split, classes, split_id)
     if why and not allow_leak:
         raise SemclipError(
             f"not zero-shot on {split}: " + "; ".join(why)

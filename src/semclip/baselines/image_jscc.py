@@ -22,6 +22,7 @@ from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 from semclip.jscc.film import SNRFiLM
+from semclip.provenance import META_KEY, Provenance
 from semclip.progress import progress
 
 KIND = "semclip-image-jscc"
@@ -153,8 +154,10 @@ def train_image_jscc(model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrain
     return log
 
 
-def save_image_jscc(model: ImageJSCC, path: str | Path, extra: dict | None = None) -> Path:
+def save_image_jscc(model: ImageJSCC, path: str | Path, extra: dict | None = None, provenance: Provenance | None = None) -> Path:
     meta = {"kind": KIND, "config": json.dumps(asdict(model.cfg)), "extra": json.dumps(extra or {})}
+    if provenance is not None:
+        meta[META_KEY] = provenance.to_json()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 

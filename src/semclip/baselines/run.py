@@ -51,6 +51,7 @@ from semclip.data.base import LabelledImages
 from semclip.errors import SemclipError
 from semclip.eval.results import Record
 from semclip.progress import progress
+from semclip.provenance import DatasetSeen, Provenance
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")
@@ -267,6 +268,13 @@ def _record(method: str, spec: str, snr: float, o: Outcome, n: int) -> Record:
     )
 
 
+def image_codec_provenance(train: LabelledImages) -> Provenance:
+    """The image-jscc baseline's pixel codec learns from training images with an MSE loss
+    (no class list): in-domain by design, which favours the baseline."""
+    return Provenance("image-codec", datasets=[DatasetSeen(train.name, train.cache_id, len(train))],
+                      notes=["image-jscc baseline: trained on the main set's training images (in-domain), pixel MSE"])
+
+
 def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print) -> ImageJSCC:
     """The cached image codec for (config, training images), or train it."""
     mcfg = cfg.image_jscc or auto_config(ctx.images[0])
@@ -279,7 +287,8 @@ def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print) -> ImageJSCC:
     model = ImageJSCC(mcfg)
     x = torch.stack([to_tensor(ctx.image_train.image(i), mcfg) for i in range(len(ctx.image_train))])
     train_log = train_image_jscc(model, x, cfg.image_jscc_train)
-    save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]})
+    save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
+                    image_codec_provenance(ctx.image_train))
     return model
 
 

@@ -129,7 +129,7 @@ class TransmitterCorpus(LabelledImages):
     def labels(self) -> np.ndarray:
         return self._labels
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         return (f"{self.n_drawings} Open Clip Art drawings (whole tree; {self.excluded} copies of clip-art topics test "
                 f"images left out) + {self.n_emoji} Noto emoji, {self.views} view(s) each: {len(self)} images")
 

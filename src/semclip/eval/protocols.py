@@ -182,14 +182,14 @@ def run_base2novel(
     cfg.validate()
     base, novel = base_novel(test.classes)
     parts = {s: test.subset(ids) for s, ids in (("base", base), ("novel", novel))}
-    leaks = check(codec, test.name, test.classes, allow_leak, log) if codec else []
+    leaks = check(codec, test.name, test.classes, allow_leak, log, split_id=test.cache_id) if codec else []
     ref = create_learner("handcrafted", backbone)
     run = ProtocolRun([_clean(ref, t, y, c, s, test.name) for s, (t, y, c) in parts.items()], leaks=leaks)
     for seed in cfg.seeds:
         for name in cfg.learners:
             learner, prov = get_learner(name, backbone, jscc, jscc_id, train, base, cfg, seed, log)
             run.provenance[f"{method_name(name)} seed {seed}"] = asdict(prov)
-            run.leaks += check(prov, test.name, parts["novel"][2], allow_leak, log)
+            run.leaks += check(prov, test.name, parts["novel"][2], allow_leak, log, split_id=test.cache_id)
             for s, (t, y, c) in parts.items():
                 run.records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed)
     return run
@@ -208,13 +208,13 @@ def run_cross_dataset(
     every = list(range(len(train.classes)))
     run = ProtocolRun([])
     for data in ([source, *targets] if codec else []):
-        run.leaks += check(codec, data.name, data.classes, allow_leak, log)
+        run.leaks += check(codec, data.name, data.classes, allow_leak, log, split_id=data.cache_id)
     for seed in cfg.seeds:
         for name in cfg.learners:
             learner, prov = get_learner(name, backbone, jscc, jscc_id, train, every, cfg, seed, log)
             run.provenance[f"{method_name(name)} seed {seed} (all classes of {train.name})"] = asdict(prov)
             for data in targets:
-                run.leaks += check(prov, data.name, data.classes, allow_leak, log)
+                run.leaks += check(prov, data.name, data.classes, allow_leak, log, split_id=data.cache_id)
             for data in [source, *targets]:
                 split = "source" if data is source else "target"
                 run.records += _evaluate(

@@ -20,7 +20,7 @@ from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.errors import SemclipError
-from semclip.jscc.model import JSCCConfig
+from semclip.jscc.config import JSCCConfig
 
 
 def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -36,26 +36,45 @@ def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, to
 
 
 class LinearCode(nn.Module):
-    """Same interface as ``TokenJSCC`` (``cfg.k``, ``at``, ``forward``, ``transmit``)."""
+    """Same interface as ``TokenJSCC`` (``cfg.k``, ``at``, ``forward``, ``transmit``).
+    Built empty (for loading) or fitted with ``fit(tokens)``; its statistics are buffers,
+    so a codec that contains one saves them with its weights."""
 
-    def __init__(self, tokens: torch.Tensor, ks: list[int] | None = None, k: int | None = None) -> None:
+    def __init__(self, dim: int, ks: list[int] | None = None, k: int | None = None) -> None:
         super().__init__()
-        self.cfg = JSCCConfig(dim=tokens.shape[1], **({"ks": list(ks)} if ks else {}), k=k)
+        self.cfg = JSCCConfig(dim=dim, **({"ks": list(ks)} if ks else {}), k=k)
         km = self.cfg.k_max
-        mean, dirs, _ = principal_directions(tokens, 2 * km)
-        self.register_buffer("mean", mean)
-        self.register_buffer("directions", dirs)
-        centred = (tokens.double() - mean.double())
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("directions", torch.zeros(2 * km, dim))
         for kk in self.cfg.ks:  # receiver statistics of the normalised symbols at each k
+            self.register_buffer(f"lam{kk}", torch.zeros(2 * kk))
+            self.register_buffer(f"v{kk}", torch.zeros(2 * kk, 2 * kk))
+            self.register_buffer(f"a{kk}", torch.zeros(dim, 2 * kk))
+            self.register_buffer(f"ms{kk}", torch.zeros(2 * kk))
+
+    @classmethod
+    def fitted(cls, tokens: torch.Tensor, ks: list[int] | None = None, k: int | None = None) -> "LinearCode":
+        code = cls(tokens.shape[1], ks, k)
+        code.fit(tokens)
+        return code
+
+    @torch.no_grad()
+    def fit(self, tokens: torch.Tensor) -> None:
+        """Principal directions of ``tokens`` [N, d] and the receiver's statistics at every k."""
+        mean, dirs, _ = principal_directions(tokens, 2 * self.cfg.k_max)
+        self.mean.copy_(mean)
+        self.directions.copy_(dirs)
+        centred = tokens.double() - mean.double()
+        for kk in self.cfg.ks:
             s = self._symbols(tokens, kk).double()
             ms = s.mean(0)
             c_ss = torch.cov((s - ms).t())
             c_ts = centred.t() @ (s - ms) / (s.shape[0] - 1)
             lam, v = torch.linalg.eigh(c_ss)
-            self.register_buffer(f"lam{kk}", lam.clamp(min=0).float())
-            self.register_buffer(f"v{kk}", v.float())
-            self.register_buffer(f"a{kk}", (c_ts @ v).float())
-            self.register_buffer(f"ms{kk}", ms.float())
+            getattr(self, f"lam{kk}").copy_(lam.clamp(min=0))
+            getattr(self, f"v{kk}").copy_(v)
+            getattr(self, f"a{kk}").copy_(c_ts @ v)
+            getattr(self, f"ms{kk}").copy_(ms)
 
     def at(self, k: int) -> "LinearCode":
         view = copy.copy(self)
@@ -73,8 +92,9 @@ class LinearCode(nn.Module):
         return torch.complex(z[:, 0::2], z[:, 1::2])
 
     def decode(self, out: ChannelOutput, k: int) -> torch.Tensor:
-        """Linear MMSE estimate of the token [B, d] from an equalised channel output."""
-        y = out.y
+        """Linear MMSE estimate of the token [B, d] from a channel output carrying k symbols
+        (its first k are read)."""
+        y = out.y[:, :k]
         inst = torch.pow(10.0, out.rx_snr_db / 10.0)  # [B, 1] linear SNR the receiver knows
         if out.csi is not None:  # CSI at the decoder: equalise here (zero forcing)
             y = y / out.csi
@@ -84,6 +104,15 @@ class LinearCode(nn.Module):
         lam, v, a, ms = (getattr(self, f"{n}{k}") for n in ("lam", "v", "a", "ms"))
         coef = ((r - ms) @ v) / (lam[None] + 0.5 / inst)  # sigma^2 / 2 per real dimension
         return self.mean + coef @ a.t()
+
+    def decode_rows(self, out: ChannelOutput, k: torch.Tensor) -> torch.Tensor:
+        """``decode`` for a batch whose rows carry k[i] symbols each: [B, d]."""
+        est = out.y.new_zeros(out.y.shape[0], self.cfg.dim, dtype=self.mean.dtype)
+        for kk in k.unique().tolist():
+            rows = k == kk
+            part = ChannelOutput(out.y[rows], None if out.csi is None else out.csi[rows], out.noise_var[rows], out.rx_snr_db[rows])
+            est[rows] = self.decode(part, int(kk))
+        return est
 
     def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> tuple[torch.Tensor, ChannelOutput]:
         """tokens: [B, d]; snr_db: [B, 1] -> (token estimate [B, d], channel output)."""

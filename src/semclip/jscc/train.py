@@ -38,12 +38,9 @@ class JSCCTrainConfig:
     semantic_scale: float = 50.0
     instance_weight: float = 1.0  # instance geometry (KL over the batch's clean tokens)
     instance_scale: float = 50.0
-    init: str = "pca"  # "pca": start from the corpus' principal directions; "random"
     seed: int = 0
 
     def validate(self) -> None:
-        if self.init not in ("pca", "random"):
-            raise SemclipError(f"codec init must be 'pca' or 'random', not {self.init!r}")
         if min(self.semantic_weight, self.instance_weight) < 0 or self.steps <= 0 or self.batch_size <= 0:
             raise SemclipError(f"invalid codec training settings: steps {self.steps}, batch {self.batch_size}, "
                                f"weights {self.semantic_weight}, {self.instance_weight}")
@@ -88,10 +85,7 @@ def train_jscc(
     gen = torch.Generator().manual_seed(cfg.seed)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     ks = torch.tensor(model.cfg.ks)
-    if cfg.init == "pca":
-        from semclip.jscc.linear import principal_directions
-
-        model.init_linear(*principal_directions(tokens, 2 * model.cfg.k_max))
+    model.fit_base(tokens)  # the linear code under the residuals (a no-op without one)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     model.train()
