@@ -34,11 +34,11 @@ from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 # (training overrides, model overrides) of each variant; "default" is DemoConfig's codec
 VARIANTS = {
-    "default": ({}, {}),
-    "recon only": ({"semantic_weight": 0.0, "instance_weight": 0.0}, {}),
-    "recon + text (1.0)": ({"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
-    "recon + instance (1.0)": ({"semantic_weight": 0.0, "instance_weight": 1.0}, {}),
-    "recon + text + instance (1.0 each)": ({"semantic_weight": 1.0, "instance_weight": 1.0}, {}),
+    "default (reconstruction only)": ({}, {}),
+    "+ text (1.0)": ({"semantic_weight": 1.0}, {}),
+    "+ instance (1.0)": ({"instance_weight": 1.0}, {}),
+    "+ text + instance (1.0 each)": ({"semantic_weight": 1.0, "instance_weight": 1.0}, {}),
+    "+ text + instance (0.1 each)": ({"semantic_weight": 0.1, "instance_weight": 0.1}, {}),
     "default without the linear base": ({}, {"linear_base": False}),
 }
 SNRS = (0.0, 10.0)
@@ -99,7 +99,7 @@ def main() -> None:
         print(name, rows[name], flush=True)
     per_k = {}
     if args.per_k:  # the one rate-adaptive codec against a codec trained for each k alone, at 0 and 10 dB
-        shared = models.get("default")
+        shared = models.get("default (reconstruction only)")
         if shared is None:
             shared = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=cfg.ks))
             train_jscc(shared, train, bank, replace(cfg.jscc, steps=args.steps))

@@ -230,12 +230,16 @@ def test_recipe_path_train_then_eval_on_benchmark_layouts(tmp_path, tiny_clip_di
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 
-    cli("train", "--stage", "jscc", "--backbone", bb, "--dataset", "dtd", "--jscc-steps", "5", "--out", str(tmp_path / "run"))
+    cli("train", "--stage", "jscc", "--backbone", bb, "--jscc-dataset", "dtd", "--ks", "2,4", "--k", "4", "--jscc-steps", "5",
+        "--out", str(tmp_path / "run"))
     cli("eval", "--protocol", "all", "--backbone", bb, "--dataset", "dtd", "--targets", "eurosat", "--learners", "handcrafted,coop",
-        "--seeds", "0", "--shots", "2", "--steps", "2", "--snrs", "0,20", "--jscc", str(tmp_path / "run/jscc-k16.safetensors"),
-        "--out", str(tmp_path / "eval"))
+        "--seeds", "0", "--shots", "2", "--steps", "2", "--snrs", "0,20", "--jscc", str(tmp_path / "run/jscc-k2_4.safetensors"),
+        "--k", "4", "--out", str(tmp_path / "eval"))
     from semclip.eval.results import Results
 
     records = Results.read(tmp_path / "eval/results.json").records
     assert {r.dataset for r in records if r.split == "target"} == {"eurosat-test"}
     assert {r.split for r in records} >= {"base", "novel", "source", "target"}
+    assert all(r.k == 4 for r in records if r.channel != "none")
+    prov = Results.read(tmp_path / "eval/results.json").provenance
+    assert prov["token-codec"]["datasets"][0]["name"] == "dtd-train" and prov["leaks"] == []

@@ -20,7 +20,9 @@ def run(*args, env=None):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["demo", "--k", "0"], "positive integer"),
+        (["demo", "--k", "0"], "serves k in"),
+        (["demo", "--ks", "4,0"], "positive integers"),
+        (["demo", "--ks", "4,x"], "comma-separated integers"),
         (["demo", "--snrs", "0,nan"], "finite"),
         (["demo", "--snrs", "0,loud"], "not a number"),
         (["demo", "--snrs", "500"], "sane range"),
@@ -172,7 +174,7 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     assert jscc.exists() and prompts.exists()
     learner, meta = load_prompts(prompts, HFCLIP.from_pretrained(str(tiny_clip_dir)), k=4)
     assert len(meta["classes"]) == 2 and meta["extra"]["jscc"] == "jscc-k4"  # base = first half of 3
-    r = run("train", "--stage", "prompts", "--jscc", str(jscc), *common[:-4], "--shots", "5", env=env)
+    r = run("train", "--stage", "prompts", "--jscc", str(jscc), "--k", "4", *common[:-4], "--shots", "5", env=env)
     assert r.returncode == 2 and "only 4 training examples" in r.stderr
 
 
@@ -182,10 +184,10 @@ def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
-    ckpt = save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4])), tmp_path / "codec.safetensors", bb.fingerprint)
+    ckpt = save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4, 16], linear_base=False)), tmp_path / "codec.safetensors", bb.fingerprint)
     image = next((image_folder / "red_thing").glob("*.png"))
     base = ["transmit", str(image), "--backbone", f"hf-clip:{tiny_clip_dir}", "--jscc", str(ckpt)]
-    r = run(*base, "--snr", "3", "--channel", "rayleigh", "--classes", "red thing,green thing,blue thing,car,tree,cat")
+    r = run(*base, "--snr", "3", "--channel", "rayleigh", "--k", "4", "--classes", "red thing,green thing,blue thing,car,tree,cat")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "rayleigh at 3 dB, 4 complex channel uses, 6 classes" in r.stdout and "cosine(sent token, received token)" in r.stdout
     assert sum(line.strip().startswith("│") for line in r.stdout.splitlines()) == 5  # top-5 rows
@@ -196,6 +198,7 @@ def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
         ([*base, "--snr", "nan"], "finite"),
         ([*base, "--channel", "rayleigh:decoder"], "CSI at the decoder"),
         ([*base, "--classes", "cat,cat"], "duplicate"),
+        ([*base, "--k", "12"], "serves k in [4, 16] complex symbols per token, not k=12"),
     ):
         r = run(*args)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

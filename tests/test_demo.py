@@ -14,7 +14,7 @@ def test_codec_recipes():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"k": 0}, "positive"), ({"snrs_db": [0.0, float("nan")]}, "finite"), ({"channels": ["awgn", "rician"]}, "unknown channel")],
+    [({"k": 0}, "serves k in"), ({"ks": [4, 0]}, "positive integers"), ({"snrs_db": [0.0, float("nan")]}, "finite"), ({"channels": ["awgn", "rician"]}, "unknown channel")],
 )
 def test_validate(kwargs, match):
     with pytest.raises(SemclipError, match=match):

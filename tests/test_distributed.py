@@ -74,11 +74,11 @@ def test_a_slice_of_the_batch_sees_the_single_process_channel():
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     torch.manual_seed(0)
-    model = TokenJSCC(JSCCConfig(dim=8, ks=[4])).eval()
+    model = TokenJSCC(JSCCConfig(dim=8, ks=[4], linear_base=False)).eval()
     tokens, snr = torch.randn(6, 8), torch.linspace(-5, 15, 6).unsqueeze(1)
     for spec in ("awgn", "rayleigh", "rayleigh:decoder"):
         if spec == "rayleigh:decoder":
-            model = TokenJSCC(JSCCConfig(dim=8, ks=[4], csi=True)).eval()
+            model = TokenJSCC(JSCCConfig(dim=8, ks=[4], csi=True, linear_base=False)).eval()
         full, _ = model(tokens, snr, create_channel(spec, generator=torch.Generator().manual_seed(1)))
         part, out = model.forward_rows(tokens[2:4], snr, create_channel(spec, generator=torch.Generator().manual_seed(1)), 2)
         assert torch.allclose(part, full[2:4], atol=1e-6) and out.y.shape == (2, 4)

@@ -26,7 +26,7 @@ def clip(tiny_clip_dir):
 @pytest.fixture
 def jscc(clip):
     torch.manual_seed(0)
-    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1))
+    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1, linear_base=False))
 
 
 def tokens_for(clip, n_per_class=6, seed=0):
@@ -193,7 +193,7 @@ def test_base_to_novel_protocol(clip, jscc):
     test = Split("toy-test", test_tokens, test_labels, CLASSES, "toy-test")
     cfg = ProtocolConfig(learners=["handcrafted", "coop"], seeds=[0, 1], snrs_db=[0.0, 20.0],
                          train=PromptTrainConfig(shots=3, steps=2, batch_size=4))
-    recs = run_base2novel(clip, jscc, "toy-codec", train, test, cfg, log=lambda *a: None)
+    recs = run_base2novel(clip, jscc, "toy-codec", train, test, cfg, log=lambda *a: None).records
     keys = {(r.method, r.split, r.seed) for r in recs if r.channel == "awgn"}
     assert keys == {(m, s, seed) for m in ("semclip", "semclip+coop") for s in ("base", "novel") for seed in (0, 1)}
     assert {(r.method, r.split) for r in recs if r.channel == "none"} == {("clean", "base"), ("clean", "novel")}
@@ -204,3 +204,14 @@ def test_base_to_novel_protocol(clip, jscc):
     assert h == pytest.approx(2 * b * n / (b + n) if b + n else 0.0)
     with pytest.raises(SemclipError, match="only 6 training examples"):
         run_base2novel(clip, jscc, "toy-codec", train, test, ProtocolConfig(train=PromptTrainConfig(shots=7)))
+
+
+def test_harmonic_mean_over_seeds_is_taken_from_the_mean_base_and_novel_accuracies():
+    from semclip.eval.results import Record
+    from semclip.eval.summary import summarize
+
+    recs = [Record(method="m", split=s, channel="awgn", snr_db=0.0, value=v, channel_uses_per_image=4, seed=seed)
+            for s, seed, v in (("base", 0, 0.9), ("base", 1, 0.1), ("novel", 0, 0.1), ("novel", 1, 0.9))]
+    hm = next(r for r in summarize(recs + harmonic_records(recs)) if r["split"] == "hm")
+    assert hm["mean"] == pytest.approx(0.5)  # HM(0.5, 0.5); the mean of the per-seed HMs would be 0.18
+    assert hm["std"] == pytest.approx(0.0)

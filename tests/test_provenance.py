@@ -23,6 +23,12 @@ def test_unseen_split_and_classes_pass():
     assert prov.overlaps(["T-shirt", "Sandal"]) == {"imagenet-1k names": ["sandal"]}  # reported, not refused
 
 
+def test_a_vocabulary_holding_every_evaluated_class_is_that_class_list():
+    prov = codec(vocabularies=[Vocabulary.of("imagenet-1k names", ["tabby cat", "goldfish", "sandal"], keep_words=True)])
+    with pytest.raises(SemclipError, match="vocabulary imagenet-1k names, which holds every evaluated class"):
+        check(prov, "imagenet-test", ["Goldfish", "tabby cat"], allow_leak=False)
+
+
 def test_images_of_the_evaluated_split_are_a_leak_limits_included():
     prov = Provenance("token-codec", datasets=[DatasetSeen("fashion-mnist-test-n500", "x", 500)])
     with pytest.raises(SemclipError, match="not zero-shot on fashion-mnist-test: the token-codec trained on images of"):
@@ -60,7 +66,7 @@ def test_protocol_refuses_a_codec_that_saw_the_novel_classes(tiny_clip_dir):
     split = lambda name: Split(name, torch.nn.functional.normalize(torch.randn(40, clip.dim, generator=g), dim=-1),  # noqa: E731
                                torch.arange(40) % 4, classes, f"{name}-n40")
     train, test = split("toy-train"), split("toy-test")
-    jscc = TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=16, depth=1))
+    jscc = TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=16, depth=1, linear_base=False))
     leaky = Provenance("token-codec", class_lists=[ClassList("toy-train (all classes)", classes)])
     cfg = ProtocolConfig(learners=["handcrafted"], seeds=[0], snrs_db=[10.0], train=PromptTrainConfig(shots=2, steps=1))
     with pytest.raises(SemclipError, match="loss of the token-codec classified against"):

@@ -43,7 +43,7 @@ def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
     index = CaptionIndex(bb, captions)
     tokens = index.embeddings[index.target] + 0.01 * torch.randn(6, bb.dim)  # images that match their captions
     torch.manual_seed(0)
-    recs = sweep_retrieval(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4])), tokens, index, ["awgn"], [-20.0, 20.0], "toy")
+    recs = sweep_retrieval(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4], linear_base=False)), tokens, index, ["awgn"], [-20.0, 20.0], "toy")
     clean = {(r.split, r.metric): r.value for r in recs if r.method == "clean"}
     assert clean[("image-to-text", "r@1")] == 1.0 and clean[("text-to-image", "r@1")] == 1.0
     assert {r.task for r in recs} == {"retrieval"} and {r.metric for r in recs} == {"r@1", "r@5", "r@10"}

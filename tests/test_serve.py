@@ -21,7 +21,7 @@ def codec(tiny_clip_dir, tmp_path_factory):
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
-    return save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4])), tmp_path_factory.mktemp("codec") / "c.safetensors", bb.fingerprint)
+    return save_jscc(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[16], linear_base=False)), tmp_path_factory.mktemp("codec") / "c.safetensors", bb.fingerprint)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_api_predicts_and_refuses_bad_input(app):
     r = client.post("/api/predict", data=form, files={"file": ("x.png", _png(), "image/png")})
     assert r.status_code == 200, r.text
     d = r.json()
-    assert d["semclip"]["channel_uses"] == 4 and len(d["semclip"]["top5"]) == 3
+    assert d["semclip"]["channel_uses"] == 16 and len(d["semclip"]["top5"]) == 3
     assert {n for n, _ in d["semclip"]["top5"]} == {"red thing", "green thing", "blue thing"}
     assert d["baseline"]["channel_uses"] <= 512 and d["baseline"]["image"].startswith("data:image/png;base64,")
     bad = [

@@ -10,7 +10,7 @@ from semclip.channels import AWGN, RayleighBlockFading, create_channel, list_cha
 from semclip.data import create_dataset, list_datasets
 from semclip.errors import SemclipError
 from semclip.eval import Record, Results
-from semclip.jscc import JSCCConfig, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.jscc import JSCCConfig, LinearCode, TokenJSCC, load_jscc, save_jscc, train_jscc
 from semclip.prompts import PromptConfig, PromptLearner, PromptTrainConfig, create_learner, list_learners, load_prompts, train_prompts
 from semclip.tasks import ZeroShotClassifier
 
@@ -19,6 +19,7 @@ __all__ = [
     "AWGN",
     "Backbone",
     "JSCCConfig",
+    "LinearCode",
     "PromptConfig",
     "PromptLearner",
     "PromptTrainConfig",

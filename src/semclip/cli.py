@@ -254,13 +254,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
+    k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
     from semclip.serve import serve as run_server
 
     console.print(f"semclip web demo on http://{host}:{port}/ (Ctrl-C stops it)")
-    run_server(host, port, backbone, str(jscc) if jscc else None)
+    run_server(host, port, backbone, str(jscc) if jscc else None, k)
 
 
 @app.command()

@@ -120,13 +120,14 @@ def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
     return emb
 
 
-def codec_provenance(dataset: LabelledImages) -> Provenance:
-    """What a codec trained on ``dataset`` saw: its images and its text bank (no class list:
-    the codec's loss never classifies against a data set's classes)."""
+def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenance:
+    """What a codec trained on ``dataset`` saw: its images and, when its loss has the text
+    term, its text bank (no class list: the codec's loss never classifies against a data
+    set's classes)."""
     parts = getattr(dataset, "parts", None) or [dataset]
     seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in parts]
     vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)]
-    return Provenance("token-codec", datasets=seen, vocabularies=vocab)
+    return Provenance("token-codec", datasets=seen, vocabularies=vocab if tcfg.semantic_weight > 0 else [])
 
 
 def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
@@ -160,8 +161,8 @@ def get_jscc(
     if path.exists():
         log(f"reusing token JSCC {path}")
         return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), path
-    bank = corpus_bank(backbone, train)
-    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train), path)
+    bank = corpus_bank(backbone, train) if tcfg.semantic_weight > 0 else None
+    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train, tcfg), path)
     return model.at(cfg.k), path
 
 
@@ -295,10 +296,12 @@ def backbone_provenance(backbone: Backbone) -> dict:
 
     with safe_open(str(heads), "pt") as f:
         meta = f.metadata() or {}
-    return {"component": "pocketclip-heads", "train_sizes": json.loads(meta.get("train_sizes", "{}")),
-            "notes": ["heads trained on Fashion-MNIST training images captioned with the official class names, all of Open "
-                      "Clip Art except the clip-art topics test images, and Noto emoji: its Fashion-MNIST zero-shot is "
-                      "seen concepts, unseen images"]}
+    sizes = json.loads(meta.get("train_sizes", "{}"))
+    notes = ["trained on " + ", ".join(f"{n} {name}" for name, n in sizes.items()) + " images (towers frozen)"]
+    if "fashion-mnist-train" in sizes:
+        notes.append("saw Fashion-MNIST training images captioned with the official class names: its Fashion-MNIST "
+                     "zero-shot is seen concepts on unseen images (benchmarks/backbone_knowledge.py measures synonyms)")
+    return {"component": "pocketclip-heads", "sha": meta.get("sha"), "train_sizes": sizes, "notes": notes}
 
 
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
@@ -348,9 +351,9 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         config=json.loads(json.dumps(asdict(cfg))),
         jscc_checkpoints=checkpoints,
         provenance={"backbone": backbone_provenance(backbone), **provenance,
-                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in codec_provenance(train).datasets]},
+                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in codec_provenance(train, cfg.jscc).datasets]},
                     "leaks": list(dict.fromkeys(leaks)),
-                    "vocabulary_overlap": {e.data.name: codec_provenance(train).overlaps(e.data.classes) for e in evals}},
+                    "vocabulary_overlap": {e.data.name: codec_provenance(train, cfg.jscc).overlaps(e.data.classes) for e in evals}},
         n_test=len(main.data),
         n_train=len(train),
         **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
@@ -387,7 +390,8 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
     md += k_sweep_markdown(records, cfg.k_sweep_snr_db)
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
-        md += baseline_notes(results) + comparison_markdown(records, 1.0 / len(main.classes))
+        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in ("pca", "semclip-indomain")]
+        md += baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes))
         if "jpeg_min_channel_uses" in results.model_extra:
             md += (
                 f"\nThe smallest JPEG of each image (quality 1, {results.jpeg_min_channel_uses['mcs']}, the table's most "

@@ -11,7 +11,8 @@ base classes. Every trained artefact stores a ``Provenance`` in its safetensors 
 - ``vocabularies``: text banks fixed by the training corpus (the 1000 ImageNet names, the
   corpus captions), recorded by name, size and digest. Free text may mention any word, as
   web captions do; an evaluation class that happens to be a word of one is reported as an
-  overlap, not refused.
+  overlap, not refused, but a vocabulary that holds *every* evaluated class (the ImageNet
+  names when evaluating on ImageNet) is that class list, and refused like one.
 
 ``check`` raises when an evaluation split's images reached the artefact, or when an
 evaluation class stands in one of its class lists. ``allow_leak`` turns the error into a
@@ -101,6 +102,9 @@ class Provenance:
         out = [f"the {self.component} trained on images of {split} ({d.cache_id})" for d in self.datasets
                if _base(d.name) == _base(split) or (split_id is not None and _same_content(d.cache_id, split_id))]
         wanted = {c.strip().lower() for c in classes}
+        for v in self.vocabularies:  # a vocabulary that holds the whole evaluated class list is that list
+            if v.words and wanted <= {w.strip().lower() for w in v.words}:
+                out.append(f"the loss of the {self.component} used the vocabulary {v.name}, which holds every evaluated class")
         for cl in self.class_lists:
             hit = [c for c in cl.classes if c.strip().lower() in wanted]
             if hit:

@@ -66,7 +66,7 @@ def read_upload(data: bytes, content_type: str | None) -> Image.Image:
         raise SemclipError(f"the upload is not a readable image ({exc})") from exc
 
 
-def create_app(backbone: str = "pocketclip", jscc: str | None = None):
+def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 16):
     from semclip.baselines.one_image import send_jpeg
     from semclip.transmit import Sender, top_k
 
@@ -74,7 +74,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None):
 
     @lru_cache(maxsize=1)
     def sender() -> Sender:
-        return Sender(backbone, jscc, log=lambda *a: None)
+        return Sender(backbone, jscc, log=lambda *a: None, k=k)
 
     @lru_cache(maxsize=1)
     def samples() -> dict[str, Image.Image]:
@@ -146,7 +146,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None):
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, backbone: str = "pocketclip", jscc: str | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, backbone: str = "pocketclip", jscc: str | None = None, k: int = 16) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(backbone, jscc), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(backbone, jscc, k), host=host, port=port, log_level="warning")

@@ -60,8 +60,9 @@ def train_stages(
         data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
         tokens, _ = dataset_tokens(bb, data)
         path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
-        fit_jscc(replace(mcfg, dim=tokens.shape[1]), JSCCTrainConfig(steps=jscc_steps, seed=seed), bb, tokens,
-                 corpus_bank(bb, data), codec_provenance(data), path)
+        tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
+        fit_jscc(replace(mcfg, dim=tokens.shape[1]), tcfg, bb, tokens,
+                 corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
         # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given

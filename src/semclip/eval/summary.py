@@ -9,7 +9,11 @@ from semclip.eval.results import Record
 
 
 def summarize(records: list[Record]) -> list[dict]:
-    """Mean and spread (sample std) over seeds of every (protocol split, method, channel, SNR)."""
+    """Mean and spread (sample std) over seeds of every (protocol split, method, channel, SNR).
+
+    The harmonic mean ('hm') is computed as the CoOp / MaPLe literature does, from the mean
+    base and the mean novel accuracy; its ``std`` is the spread of the per-seed harmonic
+    means."""
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
         groups[(r.dataset, r.split, r.method, r.channel, r.csi, r.snr_db)].append(r.value)
@@ -19,6 +23,13 @@ def summarize(records: list[Record]) -> list[dict]:
             dict(dataset=dataset, split=split, method=method, channel=channel, csi=csi, snr_db=snr,
                  mean=statistics.fmean(vals), std=statistics.stdev(vals) if len(vals) > 1 else 0.0, n=len(vals))
         )
+    means = {(r["dataset"], r["split"], r["method"], r["channel"], r["csi"], r["snr_db"]): r["mean"] for r in rows}
+    for r in rows:
+        if r["split"] == "hm":
+            key = (r["dataset"], r["method"], r["channel"], r["csi"], r["snr_db"])
+            b, n = means.get((key[0], "base", *key[1:])), means.get((key[0], "novel", *key[1:]))
+            if b is not None and n is not None:
+                r["mean"] = 0.0 if b + n == 0 else 2 * b * n / (b + n)
     return rows
 
 

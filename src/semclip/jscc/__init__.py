@@ -1,8 +1,10 @@
-"""Token DeepJSCC: an SNR-conditioned encoder maps a d-dim token straight to k complex
-channel symbols, a decoder maps the received symbols back to a token."""
+"""Token DeepJSCC: one SNR- and bandwidth-conditioned codec maps a d-dim token straight to
+k complex channel symbols (nested: every served k is a prefix) and back; the linear code
+(principal directions + linear MMSE receiver) is its base and the reference it must beat."""
 
-from semclip.jscc.checkpoint import load_jscc, save_jscc
+from semclip.jscc.checkpoint import load_jscc, read_provenance, save_jscc
+from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 
-__all__ = ["JSCCConfig", "JSCCTrainConfig", "TokenJSCC", "load_jscc", "save_jscc", "train_jscc"]
+__all__ = ["JSCCConfig", "JSCCTrainConfig", "LinearCode", "TokenJSCC", "load_jscc", "read_provenance", "save_jscc", "train_jscc"]
