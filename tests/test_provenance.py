@@ -104,3 +104,30 @@ def test_corpus_and_limit_specs_are_checked():
         create_dataset("corpus:many")
     with pytest.raises(SemclipError, match="positive integer"):
         create_dataset("fashion-mnist:train#ten")
+
+
+@pytest.mark.skipif(not Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf").is_file(), reason="needs Debian's fonts-noto-color-emoji")
+def test_corpus_skips_counts_and_names_unreadable_drawings(tmp_path):
+    from PIL import Image
+
+    from semclip.data.clipart_topics import CLASSES
+    from semclip.data.corpus import TransmitterCorpus
+
+    for i, folder in enumerate(CLASSES.values()):  # a tiny Open Clip Art tree: 4 drawings per topic
+        (tmp_path / folder).mkdir(parents=True)
+        for j in range(4):
+            Image.new("RGB", (16, 16), (10 * i, 20 * j, 99)).save(tmp_path / folder / f"d{i}_{j}.png")
+    from semclip.data.clipart_topics import build
+
+    test_name = Path(build(str(tmp_path))["test"][0][0]).name
+    (tmp_path / "extra").mkdir()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(tmp_path / "extra" / test_name)  # same name as a test image, other bytes
+    (tmp_path / "extra" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.new("RGB", (16, 16), (7, 7, 7)).save(tmp_path / "extra" / "fine.png")
+    said = []
+    corpus = TransmitterCorpus(views=2, clipart_root=tmp_path, log=said.append)
+    names = [Path(data.keys[j]).name for data, j in corpus.sources if data.name == "openclipart"]
+    assert "broken.png" not in names and "fine.png" in names and corpus.skipped_files == [str(tmp_path / "extra" / "broken.png")]
+    assert "skipped 1 unreadable" in said[0] and "broken.png" in said[0]
+    assert corpus.excluded == 18 * 2 + 1 and test_name not in names  # the test halves, and the re-encoded copy
+    assert len(corpus) == 2 * (18 * 2 + 1 + corpus.n_emoji)

@@ -155,7 +155,7 @@ def get_jscc(
     mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(cfg.ks), csi=csi, linear_base="rayleigh:none" not in channels)
     tcfg = replace(cfg.jscc, channels=list(channels))
     key = hashlib.sha1(
-        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v2"], sort_keys=True).encode()
+        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"], sort_keys=True).encode()
     ).hexdigest()[:12]
     path = cache_dir() / "jscc" / f"token-jscc-k{'_'.join(map(str, mcfg.ks))}-{key}.safetensors"
     if path.exists():

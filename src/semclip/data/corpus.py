@@ -34,6 +34,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from semclip.data.base import LabelledImages, flatten_alpha
 from semclip.data.captioned import CLIPART_DIR, CaptionedImages, clipart, emoji
 from semclip.errors import SemclipError
+from semclip.progress import say
 
 VERSION = "corpus-v1"  # bump when the construction or the augmentations change
 PLACEHOLDER_CLASS = "(unlabelled corpus image)"
@@ -79,7 +80,7 @@ class TransmitterCorpus(LabelledImages):
     """Open Clip Art (minus the clip-art topics test images) and Noto emoji, ``views``
     renderings each; ``captions()`` gives each image's text."""
 
-    def __init__(self, views: int = 3, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR) -> None:
+    def __init__(self, views: int = 3, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
         from semclip.data.clipart_topics import build
 
         if views < 1:
@@ -97,7 +98,10 @@ class TransmitterCorpus(LabelledImages):
             elif sha not in seen:
                 seen.add(sha)
                 self.sources.append((drawings, i))
-        self.skipped_files = list(drawings.skipped)
+        self.skipped_files = list(drawings.skipped)  # unreadable, truncated or oversized: counted and named
+        if self.skipped_files:
+            log(f"[yellow]corpus: skipped {len(self.skipped_files)} unreadable or oversized drawing(s)[/]: "
+                + "; ".join(Path(f).name for f in self.skipped_files[:3]) + (" and more" if len(self.skipped_files) > 3 else ""))
         emojis = emoji()
         self.sources += [(emojis, i) for i in range(len(emojis))]
         self.n_drawings = len(self.sources) - len(emojis)
@@ -107,6 +111,7 @@ class TransmitterCorpus(LabelledImages):
         # spread a limit over sources and views alike (a quick run still sees every kind)
         self.rows = list(range(n)) if limit is None or limit >= n else [i * n // limit for i in range(limit)]
         self.name = f"corpus-v{views}" + (f"-n{limit}" if limit else "")
+        self.excludes = ["clipart-test"]  # evaluation splits whose images were removed (recorded in provenance)
         self.classes = [PLACEHOLDER_CLASS]
         self._labels = np.zeros(len(self.rows), dtype=np.int64)
 
@@ -131,7 +136,8 @@ class TransmitterCorpus(LabelledImages):
 
     def summary(self) -> str:
         return (f"{self.n_drawings} Open Clip Art drawings (whole tree; {self.excluded} copies of clip-art topics test "
-                f"images left out) + {self.n_emoji} Noto emoji, {self.views} view(s) each: {len(self)} images")
+                f"images left out, {len(self.skipped_files)} unreadable or oversized skipped) + {self.n_emoji} Noto emoji, "
+                f"{self.views} view(s) each: {len(self)} images")
 
     @cached_property
     def cache_id(self) -> str:
