@@ -37,7 +37,8 @@ def main() -> None:
     tokens = encode_images(bb, ds.image, range(len(ds)))
     enc = len(ds) / (time.perf_counter() - t)
 
-    jscc = TokenJSCC(JSCCConfig(dim=tokens.shape[1])).eval()
+    jscc = TokenJSCC(JSCCConfig(dim=tokens.shape[1], k=16)).eval()  # untrained weights: the cost is the same
+    jscc.fit_base(tokens.repeat(max(1, 256 // len(tokens)), 1) + 0.01 * torch.randn(max(256, len(tokens)), tokens.shape[1]))
     clf = ZeroShotClassifier(bb, ds.classes)
     big = tokens.repeat(max(1, 20000 // len(tokens)), 1)
     snr = torch.zeros(len(big), 1)

@@ -45,11 +45,11 @@ def main() -> None:
     test = create_dataset(demo.dataset, limit=args.n)
     tokens, labels = dataset_tokens(bb, test)  # the cache a sweep reads
     jscc, path = default_codec(bb, "awgn", log=console.print)
-    pool = Split.of(bb, create_dataset(demo.shots_dataset, limit=demo.train_limit))
+    pool = Split.of(bb, create_dataset(demo.shots_dataset, limit=demo.shots_limit))
     pc = ProtocolConfig(learners=demo.learners, seeds=[demo.seed], channels=CHANNELS, snrs_db=list(DEFAULT_SNRS),
                         train=replace(demo.prompts, channels=CHANNELS))
     base, _ = base_novel(test.classes)
-    learners = {name: get_learner(name, bb, jscc, path.stem, pool, base, pc, demo.seed, console.print) for name in demo.learners}
+    learners = {name: get_learner(name, bb, jscc, path.stem, pool, base, pc, demo.seed, console.print)[0] for name in demo.learners}
     clf = ZeroShotClassifier(bb, test.classes)
     classes = list(test.classes)
 
