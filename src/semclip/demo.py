@@ -415,7 +415,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
 def k_sweep_markdown(records: Sequence[Record], snr_db: float) -> str:
     """Top-1 (and retrieval R@1) against k at one SNR: rows (dataset, method), columns k."""
     recs = [r for r in records if r.split == "k-sweep" or (r.task == "retrieval" and r.k is not None and r.snr_db == snr_db
-                                                              and r.split == "image-to-text" and r.metric == "r@1")]
+                                                              and r.channel == "awgn" and r.split == "image-to-text" and r.metric == "r@1")]
     if not recs:
         return ""
     ks = sorted({r.k for r in recs})

@@ -171,7 +171,8 @@ def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
 
     sweep = [r for r in records if r.split == "k-sweep"]
     snr = next((r.snr_db for r in sweep), None)
-    rr = [r for r in records if r.task == "retrieval" and r.k is not None and r.snr_db == snr and r.split == "image-to-text" and r.metric == "r@1"]
+    rr = [r for r in records if r.task == "retrieval" and r.k is not None and r.snr_db == snr and r.channel == "awgn"
+          and r.split == "image-to-text" and r.metric == "r@1"]
     panels = [(d, "top1") for d in dict.fromkeys(r.dataset for r in sweep)] + ([(rr[0].dataset, "r@1")] if rr else [])
     if not panels:
         raise ValueError("no k-sweep records to plot")
