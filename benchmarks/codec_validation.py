@@ -66,7 +66,7 @@ def main() -> None:
     captions = corpus.captions()
     index = CaptionIndex(bb, [captions[i * views] for i in held.tolist()])
     bank = corpus_bank(bb, corpus)
-    names = ZeroShotClassifier(bb, imagenet_classes())
+    names = ZeroShotClassifier(bb, list(dict.fromkeys(imagenet_classes())))  # CLIP's list names two classes twice
     rows = {"clean": {"r@1": round(index.recall(val)["image-to-text"]["r@1"], 4)},
             "pca": score(LinearCode.fitted(train, cfg.ks), val, index, names)}
     for spec in args.settings or ["{}"]:
