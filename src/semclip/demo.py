@@ -27,7 +27,7 @@ from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_
 from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
-from semclip.eval.sweep import sweep, sweep_semclip
+from semclip.eval.sweep import sweep
 from semclip.eval.table import markdown_table
 from semclip.data.base import LabelledImages
 from semclip.jscc.checkpoint import load_jscc, read_provenance, save_jscc
