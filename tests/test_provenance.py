@@ -80,7 +80,8 @@ def test_protocol_refuses_a_codec_that_saw_the_novel_classes(tiny_clip_dir):
 @needs_clipart
 def test_the_transmitter_corpus_holds_no_copy_of_a_clipart_test_image():
     from semclip.data.clipart_topics import build
-    from semclip.data.corpus import TransmitterCorpus, _sha1
+    from semclip.data.clipart_topics import content_sha1
+    from semclip.data.corpus import TransmitterCorpus
     from semclip.data.registry import create_dataset
 
     test = build(str(CLIPART_DIR))["test"]
@@ -88,7 +89,7 @@ def test_the_transmitter_corpus_holds_no_copy_of_a_clipart_test_image():
     corpus = TransmitterCorpus(views=1)
     drawings = [data.keys[j] for data, j in corpus.sources if data.name == "openclipart"]
     assert corpus.excluded >= len(test) and len(drawings) > 5000 and corpus.n_emoji > 1000
-    assert not any(Path(f).stem in stems or _sha1(f) in shas for f in drawings)
+    assert not any(Path(f).stem in stems or content_sha1(Path(f)) in shas for f in drawings)
     assert corpus.classes == ["(unlabelled corpus image)"] and set(corpus.labels.tolist()) == {0}
     small = create_dataset("corpus:3#12")  # views, and a limit spread over the corpus
     assert len(small) == 12 and small.cache_id != create_dataset("corpus:3#13").cache_id

@@ -35,7 +35,7 @@ from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.prompts.registry import learner_config
-from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check
+from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check, leak_note
 from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
@@ -81,11 +81,15 @@ class DemoConfig:
             raise SemclipError(f"{self.retrieval_dataset} has no captions: retrieval needs a captioned dataset such as clipart:test")
 
 
+def _parts(dataset: LabelledImages) -> list[LabelledImages]:
+    """The parts of a concatenation (``a+b``), or the set itself."""
+    return getattr(dataset, "parts", None) or [dataset]
+
+
 def corpus_texts(dataset: LabelledImages) -> list[str]:
     """Distinct captions of a training set (of each part of a concatenation); none for a
     set without captions."""
-    parts = getattr(dataset, "parts", None) or [dataset]
-    return list(dict.fromkeys(c for p in parts if hasattr(p, "captions") for c in p.captions()))
+    return list(dict.fromkeys(c for p in _parts(dataset) if hasattr(p, "captions") for c in p.captions()))
 
 
 def codec_vocabulary(dataset: LabelledImages) -> list[tuple[str, list[str]]]:
@@ -124,10 +128,10 @@ def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenan
     """What a codec trained on ``dataset`` saw: its images and, when its loss has the text
     term, its text bank (no class list: the codec's loss never classifies against a data
     set's classes)."""
-    parts = getattr(dataset, "parts", None) or [dataset]
-    seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in parts]
-    vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)]
-    return Provenance("token-codec", datasets=seen, vocabularies=vocab if tcfg.semantic_weight > 0 else [])
+    seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in _parts(dataset)]
+    vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)
+             ] if tcfg.semantic_weight > 0 else []
+    return Provenance("token-codec", datasets=seen, vocabularies=vocab)
 
 
 def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
@@ -323,26 +327,26 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     provenance, leaks = zero_shot_checks(cfg, codes, evals, log)
     records = code_records(cfg, codes, evals)
     checkpoints = {ch: str(codes["semclip"][codec_recipe(ch)][1]) for ch in cfg.channels}
-    semclip_codes = {recipe: code for recipe, code in codes["semclip"].items()}
     if cfg.retrieval_dataset:
         records += retrieval(cfg, backbone, codes, train_tokens, log)
     t_jscc = time.time() - t0 - t_encode
     if cfg.learners:
-        b2n, prompt_prov, prompt_leaks = base_to_novel(cfg, backbone, main, semclip_codes, log)
+        b2n, prompt_prov, prompt_leaks = base_to_novel(cfg, backbone, main, codes["semclip"], log)
         records += b2n
         provenance |= prompt_prov
         leaks += prompt_leaks
     t_prompts = time.time() - t0 - t_encode - t_jscc
     if cfg.baselines.methods:
-        records += baselines(cfg, backbone, main, train_tokens, semclip_codes, log)
+        records += baselines(cfg, backbone, main, train_tokens, codes["semclip"], log)
         if "image-jscc" in cfg.baselines.methods:
             from semclip.baselines.run import image_codec_provenance
 
             provenance["image-jscc"] = asdict(image_codec_provenance(create_dataset(cfg.shots_dataset)))
     t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
     if leaks:
-        note = "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
+        note = leak_note(leaks)
         records = [r.model_copy(update={"leak": note}) for r in records]
+    seen = codec_provenance(train, cfg.jscc)
     results = Results(
         versions=software_versions(),
         backbone=backbone.fingerprint,
@@ -351,9 +355,9 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         config=json.loads(json.dumps(asdict(cfg))),
         jscc_checkpoints=checkpoints,
         provenance={"backbone": backbone_provenance(backbone), **provenance,
-                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in codec_provenance(train, cfg.jscc).datasets]},
+                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in seen.datasets]},
                     "leaks": list(dict.fromkeys(leaks)),
-                    "vocabulary_overlap": {e.data.name: codec_provenance(train, cfg.jscc).overlaps(e.data.classes) for e in evals}},
+                    "vocabulary_overlap": {e.data.name: seen.overlaps(e.data.classes) for e in evals}},
         n_test=len(main.data),
         n_train=len(train),
         **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
@@ -382,7 +386,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         "corpus; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
     )
     if results.provenance["leaks"]:
-        md += "\n**NOT ZERO-SHOT (--allow-leak)**: " + "; ".join(results.provenance["leaks"]) + "\n"
+        md += f"\n**{leak_note(results.provenance['leaks'])}**\n"
     for e in evals:
         view = results.model_copy(update={"records": [r for r in records if (r.dataset or main.name) == e.data.name]})
         md += (f"\n## {e.data.name}: zero-shot top-1 ({len(e.data)} images, {len(e.data.classes)} classes, chance "

@@ -17,6 +17,7 @@ from semclip.eval.plot import plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel, run_cross_dataset
 from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.summary import summarize, summary_markdown
+from semclip.provenance import leak_note
 
 PROTOCOLS = ("base2novel", "cross-dataset", "all")
 
@@ -88,7 +89,7 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
         leaks += run.leaks
     records += harmonic_records(records)
     if leaks:
-        note = "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
+        note = leak_note(leaks)
         records = [r.model_copy(update={"leak": note}) for r in records]
     rows = summarize(records)
     results = Results(
@@ -104,7 +105,7 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     )
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
-    md = ("**NOT ZERO-SHOT (--allow-leak)**: " + "; ".join(dict.fromkeys(leaks)) + "\n\n" if leaks else "") + (
+    md = (f"**{leak_note(leaks)}**\n\n" if leaks else "") + (
         f"# Prompt-learning protocols ({cfg.protocol}), backbone {backbone.fingerprint}\n\n"
         f"Zero-shot top-1 over {len(pc.seeds)} seed(s) (mean ± sample std), {pc.train.shots} shots per class, "
         f"codec {jscc_id} (k = {jscc.cfg.k}). 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)

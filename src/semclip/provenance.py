@@ -134,6 +134,17 @@ def _base(name: str) -> str:
     return name
 
 
+def leak_note(leaks: Sequence[str]) -> str:
+    """The mark every record of a run allowed to leak carries (and results.md shows)."""
+    return "NOT ZERO-SHOT (--allow-leak): " + "; ".join(dict.fromkeys(leaks))
+
+
+def prompts_provenance(split: str, split_id: str, n_shots: int, classes: Sequence[str], which: str, codec_id: str) -> Provenance:
+    """What a prompt learner saw: ``n_shots`` images of ``split`` and the class list of its loss."""
+    return Provenance("prompts", datasets=[DatasetSeen(split, split_id, n_shots)],
+                      class_lists=[ClassList(f"{split} ({which} classes)", list(classes))], notes=[f"trained through codec {codec_id}"])
+
+
 def check(prov: Provenance, split: str, classes: Sequence[str], allow_leak: bool, log=print, split_id: str | None = None) -> list[str]:
     """Raise a SemclipError naming the component and the class (or split) that leaked,
     unless ``allow_leak``: then warn and return the reasons, which the caller records."""

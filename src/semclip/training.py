@@ -21,7 +21,7 @@ from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
-from semclip.provenance import ClassList, DatasetSeen, Provenance
+from semclip.provenance import prompts_provenance
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -74,8 +74,7 @@ def train_stages(
         torch.manual_seed(seed)
         model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
         path = out / f"prompts-{learner.replace(':', '-')}-{classes}-k{shots}-s{seed}.safetensors"
-        prov = Provenance("prompts", datasets=[DatasetSeen(train.name, train.cache_id, len(idx))],
-                          class_lists=[ClassList(f"{train.name} ({classes} classes)", names)], notes=[f"trained through codec {codec_id}"])
+        prov = prompts_provenance(train.name, train.cache_id, len(idx), names, classes, codec_id)
         r = train_prompts(
             model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
             extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d, provenance=prov,

@@ -53,7 +53,8 @@ PER_CLASS = 100
 SPLITS = ("train", "test")
 
 
-def _sha1(path: Path) -> str:
+def content_sha1(path: Path) -> str:
+    """Files are identified by the SHA-1 of their bytes (here and in the transmitter corpus)."""
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
@@ -72,7 +73,7 @@ def build(root: str = str(CLIPART_DIR)) -> dict[str, list[tuple[str, int, str]]]
         found = {}
         for f in files:
             if readable(f):
-                sha = _sha1(f)
+                sha = content_sha1(f)
                 found.setdefault(sha, str(f))
                 owners.setdefault(sha, set()).add(label)
         per_class.append(found)

@@ -40,10 +40,6 @@ VERSION = "corpus-v1"  # bump when the construction or the augmentations change
 PLACEHOLDER_CLASS = "(unlabelled corpus image)"
 
 
-def _sha1(path: str) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-
-
 def is_copy(path: str, sha: str, test_hashes: set[str], test_stems: set[str]) -> bool:
     """Whether a file is a copy of an evaluation image: the same bytes, or the same file
     name (Open Clip Art files one drawing under several topics, sometimes re-encoded)."""
@@ -81,7 +77,7 @@ class TransmitterCorpus(LabelledImages):
     renderings each; ``captions()`` gives each image's text."""
 
     def __init__(self, views: int = 3, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
-        from semclip.data.clipart_topics import build
+        from semclip.data.clipart_topics import build, content_sha1
 
         if views < 1:
             raise SemclipError(f"the corpus needs at least one view per image, got views={views}")
@@ -92,7 +88,7 @@ class TransmitterCorpus(LabelledImages):
         self.sources: list[tuple[CaptionedImages, int]] = []
         self.excluded = 0
         for i, key in enumerate(drawings.keys):
-            sha = _sha1(key)
+            sha = content_sha1(Path(key))
             if is_copy(key, sha, test_hashes, test_stems):
                 self.excluded += 1
             elif sha not in seen:

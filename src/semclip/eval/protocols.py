@@ -35,7 +35,7 @@ from semclip.prompts.checkpoint import load_prompts
 from semclip.prompts.registry import create_learner, list_learners
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
-from semclip.provenance import ClassList, DatasetSeen, Provenance, check
+from semclip.provenance import Provenance, check, prompts_provenance
 from semclip.tasks.zeroshot import top1_accuracy
 
 
@@ -129,8 +129,7 @@ def get_learner(
     torch.manual_seed(seed)
     learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
     which = "all" if len(class_ids) == len(train.classes) else "base"
-    prov = Provenance("prompts", datasets=[DatasetSeen(train.name, train.cache_id, len(idx))],
-                      class_lists=[ClassList(f"{train.name} ({which} classes)", classes)], notes=[f"trained through codec {jscc_id}"])
+    prov = prompts_provenance(train.name, train.cache_id, len(idx), classes, which, jscc_id)
     train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
     log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
     return learner.eval(), prov

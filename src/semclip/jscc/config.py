@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, replace
 
 from semclip.errors import SemclipError
 
@@ -37,3 +38,15 @@ class JSCCConfig:
     @property
     def k_max(self) -> int:
         return self.ks[-1]
+
+
+class ServesK:
+    """``at(k)``: the same code (weights and statistics shared) sending k symbols per token;
+    the learned codec and the linear reference both offer it."""
+
+    cfg: JSCCConfig
+
+    def at(self, k: int):
+        view = copy.copy(self)
+        view.cfg = replace(self.cfg, k=k)  # validates k against cfg.ks
+        return view

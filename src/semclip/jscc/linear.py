@@ -11,8 +11,6 @@ the floor a learned codec has to beat.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +18,7 @@ from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.errors import SemclipError
-from semclip.jscc.config import JSCCConfig
+from semclip.jscc.config import JSCCConfig, ServesK
 
 
 def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,7 +33,7 @@ def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, to
     return mean.float(), vt[:n].float(), (s[:n] / (x.shape[0] - 1) ** 0.5).float()
 
 
-class LinearCode(nn.Module):
+class LinearCode(nn.Module, ServesK):
     """Same interface as ``TokenJSCC`` (``cfg.k``, ``at``, ``forward``, ``transmit``).
     Built empty (for loading) or fitted with ``fit(tokens)``; its statistics are buffers,
     so a codec that contains one saves them with its weights."""
@@ -75,11 +73,6 @@ class LinearCode(nn.Module):
             getattr(self, f"v{kk}").copy_(v)
             getattr(self, f"a{kk}").copy_(c_ts @ v)
             getattr(self, f"ms{kk}").copy_(ms)
-
-    def at(self, k: int) -> "LinearCode":
-        view = copy.copy(self)
-        view.cfg = replace(self.cfg, k=k)
-        return view
 
     def _symbols(self, tokens: torch.Tensor, k: int) -> torch.Tensor:
         """tokens [B, d] -> normalised symbols as reals [B, 2k] = [re_1..re_k, im_1..im_k]."""

@@ -15,8 +15,6 @@ of it. ``fit_base(tokens)`` sets the linear part before training.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +22,7 @@ from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput
 from semclip.errors import SemclipError
-from semclip.jscc.config import DEFAULT_KS, JSCCConfig
+from semclip.jscc.config import DEFAULT_KS, JSCCConfig, ServesK
 from semclip.jscc.film import FiLMBlock
 from semclip.jscc.linear import LinearCode
 
@@ -105,19 +103,13 @@ class TokenDecoder(nn.Module):
         return est
 
 
-class TokenJSCC(nn.Module):
+class TokenJSCC(nn.Module, ServesK):
     def __init__(self, cfg: JSCCConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.base = LinearCode(cfg.dim, cfg.ks) if cfg.linear_base else None
         self.encoder = TokenEncoder(cfg, self.base)
         self.decoder = TokenDecoder(cfg, self.base)
-
-    def at(self, k: int) -> "TokenJSCC":
-        """This codec sending k symbols per token (shares the weights); k must be served."""
-        view = copy.copy(self)
-        view.cfg = replace(self.cfg, k=k)
-        return view
 
     def fit_base(self, tokens: torch.Tensor) -> None:
         """Fit the linear part (principal directions, receiver statistics) to ``tokens``."""
