@@ -105,7 +105,8 @@ def test_abbreviated_jpeg_is_the_file_pillow_writes(mode):
         assert known_header(q, im.size, mode) + j.scans[q] + b"\xff\xd9" == buf.getvalue()
     assert len(j.scans[5]) < len(j.scans[50]) < len(j.scans[90])
     assert decode(j.scans[50], 50, im.size, mode).size == im.size
-    assert decode(b"", 50, im.size, mode) is None or True  # never raises
+    empty = decode(b"", 50, im.size, mode)  # an empty scan must not raise: None, or a frame of the right size
+    assert empty is None or (empty.size == im.size and empty.mode == mode)
     budget = len(j.scans[50])
     assert j.best_fit(budget) == 50 and j.best_fit(len(j.scans[5]) - 1) is None
 
