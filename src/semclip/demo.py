@@ -239,7 +239,7 @@ def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, trai
         if recipe not in codes["semclip"]:
             jscc, path = get_jscc(cfg, backbone, train, train_tokens, *recipe, log=log)
             codes["semclip"][recipe] = (jscc, path)
-    linear = LinearCode.fitted(train_tokens, cfg.ks, cfg.k)
+    linear = LinearCode.fitted(train_tokens, cfg.ks, cfg.k).to(backbone.device)
     codes["pca"] = {codec_recipe(ch): (linear, None) for ch in cfg.channels if ch != "rayleigh:none"}
     if cfg.reference_dataset:
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)

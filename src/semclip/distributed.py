@@ -1,21 +1,29 @@
-"""Several processes, one result: the thin layer semclip puts over Hugging Face Accelerate.
+"""Several processes, one result: Hugging Face Accelerate under semclip's runs.
 
-Under ``accelerate launch`` (or torchrun) every process runs the same command; token
-extraction splits the shards between them and training splits each batch, averaging the
-gradients, so the result equals the single-process run up to float rounding. Started
-plainly, this is one process and nothing changes.
+Under ``accelerate launch`` (or torchrun) every process runs the same command on its own
+device (its GPU, or the CPU over gloo): token extraction splits the shards between them;
+training wraps the model with ``Accelerator.prepare`` (DistributedDataParallel) and calls
+``accelerator.backward``, each process taking an equal slice of every batch, so the result
+equals the single-process run up to float rounding; sweeps and baselines split their points
+and the main process gathers them (``shard_items`` / ``gather_items``). Started plainly, this
+is one process on the run's device (``semclip.device``) and nothing is wrapped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
+from semclip import device as devices
 from semclip.errors import SemclipError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,24 +38,51 @@ class Dist:
 
     def barrier(self) -> None:
         if self.world > 1:
-            _state().wait_for_everyone()
+            _state(self.device.type == "cpu").wait_for_everyone()
 
     def shard(self, lo: int, hi: int) -> tuple[int, int]:
-        """This rank's contiguous part of rows lo..hi (equal parts: the caller checks divisibility)."""
+        """This rank's contiguous part of rows lo..hi (equal parts: see ``check_split``)."""
         n = (hi - lo) // self.world
         return lo + self.rank * n, lo + (self.rank + 1) * n
 
-    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
-        """Mean of every parameter's gradient over the ranks (in place), as DDP would do: one
-        collective on a flat copy, on the launcher's device (NCCL reduces GPU tensors only)."""
-        if self.world == 1:
-            return
-        from accelerate.utils import reduce
+    def check_split(self, batch_size: int, what: str) -> None:
+        """A batch must split into equal slices, or the processes would weigh rows unequally."""
+        if batch_size % self.world:
+            raise SemclipError(
+                f"{what} batch size {batch_size} does not split evenly over {self.world} processes; "
+                f"use a multiple of {self.world} or launch a number of processes that divides {batch_size}"
+            )
 
-        grads = [p.grad for p in params if p.grad is not None]
-        flat = reduce(torch.cat([g.reshape(-1) for g in grads]).to(self.device), "mean").to(grads[0].device)
-        for g, part in zip(grads, flat.split([g.numel() for g in grads])):
-            g.copy_(part.view_as(g))
+    def prepare(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """Accelerate's ``prepare`` over several processes (the model comes back wrapped in
+        DDP, which averages gradients during ``backward``); as is for one. The caller has put
+        the model on ``self.device`` already (one device policy, no placement by Accelerate).
+        The learning-rate schedule is not prepared: Accelerate would step it once per process."""
+        if self.world == 1:
+            return model, optimizer
+        return _accelerator(self.device.type == "cpu").prepare(model, optimizer)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.world == 1:
+            loss.backward()
+        else:
+            _accelerator(self.device.type == "cpu").backward(loss)
+
+    def shard_items(self, items: Sequence[T]) -> list[T]:
+        """Every world-th item, starting at this rank: how sweeps split their points."""
+        return list(items[self.rank :: self.world])
+
+    def gather_items(self, mine: list[Any]) -> list[Any]:
+        """The items of every rank, on every rank, in the order ``shard_items`` split them."""
+        if self.world == 1:
+            return mine
+        from accelerate.utils import gather_object
+
+        parts: list[list[Any]] = gather_object([mine])
+        out: list[Any] = []
+        for i in range(max(len(p) for p in parts)):  # undo the round robin
+            out.extend(p[i] for p in parts if i < len(p))
+        return out
 
     def check_agree(self, tensors: Iterable[torch.Tensor], what: str) -> None:
         """Raise if the ranks ended with different ``tensors`` (they must stay in lockstep)."""
@@ -62,12 +97,27 @@ class Dist:
             raise SemclipError(f"the {self.world} processes disagree on {what} after training (max difference {worst:.2e})")
 
 
-@lru_cache(maxsize=1)
-def _state():
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model under a DDP wrapper (what is saved), or the model itself."""
+    return getattr(model, "module", model)
+
+
+@lru_cache(maxsize=2)
+def _accelerator(cpu: bool):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    _state(cpu)
+    # find_unused_parameters: a step may leave a parameter without gradient (an SNR branch no row took)
+    return Accelerator(cpu=cpu, device_placement=False, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
+@lru_cache(maxsize=2)
+def _state(cpu: bool):
     from accelerate import PartialState
 
-    # cpu=True when there is no GPU: Accelerate then joins the launched processes over gloo
-    return PartialState(cpu=not torch.cuda.is_available())
+    # cpu=True (gloo) when the run's device is the CPU, GPU or not; else NCCL, one GPU per process
+    return PartialState(cpu=cpu)
 
 
 def launched_world() -> int:
@@ -84,9 +134,10 @@ def dist(expected_world: int | None = None) -> Dist:
             f"the configuration expects {expected_world} process(es) but {world} were launched; "
             f"run `accelerate launch --num_processes {expected_world} ...` or set world_size to {world} (or leave it out)"
         )
-    if world == 1 and not torch.cuda.is_available():
-        return Dist(0, 1, torch.device("cpu"))  # plain CPU run: no need to start Accelerate
-    state = _state()
+    device = devices.current()
+    if world == 1:
+        return Dist(0, 1, device)  # one process: nothing to start
+    state = _state(device.type == "cpu")
     if state.num_processes != world:
         raise SemclipError(f"WORLD_SIZE says {world} processes but Accelerate sees {state.num_processes}: check the launcher's settings")
     return Dist(state.process_index, state.num_processes, torch.device(state.device))

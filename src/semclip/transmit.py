@@ -17,6 +17,7 @@ from semclip.channels.registry import create_channel
 from semclip.data.base import load_image
 from semclip.data.clipart_topics import CLASSES as CLIPART_CLASSES
 from semclip.data.fashion_mnist import CLASSES as FASHION_CLASSES
+from semclip.device import generator
 from semclip.errors import SemclipError
 from semclip.tasks.zeroshot import ZeroShotClassifier
 
@@ -79,12 +80,13 @@ class Sender:
     def send(self, image: Image.Image, snr_db: float, channel: str = "awgn", classes: Sequence[str] | None = None,
              seed: int = 0, top: int = 5) -> Transmission:
         snr = float(as_snr_tensor(snr_db, 1)[0, 0])
-        ch = create_channel(channel, generator=torch.Generator().manual_seed(seed))
         clf = self.classifier(classes)
         codec, name = self.codec(channel)
         bb = self.backbone
-        token = bb.encode_pixels(bb.preprocess(image)[None])
-        received = codec.transmit(token, torch.full((1, 1), snr), ch)
+        dev = bb.device
+        ch = create_channel(channel, generator=generator(seed, dev))
+        token = bb.encode_pixels(bb.preprocess(image)[None].to(dev))
+        received = codec.transmit(token, torch.full((1, 1), snr, device=dev), ch)
         clean_p, recv_p = clf.probs(token)[0], clf.probs(received)[0]
         return Transmission(
             classes=clf.classes,

@@ -8,6 +8,7 @@ For prompt learning it also exposes the text encoder at the token-embedding leve
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,10 +62,19 @@ class Backbone(nn.Module, ABC):
         std = torch.tensor(self.std).view(3, 1, 1)
         return (x - mean) / std
 
+    precision: str = "fp32"  # "bf16": the image tower runs under bf16 autocast on a GPU (opt-in)
+
     @property
     def preprocess_id(self) -> str:
-        """Identifies the preprocessing, so cached tokens are reused only when it matches."""
-        return f"s{self.image_size}-m{self.mean}-sd{self.std}-bicubic-center-white"
+        """Identifies the preprocessing (and a reduced precision), so cached tokens are reused
+        only when it matches."""
+        pid = f"s{self.image_size}-m{self.mean}-sd{self.std}-bicubic-center-white"
+        return pid if self.precision == "fp32" else f"{pid}-{self.precision}"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the towers are (moved by the run's device policy)."""
+        return next(iter(self.parameters()), torch.empty(0)).device
 
     @abstractmethod
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -73,7 +83,7 @@ class Backbone(nn.Module, ABC):
     # -- texts ------------------------------------------------------------------
     @abstractmethod
     def tokenize(self, texts: Sequence[str]) -> TokenizedText:
-        """Texts -> padded token ids."""
+        """Texts -> padded token ids, on the towers' device."""
 
     @abstractmethod
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -125,8 +135,25 @@ class Backbone(nn.Module, ABC):
 
     @property
     def fingerprint(self) -> str:
-        """Names this exact backbone (weights included) for caches and checkpoints."""
-        return self.name
+        """Names this exact backbone for caches and checkpoints: its name and a digest of its
+        weights, so tokens, codecs and prompts made with other weights are never reused."""
+        return f"{self.name}@{self.weights_digest()[:16]}"
+
+    def weights_digest(self) -> str:
+        """SHA-256 over every parameter and buffer (name, dtype, shape, bytes): the weights
+        themselves, not the folder or hub id they came from. Computed once (about a second per
+        GB), again only if a tensor was changed in place since (torch counts in-place writes)."""
+        state = self.state_dict()
+        versions = tuple(t._version for t in state.values())
+        memo = self.__dict__.get("_digest")
+        if memo is None or memo[0] != versions:
+            h = hashlib.sha256()
+            for name, t in state.items():
+                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+                h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+            memo = (versions, h.hexdigest())
+            self.__dict__["_digest"] = memo
+        return memo[1]
 
     @staticmethod
     def _normalize(x: torch.Tensor) -> torch.Tensor:
@@ -151,8 +178,11 @@ def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_backbone(spec: str = "pocketclip") -> Backbone:
-    """``pocketclip`` or ``hf-clip:<hub id or local folder>``."""
+def create_backbone(spec: str = "pocketclip", device: torch.device | str | None = None) -> Backbone:
+    """``pocketclip`` or ``hf-clip:<hub id or local folder>``, frozen, on ``device`` (default:
+    the run's device, ``semclip.device.current()``)."""
+    from semclip.device import current, resolve
+
     _load_builtin()
     family, _, arg = spec.partition(":")
     if family not in _REGISTRY:
@@ -161,7 +191,7 @@ def create_backbone(spec: str = "pocketclip") -> Backbone:
             "(hf-clip takes a hub id or folder: hf-clip:openai/clip-vit-base-patch32)"
         )
     model = _REGISTRY[family](arg) if arg else _REGISTRY[family]()
-    return model.eval().requires_grad_(False)
+    return model.eval().requires_grad_(False).to(resolve(device) if device is not None else current())
 
 
 def _load_builtin() -> None:

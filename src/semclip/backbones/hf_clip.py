@@ -64,7 +64,8 @@ class HFCLIP(Backbone):
             pool = ids.argmax(dim=-1)
         else:
             pool = (ids == eos).int().argmax(dim=-1)
-        return TokenizedText(ids, enc["attention_mask"], pool)
+        dev = self.device
+        return TokenizedText(ids.to(dev), enc["attention_mask"].to(dev), pool.to(dev))
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.model.text_model.embeddings.token_embedding(input_ids)
@@ -81,7 +82,7 @@ class HFCLIP(Backbone):
         )
         hidden = tm.encoder(inputs_embeds=hidden, attention_mask=mask, is_causal=True).last_hidden_state
         hidden = tm.final_layer_norm(hidden)
-        pooled = hidden[torch.arange(hidden.shape[0]), text.pool_index]
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), text.pool_index]
         return self._normalize(self.model.text_projection(pooled))
 
 

@@ -83,19 +83,9 @@ class PocketCLIP(Backbone):
         folder = minilm_folder()
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.text_tower = AutoModel.from_pretrained(folder)
-        self.heads_id = "untrained"
         self.heads_path = Path(heads_path) if heads_path is not None else None
-        if heads_path is not None:
-            self.heads = load_heads(heads_path)
-            with safe_open(str(heads_path), "pt") as f:
-                self.heads_id = (f.metadata() or {}).get("sha", "unknown")
-        else:
-            self.heads = PocketHeads()
+        self.heads = load_heads(heads_path) if heads_path is not None else PocketHeads()
         self.dim = self.heads.dim
-
-    @property
-    def fingerprint(self) -> str:
-        return f"pocketclip-{self.heads_id}"
 
     max_text_length = 512  # MiniLM's position table; prompts are truncated to 64 tokens
 
@@ -120,7 +110,7 @@ class PocketCLIP(Backbone):
 
     def tokenize(self, texts: Sequence[str]) -> TokenizedText:
         enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=64, return_tensors="pt")
-        return TokenizedText(enc["input_ids"], enc["attention_mask"], None)
+        return TokenizedText(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device), None)
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text_tower.embeddings.word_embeddings(input_ids)

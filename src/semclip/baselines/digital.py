@@ -20,6 +20,7 @@ import torch
 
 from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
+from semclip.device import current as current_device
 from semclip.errors import SemclipError
 
 QAM_NAMES = {2: "QPSK", 4: "16-QAM", 6: "64-QAM", 8: "256-QAM"}
@@ -106,16 +107,19 @@ class BlockPlan:
 
 
 @lru_cache(maxsize=64)
-def _blocks(k: int, n: int, m: int, num_iter: int):
-    """Sionna encoders and decoders are built once per (k, n, modulation) and reused."""
+def _blocks(k: int, n: int, m: int, num_iter: int, device: str):
+    """Sionna encoders and decoders are built once per (k, n, modulation, device) and reused.
+    Every block gets the run's device: Sionna's own default is cuda:0 whenever CUDA is
+    visible, which would split a run between devices."""
     from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
     from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
     from sionna.phy.mapping import Demapper, Mapper
 
-    crc_enc = CRCEncoder("CRC24B")
-    enc = LDPC5GEncoder(k, n, num_bits_per_symbol=m)
-    dec = LDPC5GDecoder(enc, num_iter=num_iter, return_state=True, hard_out=True)
-    return crc_enc, CRCDecoder(crc_enc), enc, dec, Mapper("qam", m), Demapper("app", "qam", m)
+    crc_enc = CRCEncoder("CRC24B", device=device)
+    enc = LDPC5GEncoder(k, n, num_bits_per_symbol=m, device=device)
+    dec = LDPC5GDecoder(enc, num_iter=num_iter, return_state=True, hard_out=True, device=device)
+    return (crc_enc, CRCDecoder(crc_enc, device=device), enc, dec, Mapper("qam", m, device=device),
+            Demapper("app", "qam", m, device=device))
 
 
 def coherent_channel(spec: str, generator: torch.Generator | None = None) -> Channel:
@@ -133,12 +137,13 @@ def coherent_channel(spec: str, generator: torch.Generator | None = None) -> Cha
 class DigitalLink:
     """bits -> CRC -> LDPC -> QAM -> channel -> APP demapper -> BP decoder -> CRC check."""
 
-    def __init__(self, plan: BlockPlan, num_iter: int = 20, check_every: int = 4) -> None:
+    def __init__(self, plan: BlockPlan, num_iter: int = 20, check_every: int = 4, device: torch.device | None = None) -> None:
         self.plan = plan
         self.num_iter = num_iter
         self.check_every = check_every
+        self.device = device or current_device()
         self.crc_enc, self.crc_dec, self.enc, self.dec, self.mapper, self.demapper = _blocks(
-            plan.k, plan.n, plan.mcs.bits_per_symbol, num_iter
+            plan.k, plan.n, plan.mcs.bits_per_symbol, num_iter, str(self.device)
         )
 
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
@@ -147,7 +152,7 @@ class DigitalLink:
         p = self.plan
         if bits.dim() != 2 or bits.shape[1] != p.info_bits:
             raise SemclipError(f"expected payload bits [B, {p.info_bits}], got {list(bits.shape)}")
-        u = bits.float().reshape(-1, p.k - CRC_BITS)
+        u = bits.to(self.device).float().reshape(-1, p.k - CRC_BITS)
         x = self.mapper(self.enc(self.crc_enc(u)))
         return x.reshape(bits.shape[0], p.channel_uses)
 
@@ -157,8 +162,8 @@ class DigitalLink:
         bits [B, info_bits] uint8, block_ok [B, blocks] bool from each block's CRC)."""
         p = self.plan
         b = y.shape[0]
-        no = noise_var.expand(b, p.channel_uses).reshape(b * p.blocks, -1)
-        llr = self.demapper(y.reshape(b * p.blocks, -1), no)
+        no = noise_var.to(self.device).expand(b, p.channel_uses).reshape(b * p.blocks, -1)
+        llr = self.demapper(y.to(self.device).reshape(b * p.blocks, -1), no)
         bits, ok = self._decode(llr)
         return bits.reshape(b, p.info_bits).to(torch.uint8), ok.reshape(b, p.blocks)
 
@@ -166,9 +171,9 @@ class DigitalLink:
         """BP in chunks of ``check_every`` iterations; a block whose CRC passes stops
         there (early termination, as real decoders do); the rest go on up to num_iter."""
         rows = llr.shape[0]
-        bits = torch.zeros(rows, self.plan.k - CRC_BITS)
-        ok = torch.zeros(rows, dtype=torch.bool)
-        active = torch.arange(rows)
+        bits = torch.zeros(rows, self.plan.k - CRC_BITS, device=llr.device)
+        ok = torch.zeros(rows, dtype=torch.bool, device=llr.device)
+        active = torch.arange(rows, device=llr.device)
         state = None
         done_iter = 0
         while active.numel():
@@ -193,6 +198,8 @@ class DigitalLink:
         parts = []
         for s in range(0, bits.shape[0], step):
             snr = snr_db[s : s + step] if torch.is_tensor(snr_db) and snr_db.dim() > 0 else snr_db
+            if torch.is_tensor(snr):
+                snr = snr.to(self.device)
             out = channel(self.modulate(bits[s : s + step]), snr)
             parts.append(self.demodulate(out.y, out.noise_var))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
@@ -209,5 +216,5 @@ def bits_from_bytes(data: bytes, length: int) -> torch.Tensor:
 
 def bytes_from_bits(bits: torch.Tensor) -> bytes:
     """[L] bits (MSB first) -> L // 8 bytes (a trailing partial byte is padding)."""
-    b = bits.to(torch.uint8)[: bits.numel() // 8 * 8].reshape(-1, 8)
+    b = bits.cpu().to(torch.uint8)[: bits.numel() // 8 * 8].reshape(-1, 8)
     return bytes((b << torch.arange(7, -1, -1, dtype=torch.uint8)).sum(1, dtype=torch.uint8).tolist())

@@ -20,6 +20,7 @@ from semclip._io import atomic_write
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
+from semclip.device import current as current_device, generator
 from semclip.errors import SemclipError
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
@@ -124,13 +125,19 @@ def to_tensor(image: Image.Image, cfg: ImageJSCCConfig) -> torch.Tensor:
 
 def to_image(x: torch.Tensor) -> Image.Image:
     """[C, S, S] in [0, 1] -> PIL."""
-    arr = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    arr = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
-def train_image_jscc(model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig) -> list[dict[str, float]]:
-    """Train in place on images [N, C, S, S] in [0, 1] with MSE; returns a loss log."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+def train_image_jscc(
+    model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig, device: torch.device | None = None
+) -> list[dict[str, float]]:
+    """Train in place on images [N, C, S, S] in [0, 1] with MSE, on ``device`` (default: the
+    run's); returns a loss log."""
+    dev = device or current_device()
+    model.to(dev)
+    images = images.to(dev)
+    gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
@@ -139,8 +146,8 @@ def train_image_jscc(model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrain
     with progress() as bar:
         task = bar.add_task(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", total=cfg.steps)
         for step in range(cfg.steps):
-            x = images[torch.randint(images.shape[0], (cfg.batch_size,), generator=gen)]
-            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen)
+            x = images[torch.randint(images.shape[0], (cfg.batch_size,), generator=gen, device=dev)]
+            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
             rec, _ = model(x, snr, channels[step % len(channels)])
             loss = nn.functional.mse_loss(rec, x)
             opt.zero_grad()
@@ -158,7 +165,7 @@ def save_image_jscc(model: ImageJSCC, path: str | Path, extra: dict | None = Non
     meta = {"kind": KIND, "config": json.dumps(asdict(model.cfg)), "extra": json.dumps(extra or {})}
     if provenance is not None:
         meta[META_KEY] = provenance.to_json()
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
 

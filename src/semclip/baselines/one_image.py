@@ -13,6 +13,7 @@ from PIL import Image
 
 from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.jpeg import FRAMING, JpegImage, decode, frame, grey, unframe
+from semclip.device import generator
 
 SNR_GAP_DB = 3.0  # typical distance of practical LDPC + QAM from capacity at these lengths
 
@@ -43,7 +44,7 @@ def send_jpeg(image: Image.Image, budget: int, channel: str, snr_db: float, seed
         return SentImage(grey(jpeg.size, jpeg.mode), mcs.name, None, True, plan.channel_uses)
     link = DigitalLink(plan)
     bits, ok = link.transmit(bits_from_bytes(frame(q, jpeg.scans[q]), plan.info_bits)[None],
-                             coherent_channel(channel, torch.Generator().manual_seed(seed)), snr_db)
+                             coherent_channel(channel, generator(seed, link.device)), snr_db)
     got = unframe(bytes_from_bits(bits[0]), max_scan) if ok.all() else None
     shown = decode(got[1], got[0], jpeg.size, jpeg.mode) if got else None
     return SentImage(shown or grey(jpeg.size, jpeg.mode), mcs.name, q, shown is None, plan.channel_uses)

@@ -31,7 +31,7 @@ class TokenQuantizer:
             hi = torch.quantile(t, 1 - tail, dim=0)
             n = 2**bits
             step = (hi - self.lo) / n
-            self.levels = self.lo[:, None] + step[:, None] * (torch.arange(n) + 0.5)  # [d, 2^b] cell centres
+            self.levels = self.lo[:, None] + step[:, None] * (torch.arange(n, device=t.device) + 0.5)  # [d, 2^b] cell centres
             self.step = step
 
     @property
@@ -42,16 +42,18 @@ class TokenQuantizer:
         """tokens: [B, d] -> bits [B, d * b] uint8 (component-major, MSB first)."""
         if tokens.dim() != 2 or tokens.shape[1] != self.dim:
             raise SemclipError(f"expected tokens [B, {self.dim}], got {list(tokens.shape)}")
+        lo = self.lo.to(tokens.device)
         if self.bits == 1:
-            idx = (tokens > self.lo).long()
+            idx = (tokens > lo).long()
         else:
-            idx = ((tokens - self.lo) / self.step).floor().clamp(0, 2**self.bits - 1).long()
-        shifts = torch.arange(self.bits - 1, -1, -1)
+            idx = ((tokens - lo) / self.step.to(tokens.device)).floor().clamp(0, 2**self.bits - 1).long()
+        shifts = torch.arange(self.bits - 1, -1, -1, device=tokens.device)
         return ((idx.unsqueeze(-1) >> shifts) & 1).reshape(tokens.shape[0], -1).to(torch.uint8)
 
     def decode(self, bits: torch.Tensor) -> torch.Tensor:
         """bits: [B, d * b] -> tokens [B, d], L2-normalised."""
         b = bits.long().reshape(bits.shape[0], self.dim, self.bits)
-        idx = (b << torch.arange(self.bits - 1, -1, -1)).sum(-1)
-        values = torch.gather(self.levels.expand(bits.shape[0], -1, -1), 2, idx.unsqueeze(-1)).squeeze(-1)
+        idx = (b << torch.arange(self.bits - 1, -1, -1, device=bits.device)).sum(-1)
+        levels = self.levels.to(bits.device)
+        values = torch.gather(levels.expand(bits.shape[0], -1, -1), 2, idx.unsqueeze(-1)).squeeze(-1)
         return F.normalize(values, dim=-1)

@@ -48,6 +48,8 @@ from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.rayleigh import RayleighBlockFading
 from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
+from semclip.device import generator
+from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.results import Record
 from semclip.progress import progress
@@ -135,7 +137,9 @@ def best_over_mcs(table: Sequence[MCS], evaluate: Callable[[MCS], Outcome]) -> O
 
 
 def _generator(seed: int, spec: str) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + int(hashlib.sha1(spec.encode()).hexdigest()[:6], 16))
+    """Each (seed, channel) its own stream on the run's device: a configuration's draws do
+    not depend on which others ran before it, or on which process ran it."""
+    return generator(seed * 1_000_003 + int(hashlib.sha1(spec.encode()).hexdigest()[:6], 16))
 
 
 class JpegSource:
@@ -206,7 +210,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        gain = RayleighBlockFading(generator=gen).sample_gain(n).abs().pow(2).reshape(-1) if fading else torch.ones(n)
+        gain = RayleighBlockFading(generator=gen).sample_gain(n, gen.device).abs().pow(2).reshape(-1) if fading else torch.ones(n)
         cap = torch.log2(1 + gain * 10 ** (snr / 10))  # bits per channel use, per image
         shown, uses, lost = [], [], 0
         for i, j in enumerate(src.jpegs):
@@ -222,14 +226,16 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
 
 
 def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], model: ImageJSCC, receiver: ImageReceiver, tick) -> list[Record]:
-    channel = create_channel(spec, _generator(ctx.seed, spec))
-    x = torch.stack([to_tensor(im, model.cfg) for im in ctx.images])
+    gen = _generator(ctx.seed, spec)
+    channel = create_channel(spec, gen)
+    model.to(gen.device)
+    x = torch.stack([to_tensor(im, model.cfg) for im in ctx.images]).to(gen.device)
     out = []
     for snr in snrs:
         recs = []
         with torch.no_grad():
             for s in range(0, x.shape[0], 256):
-                rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr)), channel)
+                rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
                 recs += [to_image(r) for r in rec]
         tokens = receiver.tokens(recs, [None] * len(recs))
         acc = top1_accuracy(ctx.classifier.predict(tokens), ctx.labels)
@@ -296,8 +302,11 @@ def run_baselines(
     ctx: Context, cfg: BaselineConfig, channels: Sequence[str], snrs: Sequence[float], log=print, cache: Path | None = None
 ) -> list[Record]:
     """Every configured baseline on every channel and SNR; finished (method, channel)
-    pairs are read back from the cache."""
+    pairs are read back from the cache. Under ``accelerate launch`` the (method, channel)
+    pairs are split over the processes, each writes its own cache files, and every process
+    then reads them all back in order: the records equal a one-process run."""
     cfg.validate()
+    d = dist()
     cache = cache or cache_dir() / "baselines"
     todo = []  # (method, spec, cache file), in output order
     for method in cfg.methods:
@@ -309,16 +318,21 @@ def run_baselines(
                 [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v1"],
                 sort_keys=True, default=str).encode()).hexdigest()[:16]
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
-    missing = {m for m, _, path in todo if not path.exists()}
+    to_run = [t for t in todo if not t[2].exists()]
+    missing = {m for m, _, _ in to_run}
+    mine = {path for _, _, path in d.shard_items(to_run)}  # this process's share of what is missing
     receiver = ImageReceiver(ctx.backbone)
     # built before the progress display: each shows its own (rich nests no live displays)
-    model = get_image_jscc(cfg, ctx, log) if "image-jscc" in missing else None
-    src = JpegSource(ctx, receiver) if missing & {"image-jpeg-ldpc", "image-capacity"} else None
-    records: list[Record] = []
-    with progress() as bar:
+    model = None
+    if "image-jscc" in missing:  # trained once, by the main process; the others load it
+        if d.is_main:
+            model = get_image_jscc(cfg, ctx, log)
+        d.barrier()
+        model = model or get_image_jscc(cfg, ctx, log)
+    src = JpegSource(ctx, receiver) if {m for m, _, p in todo if p in mine} & {"image-jpeg-ldpc", "image-capacity"} else None
+    with progress(disable=not d.is_main) as bar:
         for method, spec, path in todo:
-            if path.exists():
-                records += [Record(**r) for r in json.loads(path.read_text())]
+            if path not in mine:
                 continue
             task = bar.add_task(f"{method} over {spec}", total=len(snrs))
             tick = lambda t=task: bar.advance(t)  # noqa: E731
@@ -331,7 +345,10 @@ def run_baselines(
             else:
                 recs = run_token_digital(ctx, cfg, spec, snrs, tick)
             atomic_write_json(path, [r.model_dump() for r in recs])
-            records += recs
+    d.barrier()
+    records: list[Record] = []
+    for _, _, path in todo:
+        records += [Record(**r) for r in json.loads(path.read_text())]
     return records
 
 

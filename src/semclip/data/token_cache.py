@@ -30,6 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
+from semclip.data.token_store import TokenStore
+from semclip.device import autocast
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.progress import progress, say
@@ -77,14 +79,20 @@ def encode_stream(
     Unreadable images get a zero row. ``fn`` replaces ``backbone.encode_pixels``."""
     fn = fn or backbone.encode_pixels
     idx = list(indices)
-    device = next(iter(backbone.parameters()), torch.empty(0)).device
-    loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size, num_workers=workers)
+    device = backbone.device
+    loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size,
+                        num_workers=workers, pin_memory=device.type == "cuda")
+
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        with autocast(device, backbone.precision == "bf16"):
+            return fn(pixels.to(device, non_blocking=True)).float().cpu()
+
     out, ok, errors, pos = [], [], {}, 0
     for pixels, good, msgs in loader:
         if good.all():
-            tokens = fn(pixels.to(device)).float().cpu()
+            tokens = encode(pixels)
         else:  # zero rows for the unreadable ones
-            enc = fn(pixels[good].to(device)).float().cpu() if good.any() else torch.empty(0, backbone.dim)
+            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim)
             tokens = torch.zeros(pixels.shape[0], enc.shape[1])
             tokens[good] = enc
         for j in torch.nonzero(~good).flatten().tolist():
@@ -134,7 +142,6 @@ def extract_tokens(
     shard_dir.mkdir(parents=True, exist_ok=True)
     n_shards = (len(dataset) + SHARD - 1) // SHARD
     mine = [s for s in range(n_shards) if s % d.world == d.rank]
-    backbone.to(d.device)  # in place; back to the CPU below
     with progress(disable=not d.is_main) as bar:
         what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
         task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * SHARD) - s * SHARD for s in mine))
@@ -146,7 +153,6 @@ def extract_tokens(
                 continue
             tokens, ok, errors = encode_stream(backbone, dataset.image, range(lo, hi), batch_size, workers, on_batch=lambda n: bar.advance(task, n))
             _save_shard(shard, tokens, ok, errors)
-    backbone.to("cpu")
     d.barrier()
     if d.is_main and not path.exists():
         _join_shards(shard_dir, n_shards, len(dataset), backbone.dim, path)
@@ -198,6 +204,14 @@ def dataset_tokens(
         log(f"[yellow]skipped {len(errors)} unreadable image(s) of {len(dataset)} in {dataset.name}[/]: {shown}"
             + (f" (and {len(errors) - 3} more, listed in {path.name}'s metadata)" if len(errors) > 3 else ""))
     return tokens[ok], torch.from_numpy(dataset.labels)[ok]
+
+
+def dataset_store(backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64,
+                  workers: int = 0) -> TokenStore:
+    """The readable tokens of ``dataset`` as a memory-mapped store (extracted first when
+    missing): what training reads from, a batch at a time, at any dataset size."""
+    parts = getattr(dataset, "parts", None) or [dataset]
+    return TokenStore([extract_tokens(backbone, p, root, batch_size, workers) for p in parts])
 
 
 def _keep_mask(n: int, skipped: list[int]) -> torch.Tensor:

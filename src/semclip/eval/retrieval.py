@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 
 from semclip.channels.registry import create_channel
+from semclip.device import generator, of as device_of
+from semclip.distributed import dist
 from semclip.eval.results import Record
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
@@ -27,14 +29,20 @@ def sweep_retrieval(
     jscc: TokenJSCC | LinearCode, tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str], snrs_db: Sequence[float],
     dataset: str, method: str = "semclip", seed: int = 0,
 ) -> list[Record]:
-    """Noiseless records (method 'clean') plus one set per (channel, SNR)."""
-    records = _records("clean", "none", None, None, 0, index.recall(tokens), dataset)
-    for ch in channels:
-        channel = create_channel(ch, generator=torch.Generator().manual_seed(seed))
+    """Noiseless records (method 'clean') plus one set per (channel, SNR), where ``jscc``
+    lives; channels split over the processes of a launch as in ``sweep``."""
+    d, dev = dist(), device_of(jscc)
+    tokens = tokens.to(dev)
+    mine = []
+    for ch in d.shard_items(list(channels)):
+        channel = create_channel(ch, generator=generator(seed, dev))
+        recs = []
         for snr in snrs_db:
-            received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr)), channel)
-            records += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, jscc.cfg.k)
-    return records
+            received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
+            recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, jscc.cfg.k)
+        mine.append(recs)
+    clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset)
+    return clean + [r for recs in d.gather_items(mine) for r in recs]
 
 
 def retrieval_markdown(records: Sequence[Record]) -> str:
@@ -76,7 +84,7 @@ def sweep_retrieval_digital(
     for ch in channels:
         if ch == "rayleigh:none":
             continue  # coherent QAM needs CSI
-        channel = coherent_channel(ch, torch.Generator().manual_seed(seed))
+        channel = coherent_channel(ch, generator(seed))
         label = create_channel(ch)
         for snr in snrs_db:
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))

@@ -9,12 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from semclip.channels.registry import create_channel
+from semclip.device import generator, of as device_of
+from semclip.distributed import dist
 from semclip.eval.results import Record
-from semclip.jscc.model import TokenJSCC
 from semclip.jscc.linear import LinearCode
+from semclip.jscc.model import TokenJSCC
+from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 TokenCode = TokenJSCC | LinearCode  # anything with cfg.k and forward(tokens, snr_db, channel) -> (decoded, ChannelOutput)
-from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 # (received tokens [B, d] L2-normalised, SNR known at the receiver [B, 1]) -> predictions [B]
 Receiver = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -33,19 +35,28 @@ def sweep(
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[Record]:
-    """One record per (channel, SNR). The same seed gives every method the same noise."""
-    records = []
-    for ch in channels:
-        gen = torch.Generator().manual_seed(seed)
+    """One record per (channel, SNR). The same seed gives every method the same noise.
+
+    Runs where ``jscc`` lives; ``tokens`` (a tensor or a memory-mapped store) are moved
+    there a batch at a time. Under ``accelerate launch`` the channels are split over the
+    processes (each keeps its own noise stream, so the records equal a one-process run) and
+    every process returns all records."""
+    d = dist()
+    dev = device_of(jscc)
+    mine = []  # one list of records per channel of this process
+    for ch in d.shard_items(list(channels)):
+        records = []
+        mine.append(records)
+        gen = generator(seed, dev)
         channel = create_channel(ch, generator=gen)
         csi = getattr(channel, "csi", None)
         for snr in snrs_db:
             preds = []
             for s in range(0, tokens.shape[0], batch_size):
-                t = tokens[s : s + batch_size]
-                decoded, out = jscc(t, torch.full((t.shape[0], 1), float(snr)), channel)
-                preds.append(receiver(F.normalize(decoded, dim=-1), out.rx_snr_db))
-            acc = top1_accuracy(torch.cat(preds), labels)
+                t = tokens[s : s + batch_size].to(dev)
+                decoded, out = jscc(t, torch.full((t.shape[0], 1), float(snr), device=dev), channel)
+                preds.append(receiver(F.normalize(decoded, dim=-1), out.rx_snr_db).cpu())
+            acc = top1_accuracy(torch.cat(preds), labels.cpu())
             records.append(
                 Record(
                     method=method,
@@ -58,7 +69,7 @@ def sweep(
                     k=jscc.cfg.k,
                 )
             )
-    return records
+    return [r for per_channel in d.gather_items(mine) for r in per_channel]
 
 
 def sweep_semclip(

@@ -9,9 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
+import torch
 from safetensors.torch import load_file, save_file
 
 from semclip._io import atomic_write
+from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
@@ -30,7 +32,7 @@ def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | N
     }
     if provenance is not None:
         meta[META_KEY] = provenance.to_json()
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
 
@@ -47,9 +49,10 @@ def read_provenance(path: str | Path) -> Provenance:
     return Provenance.from_meta(read_meta(path), f"codec {path}")
 
 
-def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = None) -> TokenJSCC:
-    """Load a checkpoint, sending ``k`` symbols (default: the largest it serves); refuse
-    one made for another backbone or that does not serve k."""
+def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = None, device: torch.device | None = None) -> TokenJSCC:
+    """Load a checkpoint onto ``device`` (default: the run's; the file holds no device, so
+    one saved from a GPU loads on a CPU), sending ``k`` symbols (default: the largest it
+    serves); refuse one made for another backbone or that does not serve k."""
     path = Path(path)
     if not path.is_file():
         raise SemclipError(f"JSCC checkpoint not found: {path}")
@@ -75,5 +78,5 @@ def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = Non
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
         raise SemclipError(f"{path} does not match the token codec it describes: {exc}") from exc
-    model.eval()
+    model.eval().to(device or current_device())
     return model.at(k) if k is not None else model

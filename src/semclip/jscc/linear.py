@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
+from semclip.data.token_store import TokenStore
 from semclip.errors import SemclipError
 from semclip.jscc.config import JSCCConfig, ServesK
 
@@ -31,6 +32,21 @@ def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, to
     mean = x.mean(0)
     _, s, vt = torch.linalg.svd(x - mean, full_matrices=False)
     return mean.float(), vt[:n].float(), (s[:n] / (x.shape[0] - 1) ** 0.5).float()
+
+
+def streamed_directions(store: TokenStore, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``principal_directions`` of a store too large for memory: the d x d covariance
+    accumulated chunk by chunk in double, its top-n eigenvectors -> (mean [d], [n, d])."""
+    if len(store) < 2 or n > min(store.shape):
+        raise SemclipError(f"cannot take {n} principal directions of {len(store)} tokens of size {store.dim}")
+    total, outer, count = torch.zeros(store.dim, dtype=torch.float64), torch.zeros(store.dim, store.dim, dtype=torch.float64), 0
+    for t in store.chunks():
+        x = t.double()
+        total, outer, count = total + x.sum(0), outer + x.t() @ x, count + x.shape[0]
+    mean = total / count
+    cov = (outer - count * torch.outer(mean, mean)) / (count - 1)
+    _, vecs = torch.linalg.eigh(cov)  # ascending
+    return mean.float(), vecs[:, -n:].flip(1).t().float()
 
 
 class LinearCode(nn.Module, ServesK):
@@ -57,17 +73,29 @@ class LinearCode(nn.Module, ServesK):
         return code
 
     @torch.no_grad()
-    def fit(self, tokens: torch.Tensor) -> None:
-        """Principal directions of ``tokens`` [N, d] and the receiver's statistics at every k."""
-        mean, dirs, _ = principal_directions(tokens, 2 * self.cfg.k_max)
+    def fit(self, tokens: torch.Tensor | TokenStore) -> None:
+        """Principal directions of ``tokens`` [N, d] (a tensor, or a store read a chunk at a
+        time) and the receiver's statistics at every k, accumulated over the chunks in double."""
+        n_dir, dev = 2 * self.cfg.k_max, self.mean.device
+        if isinstance(tokens, TokenStore):
+            mean, dirs = streamed_directions(tokens, n_dir)
+            chunks = tokens.chunks
+        else:
+            mean, dirs, _ = principal_directions(tokens, n_dir)
+            chunks = lambda: [tokens]  # noqa: E731
         self.mean.copy_(mean)
         self.directions.copy_(dirs)
-        centred = tokens.double() - mean.double()
         for kk in self.cfg.ks:
-            s = self._symbols(tokens, kk).double()
-            ms = s.mean(0)
-            c_ss = torch.cov((s - ms).t())
-            c_ts = centred.t() @ (s - ms) / (s.shape[0] - 1)
+            n, s_sum, ss, ts, t_sum = 0, 0.0, 0.0, 0.0, 0.0
+            for t in chunks():
+                t = t.to(dev)
+                s = self._symbols(t, kk).double()
+                tc = t.double() - self.mean.double()
+                n, s_sum, t_sum = n + t.shape[0], s_sum + s.sum(0), t_sum + tc.sum(0)
+                ss, ts = ss + s.t() @ s, ts + tc.t() @ s
+            ms = s_sum / n
+            c_ss = (ss - n * torch.outer(ms, ms)) / (n - 1)
+            c_ts = (ts - torch.outer(t_sum, ms)) / (n - 1)
             lam, v = torch.linalg.eigh(c_ss)
             getattr(self, f"lam{kk}").copy_(lam.clamp(min=0))
             getattr(self, f"v{kk}").copy_(v)

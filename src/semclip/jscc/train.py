@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
+from semclip.data.token_store import TokenStore
+from semclip.device import generator
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
@@ -73,42 +77,60 @@ def jscc_loss(
     return loss
 
 
+class _Step(nn.Module):
+    """What DDP wraps: the codec's training forward on this process's rows (DDP hooks only
+    ``forward``, so the step must go through it)."""
+
+    def __init__(self, codec: TokenJSCC) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, clean: torch.Tensor, snr: torch.Tensor, k: torch.Tensor, lo: int, channel: Channel) -> torch.Tensor:
+        """clean: [n, d] rows lo..lo+n of a batch with SNRs [B, 1] and bandwidths k [B] -> decoded [n, d]."""
+        return self.codec.forward_rows(clean, snr, channel, lo, k)[0]
+
+
 def train_jscc(
-    model: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None
+    model: TokenJSCC, tokens: torch.Tensor | TokenStore, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None
 ) -> list[dict[str, float]]:
-    """Train in place on tokens [N, d] (unit norm); returns a loss log.
+    """Train in place on tokens [N, d] (unit norm; a tensor or a memory-mapped store, from
+    which only batches are read); returns a loss log. Runs on ``d.device``: the model, the
+    channel's random generator and every batch live there.
 
     Data-parallel under ``accelerate launch``: every process draws the same batch and
-    channel, encodes and decodes its equal share of rows, and the gradients are averaged,
-    so the result matches one process up to float rounding."""
+    channel, encodes and decodes its equal share of rows through the DDP-wrapped step, and
+    ``accelerator.backward`` averages the gradients, so the result matches one process up to
+    float rounding."""
     d = d or dist()
     cfg.validate()
-    if cfg.batch_size % d.world:
-        raise SemclipError(f"codec batch size {cfg.batch_size} does not split evenly over {d.world} processes")
-    gen = torch.Generator().manual_seed(cfg.seed)
+    d.check_split(cfg.batch_size, "codec")
+    dev = d.device
+    model.fit_base(tokens)  # the linear code under the residuals (a no-op without one), before the move
+    model.to(dev)
+    gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
-    ks = torch.tensor(model.cfg.ks)
-    model.fit_base(tokens)  # the linear code under the residuals (a no-op without one)
+    ks = torch.tensor(model.cfg.ks, device=dev)
+    bank = None if bank is None else bank.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    step_fn, opt = d.prepare(_Step(model), opt)
     model.train()
     log = []
     lo, hi = d.shard(0, cfg.batch_size)
     with progress(disable=not d.is_main) as bar:
-        what = f"training token JSCC (k in {model.cfg.ks})" + (f", {d.world} processes" if d.world > 1 else "")
+        what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
         task = bar.add_task(what, total=cfg.steps)
         for step in range(cfg.steps):
-            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
-            batch = tokens[idx]
+            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+            batch = tokens[idx.cpu()].to(dev, non_blocking=True)  # a store reads only these rows
             clean = batch[lo:hi]
-            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen)
-            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen)]
+            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
+            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]
             channel = channels[step % len(channels)]
-            decoded, _ = model.forward_rows(clean, snr, channel, lo, k)
+            decoded = step_fn(clean, snr, k, lo, channel)
             loss = jscc_loss(decoded, clean, bank, cfg, batch)
             opt.zero_grad()
-            loss.backward()
-            d.average_gradients(model.parameters())
+            d.backward(loss)
             opt.step()
             sched.step()
             if step % 100 == 0 or step == cfg.steps - 1:

@@ -73,18 +73,18 @@ class PromptLearner(nn.Module, ABC):
     # -- pieces shared by learners ------------------------------------------------
     def class_text(self, classes: Sequence[str]) -> tuple[torch.Tensor, TokenizedText]:
         """Word embeddings [C, L, width] of "<class>." and their tokens (cached)."""
-        key = tuple(validate_classnames(classes))
+        key = (*validate_classnames(classes), str(self.backbone.device))  # per device: the learner may move
         if key not in self._text_cache:
-            tok = self.backbone.tokenize([f"{c}." for c in key])
+            tok = self.backbone.tokenize([f"{c}." for c in key[:-1]])
             with torch.no_grad():
                 self._text_cache[key] = (self.backbone.embed_tokens(tok.input_ids), tok)
         return self._text_cache[key]
 
     def reference(self, classes: Sequence[str]) -> torch.Tensor:
         """Hand-crafted template-ensemble class embeddings [C, d] (cached)."""
-        key = tuple(validate_classnames(classes))
+        key = (*validate_classnames(classes), str(self.backbone.device))
         if key not in self._reference:
-            self._reference[key] = ZeroShotClassifier(self.backbone, key).weights
+            self._reference[key] = ZeroShotClassifier(self.backbone, key[:-1]).weights
         return self._reference[key]
 
     def encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
@@ -108,8 +108,9 @@ class PromptLearner(nn.Module, ABC):
                 ctx = self.backbone.embed_tokens(tok.input_ids)[0, 1 : 1 + n].clone()
             self.cfg.n_ctx = n
             return ctx
-        width = self.backbone.embed_tokens(torch.zeros(1, 1, dtype=torch.long)).shape[-1]
-        return torch.randn(self.cfg.n_ctx, width) * 0.02
+        dev = self.backbone.device
+        width = self.backbone.embed_tokens(torch.zeros(1, 1, dtype=torch.long, device=dev)).shape[-1]
+        return torch.randn(self.cfg.n_ctx, width, device=dev) * 0.02
 
     # -- the interface ------------------------------------------------------------
     def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ KIND = "semclip-prompts"
 
 
 def state_tensors(learner: PromptLearner) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous().clone() for k, v in learner.state_dict().items()}
+    return {k: v.detach().cpu().contiguous().clone() for k, v in learner.state_dict().items()}
 
 
 def save_prompts(

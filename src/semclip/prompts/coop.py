@@ -27,7 +27,7 @@ class CoOp(PromptLearner):
         self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         text = self.encode_with_context(classes, self.ctx.unsqueeze(0))
-        return text, torch.zeros(tokens.shape[0], dtype=torch.long)
+        return text, torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
 
 
 class CoCoOp(CoOp):
@@ -42,4 +42,4 @@ class CoCoOp(CoOp):
         self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx = self.ctx.unsqueeze(0) + self.meta_net(nn.functional.normalize(tokens, dim=-1)).unsqueeze(1)  # [B, M, w]
-        return self.encode_with_context(classes, ctx), torch.arange(tokens.shape[0])
+        return self.encode_with_context(classes, ctx), torch.arange(tokens.shape[0], device=tokens.device)

@@ -15,4 +15,4 @@ class Handcrafted(PromptLearner):
     def class_embeddings(
         self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.reference(classes).unsqueeze(0), torch.zeros(tokens.shape[0], dtype=torch.long)
+        return self.reference(classes).unsqueeze(0), torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)

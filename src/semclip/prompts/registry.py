@@ -36,4 +36,4 @@ def learner_config(name: str, cfg: PromptConfig | None = None) -> tuple[str, Pro
 
 def create_learner(name: str, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> PromptLearner:
     family, cfg = learner_config(name, cfg)
-    return LEARNERS[family](backbone, cfg, k)
+    return LEARNERS[family](backbone, cfg, k).to(backbone.device)  # a learner lives with its backbone

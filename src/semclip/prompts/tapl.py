@@ -71,7 +71,7 @@ class TAPL(PromptLearner):
     def _groups(self, snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Distinct SNRs (rounded) [U, 1] and each sample's group [B]."""
         if not self.cfg.snr_conditioning:
-            return snr_db.new_zeros(1, 1), torch.zeros(snr_db.shape[0], dtype=torch.long)
+            return snr_db.new_zeros(1, 1), torch.zeros(snr_db.shape[0], dtype=torch.long, device=snr_db.device)
         r = self.cfg.snr_resolution_db
         uniq, index = torch.unique(torch.round(snr_db[:, 0] / r) * r, return_inverse=True)
         return uniq.unsqueeze(1), index
@@ -98,6 +98,6 @@ class TAPL(PromptLearner):
         self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.cfg.text_side:
-            return self.reference(classes).unsqueeze(0), torch.zeros(tokens.shape[0], dtype=torch.long)
+            return self.reference(classes).unsqueeze(0), torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
         ctx, _, index = self._context(snr_db)
         return self.encode_with_context(classes, ctx), index

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from safetensors.torch import load_file, save_file
 
 from semclip._io import atomic_write
 from semclip.channels.registry import create_channel
+from semclip.device import generator
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
@@ -62,7 +64,7 @@ def _save_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer
     tensors = {f"learner.{k}": v for k, v in state_tensors(learner).items()}
     for i, st in opt.state_dict()["state"].items():
         for name, value in st.items():
-            tensors[f"opt.{i}.{name}"] = torch.as_tensor(value).detach().clone().contiguous()
+            tensors[f"opt.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
     atomic_write(path, lambda p: save_file(tensors, str(p), metadata={"step": str(step), "key": key}))
 
 
@@ -85,6 +87,18 @@ def _load_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer
     return int(meta["step"])
 
 
+class _Step(nn.Module):
+    """What DDP wraps: the learner's scores on this process's rows (DDP hooks only ``forward``)."""
+
+    def __init__(self, learner: PromptLearner) -> None:
+        super().__init__()
+        self.learner = learner
+
+    def forward(self, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """received: [n, d] unit norm; snr_db: [n, 1] -> (logits [n, C], class embeddings [G, C, d])."""
+        return self.learner.score(received, snr_db, classes)
+
+
 def train_prompts(
     learner: PromptLearner,
     jscc: TokenJSCC,
@@ -100,17 +114,22 @@ def train_prompts(
     """tokens: [N, d] clean few-shot tokens; labels: [N] in 0..C-1 over ``classes``.
     Writes the final checkpoint to ``out`` and returns a training log.
 
-    Data-parallel under ``accelerate launch``: every process draws the same batch, SNRs
-    and channel, scores its equal share of the rows, and gradients are averaged."""
+    Runs on ``d.device``: learner, backbone, codec, tokens and the per-step generators move
+    there. Data-parallel under ``accelerate launch``: every process draws the same batch, SNRs
+    and channel, scores its equal share of the rows through the DDP-wrapped learner, and
+    ``accelerator.backward`` averages the gradients."""
     out = Path(out)
     d = d or dist()
-    if cfg.batch_size % d.world:
-        raise SemclipError(f"prompt batch size {cfg.batch_size} does not split evenly over {d.world} processes")
+    d.check_split(cfg.batch_size, "prompt")
     if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
         raise SemclipError(f"{tokens.shape[0]} tokens but {labels.shape[0]} labels")
     if int(labels.max()) >= len(classes):
         raise SemclipError(f"labels go up to {int(labels.max())} but only {len(classes)} classes were given")
-    jscc.eval().requires_grad_(False)
+    dev = d.device
+    jscc.eval().requires_grad_(False).to(dev)
+    learner.backbone.to(dev)
+    learner.to(dev)
+    tokens, labels = tokens.to(dev), labels.to(dev)
     params = [p for p in learner.parameters() if p.requires_grad]
     log: list[dict] = []
     meta = {"train": asdict(cfg), **(extra or {})}
@@ -126,29 +145,29 @@ def train_prompts(
     partial = _partial_path(out)
     start = _load_partial(partial, learner, opt, key) if partial.exists() else 0
     n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
+    step_fn, opt = d.prepare(_Step(learner), opt)
     learner.train()
     lo, hi = d.shard(0, cfg.batch_size)
     with progress(disable=not d.is_main) as bar:
-        what = f"training {learner.name} prompts" + (f" ({d.world} processes)" if d.world > 1 else "")
+        what = f"training {learner.name} prompts on {dev}" + (f" ({d.world} processes)" if d.world > 1 else "")
         task = bar.add_task(what, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen)
-            levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen).float()
-            snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen)]
+            gen = generator(cfg.seed * 1_000_003 + step, dev)
+            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+            levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen, device=dev).float()
+            snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen, device=dev)]
             channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
             with torch.no_grad():
                 decoded, rx = jscc(tokens[idx], snr, channel)
             received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
-            logits, text = learner.score(received, rx.rx_snr_db[lo:hi], classes)
+            logits, text = step_fn(received, rx.rx_snr_db[lo:hi], classes)
             loss = F.cross_entropy(logits, labels[idx[lo:hi]])
             if learner.anchor > 0:
                 loss = loss + learner.anchor * learner.anchor_loss(text, classes)
             for g in opt.param_groups:  # cosine decay, a pure function of the step (resumable)
                 g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             opt.zero_grad()
-            loss.backward()
-            d.average_gradients(params)
+            d.backward(loss)
             opt.step()
             if step % 25 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": round(loss.item(), 4)})

@@ -33,13 +33,15 @@ class CaptionIndex:
         """tokens: [N, d] image tokens, one per caption -> {"image-to-text": {"r@1": ..}, "text-to-image": {..}}."""
         if tokens.shape[0] != self.target.shape[0]:
             raise SemclipError(f"{tokens.shape[0]} image tokens for {self.target.shape[0]} captions")
-        sim = F.normalize(tokens, dim=-1) @ self.embeddings.t()  # [N, T]
+        dev = self.embeddings.device
+        target = self.target.to(dev)
+        sim = F.normalize(tokens.to(dev), dim=-1) @ self.embeddings.t()  # [N, T]
         # image -> text: rank of the image's own caption among all texts
-        own = sim.gather(1, self.target[:, None])
+        own = sim.gather(1, target[:, None])
         i2t_rank = (sim > own).sum(1)
         # text -> image: best rank among the images carrying that caption
         order = sim.t().argsort(dim=1, descending=True)  # [T, N]
-        hit_rank = (self.target[order] == torch.arange(len(self.texts))[:, None]).float().argmax(1)
+        hit_rank = (target[order] == torch.arange(len(self.texts), device=dev)[:, None]).float().argmax(1)
         return {
             "image-to-text": {f"r@{k}": float((i2t_rank < k).float().mean()) for k in ks},
             "text-to-image": {f"r@{k}": float((hit_rank < k).float().mean()) for k in ks},

@@ -24,7 +24,7 @@ class ZeroShotClassifier:
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: [B, d] -> cosine similarities [B, C]."""
-        return F.normalize(tokens, dim=-1) @ self.weights.t()
+        return F.normalize(tokens.to(self.weights.device), dim=-1) @ self.weights.t()
 
     def probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: [B, d] -> class probabilities [B, C] at the backbone's logit scale."""
@@ -36,4 +36,4 @@ class ZeroShotClassifier:
 
 
 def top1_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((pred == labels).float().mean())
+    return float((pred.cpu() == labels.cpu()).float().mean())

@@ -1,0 +1,85 @@
+"""One device policy for a whole run: chosen once, then every module, tensor, random
+generator and Sionna block of the run lives on it.
+
+``select(spec)`` validates ``auto | cpu | cuda | cuda:N`` and makes it the run's device;
+``current()`` returns it (``auto`` until something selects: the GPU when there is one).
+Under ``accelerate launch`` each process takes the GPU its launcher gave it
+(``semclip.distributed``). Random draws are reproducible per device: ``generator(seed)``
+is a seeded generator *on* the run's device, so noise is drawn where it is used, with no
+host-to-device copy per batch. A CPU run and a GPU run of the same seed draw different
+(equally distributed) noise; data order (which rows a batch reads) is drawn on the host,
+where the token store lives, so it is the same on every device.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from semclip.errors import SemclipError
+
+DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
+_chosen: torch.device | None = None
+
+
+def resolve(spec: str | torch.device | None = "auto") -> torch.device:
+    """A device spec -> torch.device, or a one-line error that says what to do."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return torch.device("cpu")
+    family, _, index = spec.partition(":")
+    if family != "cuda" or (index and not index.isdigit()):
+        raise SemclipError(f"unknown device {spec!r}; use {DEVICE_HELP}")
+    if not torch.cuda.is_available():
+        raise SemclipError(f"--device {spec}: this machine has no CUDA GPU that torch can use (torch {torch.__version__}); use --device cpu or auto")
+    n = torch.cuda.device_count()
+    # a bare "cuda" under a launcher is this process's own GPU, as Accelerate assigns it
+    i = int(index) if index else int(os.environ.get("LOCAL_RANK", torch.cuda.current_device()))
+    if i >= n:
+        raise SemclipError(f"--device {spec}: there is no GPU {i}; this machine has {n} (cuda:0..cuda:{n - 1})")
+    return torch.device("cuda", i)
+
+
+def select(spec: str | torch.device | None = "auto") -> torch.device:
+    """Make ``spec`` the run's device (the commands call this once, from ``--device``)."""
+    global _chosen
+    _chosen = resolve(spec)
+    if _chosen.type == "cuda":
+        torch.cuda.set_device(_chosen)
+    return _chosen
+
+
+def current() -> torch.device:
+    """The run's device: what ``select`` chose, else ``auto``."""
+    return _chosen if _chosen is not None else resolve("auto")
+
+
+def generator(seed: int, device: torch.device | None = None) -> torch.Generator:
+    """A generator seeded with ``seed`` on ``device`` (default: the run's device)."""
+    return torch.Generator(device=device or current()).manual_seed(int(seed))
+
+
+def host_generator(seed: int) -> torch.Generator:
+    """A seeded CPU generator, for draws that index host memory (which rows a batch reads)."""
+    return torch.Generator(device="cpu").manual_seed(int(seed))
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast for the frozen towers on a GPU; a no-op on the CPU (where bf16 is
+    slower than fp32 on most cores) or when disabled."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def of(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` lives (its first parameter or buffer; the CPU if it has neither):
+    library functions follow the model they are given, so they need no device argument."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
