@@ -27,6 +27,9 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 
 
+DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
+
+
 def parse_floats(text: str, what: str) -> list[float]:
     """"-10,-5,0" -> [-10.0, -5.0, 0.0], with an error naming the bad item."""
     out = []
@@ -79,6 +82,7 @@ def demo(
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
+    device: DeviceOption = "auto",
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
@@ -142,6 +146,7 @@ def train(
     jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
     train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
@@ -181,6 +186,7 @@ def eval_(
     test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (spread over the classes for on-disk sets).")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: N training images (spread over the classes for on-disk sets).")] = 10000,
     allow_leak: Annotated[bool, typer.Option(help="Run even if a test split or class list reached the codec or prompts (every record says so).")] = False,
+    device: DeviceOption = "auto",
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from semclip.evaluate import EvalConfig, run_eval
@@ -212,6 +218,7 @@ def transmit(
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec, trained on first use).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
+    device: DeviceOption = "auto",
 ) -> None:
     """Send one image's token over the channel; print the top-5 zero-shot labels after
     transmission beside the noiseless backbone's, and the channel uses."""
@@ -255,6 +262,7 @@ def serve(
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
+    device: DeviceOption = "auto",
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
@@ -273,6 +281,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Encode a dataset's images into the token cache once (streaming, resumable; under
     `accelerate launch` every process encodes its share of the shards)."""
@@ -359,9 +368,13 @@ def pocket_train(
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
     fashion_per_class: Annotated[int, typer.Option(help="Fashion-MNIST *training* images per class (0: none).")] = 1200,
     seed: int = 0,
+    device: DeviceOption = "auto",
 ) -> None:
     """Train PocketCLIP's projection heads on offline data (no evaluation split)."""
+    from semclip.device import select
     from semclip.train.pocketclip import HeadTrainConfig, train_heads
+
+    select(device)
 
     r = train_heads(HeadTrainConfig(steps=steps, fashion_per_class=fashion_per_class, seed=seed), out)
     console.print(f"wrote {r['out']} (sha {r['sha']}), trained on {r['sizes']}, final loss {r['final_loss']:.3f}")
@@ -372,13 +385,16 @@ def pocket_eval(
     heads: Annotated[Optional[Path], typer.Option(help="Heads file (default: the packaged one).")] = None,
     dataset: Annotated[str, typer.Option(help="Labelled evaluation set.")] = "fashion-mnist:test",
     limit: Annotated[Optional[int], typer.Option(help="First N images only.")] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Noiseless zero-shot top-1 of PocketCLIP with the hand-crafted templates."""
     from semclip.backbones.base import create_backbone
     from semclip.data.registry import create_dataset
     from semclip.data.token_cache import dataset_tokens
+    from semclip.device import select
     from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
+    select(device)
     bb = create_backbone(f"pocketclip:{heads}" if heads else "pocketclip")
     data = create_dataset(dataset, limit=limit)
     tokens, labels = dataset_tokens(bb, data)

@@ -133,7 +133,12 @@ def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., A
             # by name: typer may carry its own copy of click's ParameterSource enum
             sources = {name: ctx.get_parameter_source(name) for name in kwargs}
             from_cli = {name for name, src in sources.items() if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")}
-            return fn(**resolve(command, config, kwargs, from_cli))
+            settings = resolve(command, config, kwargs, from_cli)
+            if "device" in settings:  # one device for the whole run, chosen before anything is built
+                from semclip.device import select
+
+                select(settings["device"])
+            return fn(**settings)
 
         sig = inspect.signature(fn, eval_str=True)  # typer needs the real Annotated types
         extra = [

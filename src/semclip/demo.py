@@ -73,7 +73,7 @@ class DemoConfig:
         self.baselines.validate()
         for name in self.learners:
             learner_config(name)
-        as_snr_tensor(torch.tensor(self.snrs_db), len(self.snrs_db))
+        as_snr_tensor(torch.tensor(self.snrs_db, device="cpu"), len(self.snrs_db))
         as_snr_tensor(self.k_sweep_snr_db, 1)
         for ch in self.channels:
             create_channel(ch)

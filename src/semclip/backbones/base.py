@@ -58,8 +58,8 @@ class Backbone(nn.Module, ABC):
         left, top = (nw - s) // 2, (nh - s) // 2
         image = image.crop((left, top, left + s, top + s))
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
+        mean = torch.tensor(self.mean, device="cpu").view(3, 1, 1)  # on the host: batches move to the device
+        std = torch.tensor(self.std, device="cpu").view(3, 1, 1)
         return (x - mean) / std
 
     precision: str = "fp32"  # "bf16": the image tower runs under bf16 autocast on a GPU (opt-in)
@@ -74,7 +74,7 @@ class Backbone(nn.Module, ABC):
     @property
     def device(self) -> torch.device:
         """Where the towers are (moved by the run's device policy)."""
-        return next(iter(self.parameters()), torch.empty(0)).device
+        return next(iter(self.parameters()), torch.empty(0, device="cpu")).device
 
     @abstractmethod
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:

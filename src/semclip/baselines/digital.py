@@ -209,12 +209,12 @@ def bits_from_bytes(data: bytes, length: int) -> torch.Tensor:
     """bytes -> [length] uint8 bits (MSB first), zero-padded to ``length``."""
     if len(data) * 8 > length:
         raise SemclipError(f"{len(data)} bytes do not fit {length} bits")
-    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
-    bits = ((raw.unsqueeze(1) >> torch.arange(7, -1, -1)) & 1).reshape(-1)
-    return torch.cat([bits, torch.zeros(length - bits.numel(), dtype=torch.uint8)])
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8, device="cpu")
+    bits = ((raw.unsqueeze(1) >> torch.arange(7, -1, -1, device="cpu")) & 1).reshape(-1)  # host side: bytes live there
+    return torch.cat([bits, torch.zeros(length - bits.numel(), dtype=torch.uint8, device="cpu")])
 
 
 def bytes_from_bits(bits: torch.Tensor) -> bytes:
     """[L] bits (MSB first) -> L // 8 bytes (a trailing partial byte is padding)."""
     b = bits.cpu().to(torch.uint8)[: bits.numel() // 8 * 8].reshape(-1, 8)
-    return bytes((b << torch.arange(7, -1, -1, dtype=torch.uint8)).sum(1, dtype=torch.uint8).tolist())
+    return bytes((b << torch.arange(7, -1, -1, dtype=torch.uint8, device="cpu")).sum(1, dtype=torch.uint8).tolist())

@@ -210,7 +210,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        gain = RayleighBlockFading(generator=gen).sample_gain(n, gen.device).abs().pow(2).reshape(-1) if fading else torch.ones(n)
+        gain = RayleighBlockFading(generator=gen).sample_gain(n, gen.device).abs().pow(2).reshape(-1) if fading else torch.ones(n, device=gen.device)
         cap = torch.log2(1 + gain * 10 ** (snr / 10))  # bits per channel use, per image
         shown, uses, lost = [], [], 0
         for i, j in enumerate(src.jpegs):

@@ -62,7 +62,7 @@ class _Pixels(Dataset):
         try:
             return self.preprocess(self.load(self.indices[j])), True, ""
         except SemclipError as exc:
-            return torch.zeros(3, self.size, self.size), False, str(exc)
+            return torch.zeros(3, self.size, self.size, device="cpu"), False, str(exc)
 
 
 @torch.no_grad()
@@ -92,8 +92,8 @@ def encode_stream(
         if good.all():
             tokens = encode(pixels)
         else:  # zero rows for the unreadable ones
-            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim)
-            tokens = torch.zeros(pixels.shape[0], enc.shape[1])
+            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
+            tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
             tokens[good] = enc
         for j in torch.nonzero(~good).flatten().tolist():
             errors[idx[pos + j]] = msgs[j]
@@ -103,7 +103,7 @@ def encode_stream(
         if on_batch:
             on_batch(pixels.shape[0])
     if not out:
-        return torch.empty(0, backbone.dim), torch.empty(0, dtype=torch.bool), {}
+        return torch.empty(0, backbone.dim, device="cpu"), torch.empty(0, dtype=torch.bool, device="cpu"), {}
     return torch.cat(out), torch.cat(ok), errors
 
 
@@ -162,8 +162,8 @@ def extract_tokens(
 
 def _join_shards(shard_dir: Path, n_shards: int, n: int, dim: int, path: Path) -> None:
     """One file from the shards, filled into a preallocated tensor (no second copy)."""
-    tokens = torch.empty(n, dim)
-    ok = torch.empty(n, dtype=torch.uint8)
+    tokens = torch.empty(n, dim, device="cpu")  # caches live on the host; consumers move batches
+    ok = torch.empty(n, dtype=torch.uint8, device="cpu")
     errors: dict[int, str] = {}
     for s in range(n_shards):
         shard = shard_dir / f"{s:05d}.safetensors"
@@ -197,7 +197,7 @@ def dataset_tokens(
     tokens = data["tokens"]
     if tokens.shape[0] != len(dataset):
         raise SemclipError(f"token cache {path} holds {tokens.shape[0]} rows for {len(dataset)} images: delete it and run again")
-    ok = data["ok"].bool() if "ok" in data else torch.ones(len(dataset), dtype=torch.bool)
+    ok = data["ok"].bool() if "ok" in data else torch.ones(len(dataset), dtype=torch.bool, device="cpu")
     dataset.skipped = sorted(errors)
     if errors and dist().is_main:
         shown = "; ".join(errors[i] for i in dataset.skipped[:3])
@@ -215,6 +215,6 @@ def dataset_store(backbone: Backbone, dataset: LabelledImages, root: Path | None
 
 
 def _keep_mask(n: int, skipped: list[int]) -> torch.Tensor:
-    keep = torch.ones(n, dtype=torch.bool)
+    keep = torch.ones(n, dtype=torch.bool, device="cpu")
     keep[skipped] = False
     return keep

@@ -61,10 +61,11 @@ class Split:
 
     def subset(self, class_ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Images of ``class_ids`` only, labels renumbered 0..len(class_ids)-1."""
-        ids = torch.tensor(list(class_ids))
+        dev = self.labels.device
+        ids = torch.tensor(list(class_ids), device=dev)
         keep = (self.labels[:, None] == ids[None]).any(1)
-        remap = torch.full((len(self.classes),), -1, dtype=torch.long)
-        remap[ids] = torch.arange(len(ids))
+        remap = torch.full((len(self.classes),), -1, dtype=torch.long, device=dev)
+        remap[ids] = torch.arange(len(ids), device=dev)
         return self.tokens[keep], remap[self.labels[keep]], [self.classes[i] for i in class_ids]
 
 
@@ -152,7 +153,7 @@ def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, datase
 
 
 def _clean(learner: PromptLearner, tokens, labels, classes, split, dataset) -> Record:
-    acc = top1_accuracy(learner.predict(tokens, torch.zeros(tokens.shape[0], 1), classes), labels)
+    acc = top1_accuracy(learner.predict(tokens, torch.zeros(tokens.shape[0], 1, device=tokens.device), classes), labels)
     return Record(method="clean", split=split, channel="none", snr_db=None, value=acc, channel_uses_per_image=0, dataset=dataset)
 
 

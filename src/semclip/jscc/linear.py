@@ -39,7 +39,8 @@ def streamed_directions(store: TokenStore, n: int) -> tuple[torch.Tensor, torch.
     accumulated chunk by chunk in double, its top-n eigenvectors -> (mean [d], [n, d])."""
     if len(store) < 2 or n > min(store.shape):
         raise SemclipError(f"cannot take {n} principal directions of {len(store)} tokens of size {store.dim}")
-    total, outer, count = torch.zeros(store.dim, dtype=torch.float64), torch.zeros(store.dim, store.dim, dtype=torch.float64), 0
+    total = torch.zeros(store.dim, dtype=torch.float64, device="cpu")  # the store's chunks are host memory
+    outer, count = torch.zeros(store.dim, store.dim, dtype=torch.float64, device="cpu"), 0
     for t in store.chunks():
         x = t.double()
         total, outer, count = total + x.sum(0), outer + x.t() @ x, count + x.shape[0]

@@ -132,6 +132,8 @@ class PromptLearner(nn.Module, ABC):
             raise SemclipError(f"expected tokens [B, {self.backbone.dim}], got {list(tokens.shape)}")
         if snr_db.shape != (tokens.shape[0], 1):
             raise SemclipError(f"expected snr_db [B, 1] = [{tokens.shape[0]}, 1], got {list(snr_db.shape)}")
+        dev = self.backbone.device  # inputs follow the learner (a sweep may hand host tensors)
+        tokens, snr_db = tokens.to(dev), snr_db.to(dev)
         z = self.adapt_image(tokens, snr_db)
         text, index = self.class_embeddings(classes, tokens, snr_db)
         return self.backbone.logit_scale * scores(z, text, index), text

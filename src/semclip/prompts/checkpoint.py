@@ -39,7 +39,7 @@ def save_prompts(
     }
     if provenance is not None:
         meta[META_KEY] = provenance.to_json()
-    tensors = state_tensors(learner) or {"_empty": torch.zeros(1)}
+    tensors = state_tensors(learner) or {"_empty": torch.zeros(1, device="cpu")}
     return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
 

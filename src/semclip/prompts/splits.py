@@ -29,7 +29,7 @@ def few_shot(labels: torch.Tensor, class_ids: Sequence[int], shots: int, seed: i
         raise SemclipError(f"shots must be positive, got {shots}")
     path = cache_dir() / "splits" / f"{dataset_id}-c{'_'.join(map(str, class_ids))}-k{shots}-s{seed}.json"
     if path.exists():
-        return torch.tensor(json.loads(path.read_text())["indices"], dtype=torch.long)
+        return torch.tensor(json.loads(path.read_text())["indices"], dtype=torch.long, device="cpu")
     lab = labels.numpy()
     counts = {c: int((lab == c).sum()) for c in class_ids}
     small = {c: n for c, n in counts.items() if n < shots}

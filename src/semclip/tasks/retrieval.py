@@ -25,16 +25,15 @@ class CaptionIndex:
             raise SemclipError("retrieval needs at least one caption")
         self.texts = list(dict.fromkeys(captions))
         where = {t: i for i, t in enumerate(self.texts)}
-        self.target = torch.tensor([where[c] for c in captions])  # [N images]
         with torch.no_grad():
-            self.embeddings = backbone.encode_text(self.texts)  # batched there
+            self.embeddings = backbone.encode_text(self.texts)  # batched there, on the backbone's device
+        self.target = torch.tensor([where[c] for c in captions], device=self.embeddings.device)  # [N images]
 
     def recall(self, tokens: torch.Tensor, ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
         """tokens: [N, d] image tokens, one per caption -> {"image-to-text": {"r@1": ..}, "text-to-image": {..}}."""
         if tokens.shape[0] != self.target.shape[0]:
             raise SemclipError(f"{tokens.shape[0]} image tokens for {self.target.shape[0]} captions")
-        dev = self.embeddings.device
-        target = self.target.to(dev)
+        dev, target = self.embeddings.device, self.target
         sim = F.normalize(tokens.to(dev), dim=-1) @ self.embeddings.t()  # [N, T]
         # image -> text: rank of the image's own caption among all texts
         own = sim.gather(1, target[:, None])

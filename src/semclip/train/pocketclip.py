@@ -31,6 +31,7 @@ from semclip.backbones.pocketclip import PocketCLIP, PocketHeads, imagenet_class
 from semclip.data import captioned, clipart_topics
 from semclip.data.fashion_mnist import FashionMNIST
 from semclip.data.token_cache import encode_images
+from semclip.device import current as current_device, generator
 from semclip.progress import progress
 
 # Generic caption templates for class names during head training. The evaluation
@@ -158,30 +159,31 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     """Train the heads and write them, with their config and training-set sizes, to ``out``."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    model = PocketCLIP(heads_path=None, image_size=cfg.image_size)
+    dev = current_device()
+    model = PocketCLIP(heads_path=None, image_size=cfg.image_size).to(dev)
     work = work or cache_dir() / "pocketclip-train"
-    data = collect_features(cfg, model, work)
+    data = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in collect_features(cfg, model, work).items()}
     teacher_w, teacher_b = model.image_tower._fc.weight.detach(), model.image_tower._fc.bias.detach()
-    heads = PocketHeads(cfg.dim, cfg.hidden)
+    heads = PocketHeads(cfg.dim, cfg.hidden).to(dev)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     images, choices, distill = data["images"], data["choices"], data["distill"]
     n = images.shape[0]
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = generator(cfg.seed, dev)
     log = []
     with progress() as bar:
         task = bar.add_task("training PocketCLIP heads", total=cfg.steps)
         for step in range(cfg.steps):
-            idx = torch.randint(n, (cfg.batch_size,), generator=gen)
+            idx = torch.randint(n, (cfg.batch_size,), generator=gen, device=dev)
             f = images[idx]
-            cap = choices[idx, torch.randint(choices.shape[1], (cfg.batch_size,), generator=gen)]
+            cap = choices[idx, torch.randint(choices.shape[1], (cfg.batch_size,), generator=gen, device=dev)]
             uniq, inv = torch.unique(cap, return_inverse=True)
             img = F.normalize(heads.image(f), dim=-1)
             txt = F.normalize(heads.text(data["captions"][uniq]), dim=-1)
             scale = heads.logit_scale.clamp(max=4.6052).exp()
             logits = scale * img @ txt.t()  # [B, U]
             loss_i2t = F.cross_entropy(logits, inv)
-            pos = (inv[None, :] == torch.arange(len(uniq))[:, None]).float()  # [U, B]
+            pos = (inv[None, :] == torch.arange(len(uniq), device=dev)[:, None]).float()  # [U, B]
             loss_t2i = -(pos / pos.sum(1, keepdim=True) * logits.t().log_softmax(-1)).sum(1).mean()
             loss = 0.5 * (loss_i2t + loss_t2i)
             d = distill[idx]
@@ -189,8 +191,8 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
                 t = cfg.distill_temperature
                 teacher = (f[d] @ teacher_w.t() + teacher_b) / t
                 # one random template per class and step: 4x cheaper than the full ensemble
-                tpl = torch.randint(data["imagenet"].shape[1], (data["imagenet"].shape[0],), generator=gen)
-                cls = F.normalize(heads.text(data["imagenet"][torch.arange(len(tpl)), tpl]), dim=-1)
+                tpl = torch.randint(data["imagenet"].shape[1], (data["imagenet"].shape[0],), generator=gen, device=dev)
+                cls = F.normalize(heads.text(data["imagenet"][torch.arange(len(tpl), device=dev), tpl]), dim=-1)
                 student = (scale * img[d] @ cls.t()) / t
                 kl = F.kl_div(student.log_softmax(-1), teacher.log_softmax(-1), log_target=True, reduction="batchmean")
                 loss = loss + cfg.distill_weight * kl * t * t
@@ -201,7 +203,7 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1, description=f"training PocketCLIP heads (loss {loss.item():.3f})")
-    state = {k: v.detach().contiguous() for k, v in heads.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
     sha = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
     meta = {
         "kind": "pocketclip-heads",
