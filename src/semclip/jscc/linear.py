@@ -36,16 +36,19 @@ def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, to
 
 def streamed_directions(store: TokenStore, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``principal_directions`` of a store too large for memory: the d x d covariance
-    accumulated chunk by chunk in double, its top-n eigenvectors -> (mean [d], [n, d])."""
+    accumulated chunk by chunk, its top-n eigenvectors -> (mean [d], [n, d])."""
     if len(store) < 2 or n > min(store.shape):
         raise SemclipError(f"cannot take {n} principal directions of {len(store)} tokens of size {store.dim}")
-    total = torch.zeros(store.dim, dtype=torch.float64, device="cpu")  # the store's chunks are host memory
-    outer, count = torch.zeros(store.dim, store.dim, dtype=torch.float64, device="cpu"), 0
+    shift = None  # products of shifted data in float32 (4x faster than double), sums in double:
+    total = torch.zeros(store.dim, dtype=torch.float64, device="cpu")  # shifting by a first estimate
+    outer, count = torch.zeros(store.dim, store.dim, dtype=torch.float64, device="cpu"), 0  # of the mean avoids cancellation
     for t in store.chunks():
-        x = t.double()
-        total, outer, count = total + x.sum(0), outer + x.t() @ x, count + x.shape[0]
-    mean = total / count
-    cov = (outer - count * torch.outer(mean, mean)) / (count - 1)
+        shift = t.mean(0) if shift is None else shift
+        x = t - shift
+        total, outer, count = total + x.sum(0).double(), outer + (x.t() @ x).double(), count + x.shape[0]
+    centre = total / count
+    mean = shift.double() + centre
+    cov = (outer - count * torch.outer(centre, centre)) / (count - 1)
     _, vecs = torch.linalg.eigh(cov)  # ascending
     return mean.float(), vecs[:, -n:].flip(1).t().float()
 
@@ -86,17 +89,21 @@ class LinearCode(nn.Module, ServesK):
             chunks = lambda: [tokens]  # noqa: E731
         self.mean.copy_(mean)
         self.directions.copy_(dirs)
-        for kk in self.cfg.ks:
-            n, s_sum, ss, ts, t_sum = 0, 0.0, 0.0, 0.0, 0.0
-            for t in chunks():
-                t = t.to(dev)
-                s = self._symbols(t, kk).double()
-                tc = t.double() - self.mean.double()
-                n, s_sum, t_sum = n + t.shape[0], s_sum + s.sum(0), t_sum + tc.sum(0)
-                ss, ts = ss + s.t() @ s, ts + tc.t() @ s
-            ms = s_sum / n
-            c_ss = (ss - n * torch.outer(ms, ms)) / (n - 1)
-            c_ts = (ts - torch.outer(t_sum, ms)) / (n - 1)
+        ks = self.cfg.ks
+        n, s_sum, ss, ts, t_sum = 0, dict.fromkeys(ks, 0.0), dict.fromkeys(ks, 0.0), dict.fromkeys(ks, 0.0), 0.0
+        for t in chunks():  # one pass for every k: the code at k is the first k symbols of the code at k_max
+            t = t.to(dev)
+            z = self.encode(t, self.cfg.k_max)
+            tc = t.double() - self.mean.double()
+            n, t_sum = n + t.shape[0], t_sum + tc.sum(0)
+            for kk in ks:
+                x = power_normalize(z[:, :kk])
+                sym = torch.cat([x.real, x.imag], dim=-1).double()
+                s_sum[kk], ss[kk], ts[kk] = s_sum[kk] + sym.sum(0), ss[kk] + sym.t() @ sym, ts[kk] + tc.t() @ sym
+        for kk in ks:
+            ms = s_sum[kk] / n
+            c_ss = (ss[kk] - n * torch.outer(ms, ms)) / (n - 1)
+            c_ts = (ts[kk] - torch.outer(t_sum, ms)) / (n - 1)
             lam, v = torch.linalg.eigh(c_ss)
             getattr(self, f"lam{kk}").copy_(lam.clamp(min=0))
             getattr(self, f"v{kk}").copy_(v)
