@@ -55,6 +55,11 @@ def child(path: Path, steps: int) -> dict:
     from semclip.jscc.train import JSCCTrainConfig, train_jscc
 
     def rss_mb() -> float:
+        """This process's peak resident set (VmHWM: per address space, so unlike getrusage's
+        ru_maxrss it does not inherit the peak of the parent that wrote the store)."""
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     store = TokenStore([path])

@@ -4,6 +4,7 @@ single-process run up to float rounding."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +48,26 @@ def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.allclose(a[k], b[k], atol=2e-4, rtol=1e-3), (name, k, (a[k] - b[k]).abs().max())
+
+
+def test_sweeps_and_baselines_of_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
+    """The receiver's rows of every sweep batch split over two processes (uneven batches
+    included), retrieval splits its channels, the baselines their (method, channel) pairs;
+    the main process gathers: the records equal the one-process run."""
+    script = str(Path(__file__).with_name("multiprocess_eval.py"))
+    runs = {}
+    for name, launch in (("one", []), ("two", LAUNCH[:-2])):
+        env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+        env |= {"SEMCLIP_CACHE": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+        out = tmp_path / f"{name}.json"
+        r = subprocess.run([sys.executable, *launch, script, str(tiny_clip_dir), str(image_folder), str(out)],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        runs[name] = json.loads(out.read_text())
+    assert len(runs["one"]) == len(runs["two"]) > 40
+    for a, b in zip(runs["one"], runs["two"]):
+        assert {k: v for k, v in a.items() if k != "value"} == {k: v for k, v in b.items() if k != "value"}
+        assert a["value"] == pytest.approx(b["value"], abs=1e-9), a
 
 
 def test_mismatched_world_size_is_an_error(monkeypatch):

@@ -28,6 +28,7 @@ err = Console(stderr=True)
 
 
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
+PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
 
 
 def parse_floats(text: str, what: str) -> list[float]:
@@ -83,6 +84,7 @@ def demo(
     allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
@@ -147,6 +149,7 @@ def train(
     train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
@@ -187,6 +190,7 @@ def eval_(
     train_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: N training images (spread over the classes for on-disk sets).")] = 10000,
     allow_leak: Annotated[bool, typer.Option(help="Run even if a test split or class list reached the codec or prompts (every record says so).")] = False,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from semclip.evaluate import EvalConfig, run_eval
@@ -219,6 +223,7 @@ def transmit(
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Send one image's token over the channel; print the top-5 zero-shot labels after
     transmission beside the noiseless backbone's, and the channel uses."""
@@ -263,6 +268,7 @@ def serve(
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
@@ -282,6 +288,7 @@ def extract(
     workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Encode a dataset's images into the token cache once (streaming, resumable; under
     `accelerate launch` every process encodes its share of the shards)."""

@@ -20,6 +20,8 @@ from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
+from semclip.data.token_store import TokenStore
+from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_protocol
@@ -183,7 +185,7 @@ def fit_jscc(
     mcfg: JSCCConfig,
     tcfg: JSCCTrainConfig,
     backbone: Backbone,
-    train_tokens: torch.Tensor,
+    train_tokens: torch.Tensor | TokenStore,
     bank: torch.Tensor | None,
     provenance: Provenance,
     path: Path,
@@ -191,8 +193,6 @@ def fit_jscc(
     """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made and what
     it saw, to ``path`` (by the main process; under ``accelerate launch`` every process
     trains its share)."""
-    from semclip.distributed import dist
-
     d = dist()
     torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
@@ -363,9 +363,10 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
         seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "baselines": round(t_baselines, 1), "total": round(time.time() - t0, 1)},
     )
-    out.mkdir(parents=True, exist_ok=True)
-    results.write(out / "results.json")
-    write_report(cfg, results, evals, train, out)
+    if dist().is_main:  # under a launch every process computed the records; one writes them
+        out.mkdir(parents=True, exist_ok=True)
+        results.write(out / "results.json")
+        write_report(cfg, results, evals, train, out)
     return results
 
 

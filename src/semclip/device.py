@@ -20,7 +20,9 @@ import torch
 from semclip.errors import SemclipError
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
+PRECISIONS = ("fp32", "bf16")
 _chosen: torch.device | None = None
+_precision = "fp32"
 
 
 def resolve(spec: str | torch.device | None = "auto") -> torch.device:
@@ -45,10 +47,14 @@ def resolve(spec: str | torch.device | None = "auto") -> torch.device:
     return torch.device("cuda", i)
 
 
-def select(spec: str | torch.device | None = "auto") -> torch.device:
-    """Make ``spec`` the run's device (the commands call this once, from ``--device``)."""
-    global _chosen
-    _chosen = resolve(spec)
+def select(spec: str | torch.device | None = "auto", precision: str = "fp32") -> torch.device:
+    """Make ``spec`` the run's device (the commands call this once, from ``--device``) and
+    ``precision`` that of the frozen image tower (``bf16``: autocast on a GPU, opt-in; its
+    tokens are cached apart from fp32's)."""
+    global _chosen, _precision
+    if precision not in PRECISIONS:
+        raise SemclipError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
+    _chosen, _precision = resolve(spec), precision
     if _chosen.type == "cuda":
         torch.cuda.set_device(_chosen)
     return _chosen
@@ -57,6 +63,11 @@ def select(spec: str | torch.device | None = "auto") -> torch.device:
 def current() -> torch.device:
     """The run's device: what ``select`` chose, else ``auto``."""
     return _chosen if _chosen is not None else resolve("auto")
+
+
+def precision() -> str:
+    """The frozen image tower's precision for this run (``fp32`` unless selected)."""
+    return _precision
 
 
 def generator(seed: int, device: torch.device | None = None) -> torch.Generator:

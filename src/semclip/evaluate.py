@@ -12,6 +12,7 @@ from semclip._io import atomic_write_text
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.demo import default_codec
+from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel, run_cross_dataset
@@ -103,6 +104,8 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
         summary=rows,
         seconds=round(time.time() - t0, 1),
     )
+    if not dist().is_main:  # every launched process computed the records; one writes them
+        return results
     out.mkdir(parents=True, exist_ok=True)
     results.write(out / "results.json")
     md = (f"**{leak_note(leaks)}**\n\n" if leaks else "") + (

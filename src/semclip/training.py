@@ -10,7 +10,7 @@ import torch
 
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
-from semclip.data.token_cache import dataset_tokens
+from semclip.data.token_cache import dataset_store
 from semclip.demo import codec_provenance, corpus_bank, fit_jscc
 from semclip.distributed import dist
 from semclip.errors import SemclipError
@@ -58,7 +58,7 @@ def train_stages(
     if stage in ("jscc", "all"):
         # the codec's images: the transmitter corpus by default (any spec; a dataset with splits means its training split)
         data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
-        tokens, _ = dataset_tokens(bb, data)
+        tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
         path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
         tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
         fit_jscc(replace(mcfg, dim=tokens.shape[1]), tcfg, bb, tokens,

@@ -181,7 +181,7 @@ def list_backbones() -> list[str]:
 def create_backbone(spec: str = "pocketclip", device: torch.device | str | None = None) -> Backbone:
     """``pocketclip`` or ``hf-clip:<hub id or local folder>``, frozen, on ``device`` (default:
     the run's device, ``semclip.device.current()``)."""
-    from semclip.device import current, resolve
+    from semclip.device import current, precision, resolve
 
     _load_builtin()
     family, _, arg = spec.partition(":")
@@ -191,6 +191,7 @@ def create_backbone(spec: str = "pocketclip", device: torch.device | str | None 
             "(hf-clip takes a hub id or folder: hf-clip:openai/clip-vit-base-patch32)"
         )
     model = _REGISTRY[family](arg) if arg else _REGISTRY[family]()
+    model.precision = precision()
     return model.eval().requires_grad_(False).to(resolve(device) if device is not None else current())
 
 

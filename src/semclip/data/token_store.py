@@ -53,7 +53,9 @@ class _Part:
         """File rows (sorted, any count) -> [len(rows), d] float32, copied."""
         mm = np.memmap(self.path, dtype=np.float32, mode="r", offset=self.offset, shape=(self.n, self.dim))
         try:
-            return np.array(mm[rows])
+            if rows.size and (np.diff(rows) == 1).all():  # a run of rows: one sequential copy
+                return np.array(mm[rows[0] : rows[-1] + 1])
+            return np.asarray(mm[rows])  # fancy indexing copies already
         finally:
             del mm  # unmapped here: its pages leave this process's resident set
 
@@ -98,7 +100,7 @@ class TokenStore:
             out[sel[order]] = self.parts[p].read(file_rows[order])
         return torch.from_numpy(out)
 
-    def chunks(self, size: int = 65536) -> Iterator[torch.Tensor]:
+    def chunks(self, size: int = 16384) -> Iterator[torch.Tensor]:
         """The rows in order, ``size`` at a time."""
         for lo in range(0, len(self), size):
             yield self[lo : lo + size]

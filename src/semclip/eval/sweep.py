@@ -38,15 +38,14 @@ def sweep(
     """One record per (channel, SNR). The same seed gives every method the same noise.
 
     Runs where ``jscc`` lives; ``tokens`` (a tensor or a memory-mapped store) are moved
-    there a batch at a time. Under ``accelerate launch`` the channels are split over the
-    processes (each keeps its own noise stream, so the records equal a one-process run) and
-    every process returns all records."""
+    there a batch at a time. Under ``accelerate launch`` every process draws the whole
+    batch's channel (cheap) and runs the receiver, the costly part, on its own slice of the
+    rows; the predictions are gathered, so every process returns the records a single
+    process would."""
     d = dist()
     dev = device_of(jscc)
-    mine = []  # one list of records per channel of this process
-    for ch in d.shard_items(list(channels)):
-        records = []
-        mine.append(records)
+    records = []
+    for ch in channels:
         gen = generator(seed, dev)
         channel = create_channel(ch, generator=gen)
         csi = getattr(channel, "csi", None)
@@ -55,7 +54,9 @@ def sweep(
             for s in range(0, tokens.shape[0], batch_size):
                 t = tokens[s : s + batch_size].to(dev)
                 decoded, out = jscc(t, torch.full((t.shape[0], 1), float(snr), device=dev), channel)
-                preds.append(receiver(F.normalize(decoded, dim=-1), out.rx_snr_db).cpu())
+                rows = torch.tensor_split(torch.arange(t.shape[0], device=dev), d.world)[d.rank]
+                mine = receiver(F.normalize(decoded[rows], dim=-1), out.rx_snr_db[rows]).cpu()
+                preds.append(torch.cat(d.gather_items([mine])) if d.world > 1 else mine)
             acc = top1_accuracy(torch.cat(preds), labels.cpu())
             records.append(
                 Record(
@@ -69,7 +70,7 @@ def sweep(
                     k=jscc.cfg.k,
                 )
             )
-    return [r for per_channel in d.gather_items(mine) for r in per_channel]
+    return records
 
 
 def sweep_semclip(

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from semclip._io import atomic_write
 from semclip.channels.registry import create_channel
-from semclip.device import generator
+from semclip.device import autocast, generator, precision
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
@@ -160,7 +160,9 @@ def train_prompts(
             with torch.no_grad():
                 decoded, rx = jscc(tokens[idx], snr, channel)
             received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
-            logits, text = step_fn(received, rx.rx_snr_db[lo:hi], classes)
+            with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
+                logits, text = step_fn(received, rx.rx_snr_db[lo:hi], classes)
+            logits, text = logits.float(), text.float()
             loss = F.cross_entropy(logits, labels[idx[lo:hi]])
             if learner.anchor > 0:
                 loss = loss + learner.anchor * learner.anchor_loss(text, classes)
