@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from semclip._io import atomic_write_json
@@ -42,7 +43,8 @@ def activation_bytes(layers: int, width: int, heads: int, tokens: int, batch: in
 
 
 def estimate(mfu: float, decode_per_s: float, prompt_tokens: int, gpus: int) -> dict:
-    rate = mfu * H100_DENSE["tf32"] * gpus  # fp32 weights, TF32 matmuls (the default precision)
+    one = mfu * H100_DENSE["tf32"]  # one GPU: fp32 weights, TF32 matmuls (the default precision)
+    rate = one * gpus  # work our code splits over the GPUs: extraction shards, sweep rows, CoCoOp's per-image prompts
     img = transformer_flops(IMAGE["layers"], IMAGE["width"], IMAGE["tokens"])  # ~35 GFLOP an image
     txt = transformer_flops(TEXT["layers"], TEXT["width"], prompt_tokens)  # one prompt through the text tower
     pools = 64000 + 60000  # few-shot pools: 64 ImageNet images a class, the ten other training sets (~60k)
@@ -50,16 +52,22 @@ def estimate(mfu: float, decode_per_s: float, prompt_tokens: int, gpus: int) -> 
     extract_s = max(n_images * img / rate, n_images / (decode_per_s * gpus))  # compute, or JPEG decoding
     # codec: 3000 steps of 256 rows; ~2 x (512x1024 + 2 FiLM blocks of 2 x 1024^2 + 1024x512) weights
     codec_params = 2 * (512 * 1024 + 2 * 2 * 1024**2 + 1024 * 512 + 512 * 128)
-    codec_s = max(3000 * 256 * 6 * codec_params / rate, 3000 * 3e-3)  # small kernels: ~3 ms a step at least
+    codec_s = max(3000 * 256 * 6 * codec_params / rate, 3000 * 3e-3)  # small kernels: ~3 ms a step at least, any GPU count
     steps, batch, seeds, snrs = 300, 32, 3, 7
     # classes a learner's prompts are trained on: base halves of the eleven sets, then all 1000 ImageNet classes
     trained_classes = sum(c // 2 for c in CLASSES.values()) + CLASSES["imagenet"]
     per_step = {"coop": 1, "tapl": 4, "cocoop": batch}  # prompt sets a step encodes (TAPL: 4 SNR draws; CoCoOp: one per image)
-    train = {n: seeds * steps * 3 * m * trained_classes * txt / rate for n, m in per_step.items()}  # fwd + bwd = 3 forwards
-    # evaluation: CoOp and TAPL encode each class once per SNR; CoCoOp once per (test image, class)
+    # fwd + bwd = 3 forwards. CoOp's and TAPL's class prompts are the same on every process (the
+    # batch of images splits, the prompts do not), so more GPUs do not shorten them; CoCoOp's do
+    train = {n: seeds * steps * 3 * m * trained_classes * txt / (rate if n == "cocoop" else one) for n, m in per_step.items()}
+    # evaluation (sweeps of 1024 tokens a batch): CoOp and TAPL encode every class once per batch and
+    # SNR; CoCoOp once per (test image, class). Base-to-novel tests halves (images and classes) of each
+    # set, cross-dataset every image of the ten targets and ImageNet against all their classes
     image_class = sum(TEST_IMAGES[d] * CLASSES[d] for d in TEST_IMAGES)
-    tested = {"coop": 2 * sum(CLASSES.values()), "tapl": 2 * sum(CLASSES.values()), "cocoop": image_class // 2 + image_class}
-    evaluate = {n: seeds * snrs * p * txt / rate for n, p in tested.items()}
+    per_batch = sum(2 * math.ceil(TEST_IMAGES[d] / 2 / 1024) * CLASSES[d] // 2 + math.ceil(TEST_IMAGES[d] / 1024) * CLASSES[d]
+                    for d in TEST_IMAGES)
+    tested = {"coop": per_batch, "tapl": per_batch, "cocoop": image_class // 2 + image_class}
+    evaluate = {n: seeds * snrs * p * txt / (rate if n == "cocoop" else one) for n, p in tested.items()}
     # activation memory of one training step (fp32: twice the 16-bit bytes), ImageNet's 1000 classes;
     # CoCoOp's batch (so its prompt sets) splits over the GPUs
     mem = {n: round(2 * activation_bytes(TEXT["layers"], TEXT["width"], TEXT["heads"], prompt_tokens,

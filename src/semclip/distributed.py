@@ -4,8 +4,9 @@ Under ``accelerate launch`` (or torchrun) every process runs the same command on
 device (its GPU, or the CPU over gloo): token extraction splits the shards between them;
 training wraps the model with ``Accelerator.prepare`` (DistributedDataParallel) and calls
 ``accelerator.backward``, each process taking an equal slice of every batch, so the result
-equals the single-process run up to float rounding; sweeps and baselines split their points
-and the main process gathers them (``shard_items`` / ``gather_items``). Started plainly, this
+equals the single-process run up to float rounding; sweeps split the receiver's rows of each
+batch, retrieval and the baselines their points, and the results are gathered
+(``gather_items``). Started plainly, this
 is one process on the run's device (``semclip.device``) and nothing is wrapped.
 """
 
@@ -69,7 +70,8 @@ class Dist:
             _accelerator(self.device.type == "cpu").backward(loss)
 
     def shard_items(self, items: Sequence[T]) -> list[T]:
-        """Every world-th item, starting at this rank: how sweeps split their points."""
+        """Every world-th item, starting at this rank: how retrieval splits its channels and the
+        baselines their (method, channel) pairs."""
         return list(items[self.rank :: self.world])
 
     def gather_items(self, mine: list[Any]) -> list[Any]:
@@ -95,11 +97,6 @@ class Dist:
         worst = (every - every[:1]).abs().max().item()
         if worst > 1e-6:
             raise SemclipError(f"the {self.world} processes disagree on {what} after training (max difference {worst:.2e})")
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model under a DDP wrapper (what is saved), or the model itself."""
-    return getattr(model, "module", model)
 
 
 @lru_cache(maxsize=2)

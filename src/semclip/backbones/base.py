@@ -136,8 +136,9 @@ class Backbone(nn.Module, ABC):
     @property
     def fingerprint(self) -> str:
         """Names this exact backbone for caches and checkpoints: its name and a digest of its
-        weights, so tokens, codecs and prompts made with other weights are never reused."""
-        return f"{self.name}@{self.weights_digest()[:16]}"
+        weights and its preprocessing (with the image tower's precision), so tokens, codecs and
+        prompts made otherwise are never reused."""
+        return f"{self.name}@{hashlib.sha256(f'{self.weights_digest()}|{self.preprocess_id}'.encode()).hexdigest()[:16]}"
 
     def weights_digest(self) -> str:
         """SHA-256 over every parameter and buffer (name, dtype, shape, bytes): the weights
