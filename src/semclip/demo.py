@@ -111,7 +111,7 @@ def corpus_bank(backbone: Backbone, dataset: LabelledImages) -> torch.Tensor:
 
 
 def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
-    """[N, d] embeddings of ``texts``, cached by (backbone, texts)."""
+    """[N, d] embeddings of ``texts`` (on the CPU), cached by (backbone, texts)."""
     from safetensors.torch import load_file, save_file
 
     from semclip._io import atomic_write
@@ -121,7 +121,7 @@ def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
     if path.exists():
         return load_file(str(path))["embeddings"]
     with torch.no_grad():  # not inference_mode: the bank takes part in the codec's loss
-        emb = backbone.encode_text(texts)
+        emb = backbone.encode_text(texts).cpu()  # on the host, like the cached copy: users move it
     atomic_write(path, lambda p: save_file({"embeddings": emb.contiguous()}, str(p)))
     return emb
 

@@ -72,7 +72,7 @@ def _cached(path: Path, make) -> dict[str, torch.Tensor]:
     if path.exists():
         return load_file(str(path))
     tensors = make()
-    atomic_write(path, lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
+    atomic_write(path, lambda p: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(p)))
     return tensors
 
 
