@@ -148,3 +148,12 @@ def test_a_checkpoint_holds_no_device(tmp_path):
     path = save_jscc(codec, tmp_path / "c.safetensors", "any")
     loaded = load_jscc(path, device=torch.device("cpu"))
     assert next(loaded.parameters()).device.type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_the_command_line_says_so_in_one_line():
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "semclip.cli", "extract", "--device", "cuda:1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "no CUDA GPU" in r.stderr
