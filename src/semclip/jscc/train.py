@@ -107,6 +107,8 @@ def train_jscc(
     dev = d.device
     model.fit_base(tokens)  # the linear code under the residuals (a no-op without one), before the move
     model.to(dev)
+    if isinstance(tokens, torch.Tensor):  # a tensor fits on the device: batches then need no host round trip
+        tokens = tokens.to(dev)
     gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     ks = torch.tensor(model.cfg.ks, device=dev)
@@ -122,7 +124,7 @@ def train_jscc(
         task = bar.add_task(what, total=cfg.steps)
         for step in range(cfg.steps):
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
-            batch = tokens[idx.cpu()].to(dev, non_blocking=True)  # a store reads only these rows
+            batch = tokens[idx].to(dev) if isinstance(tokens, torch.Tensor) else tokens[idx.cpu()].to(dev)  # a store reads these rows
             clean = batch[lo:hi]
             snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
             k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]
