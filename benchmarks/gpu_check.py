@@ -11,7 +11,8 @@ image tower under bf16 autocast, with its zero-shot cost against fp32. Then it c
 - the sweep of one codec (trained on the CPU, loaded on each device) over the same tokens:
   accuracies within 4 binomial standard errors of each other (the devices draw different
   noise from equally seeded generators);
-- codec and prompt training: final loss within 15 % (different noise, same distribution);
+- codec and prompt training (different noise, same distribution): the codec's mean cosine at
+  10 dB within 0.02, the TAPL receiver's top-1 at 10 dB within 0.05;
 - the digital link: block error rates within 4 binomial standard errors;
 - transmit: the same top-1 class for the noiseless token.
 
@@ -102,6 +103,7 @@ def run_on(dev: str, spec: str, images: Path, work: Path, codec_path: Path | Non
     from semclip.backbones.base import create_backbone
     from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
     from semclip.baselines.quantize import TokenQuantizer
+    from semclip.channels.registry import create_channel
     from semclip.data.image_folder import ImageFolder
     from semclip.data.token_cache import dataset_tokens
     from semclip.eval.sweep import sweep_semclip
@@ -124,19 +126,27 @@ def run_on(dev: str, spec: str, images: Path, work: Path, codec_path: Path | Non
 
     torch.manual_seed(0)
     codec = TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4, 8, 16], k=16))
-    log, s = timed(lambda: train_jscc(codec, tokens, None, JSCCTrainConfig(steps=args.codec_steps)))
-    out |= {"codec_steps_per_s": round(args.codec_steps / s, 1), "codec_loss": log[-1]["loss"]}
+    _, s = timed(lambda: train_jscc(codec, tokens, None, JSCCTrainConfig(steps=args.codec_steps)))
+    out["codec_steps_per_s"] = round(args.codec_steps / s, 1)
     if codec_path is None:  # the CPU run: its codec is the one every device sweeps
         codec_path = save_jscc(codec, work / "codec.safetensors", bb.fingerprint)
     shared = load_jscc(codec_path, backbone=bb.fingerprint, k=16)
 
     torch.manual_seed(0)
     learner = create_learner("tapl", bb, PromptConfig(), k=16)
-    r, s = timed(lambda: train_prompts(learner, shared, tokens, labels, data.classes,
+    _, s = timed(lambda: train_prompts(learner, shared, tokens, labels, data.classes,
                                        PromptTrainConfig(steps=args.prompt_steps, save_every=10**6), work / f"prompts-{dev}.safetensors"))
-    out |= {"prompt_steps_per_s": round(args.prompt_steps / s, 2), "prompt_loss": r["log"][-1]["loss"]}
+    out["prompt_steps_per_s"] = round(args.prompt_steps / s, 2)
 
     many, many_labels = tokens.repeat(args.sweep_repeat, 1), labels.repeat(args.sweep_repeat)
+    # what training reached, averaged over many noise draws (a last-batch loss is too noisy to compare)
+    with torch.no_grad():
+        dev_t = many.to(devices.current())
+        snr = torch.full((len(many), 1), 10.0, device=dev_t.device)
+        decoded, _ = codec.at(16)(dev_t, snr, create_channel("awgn", devices.generator(1)))
+        out["codec_cosine_10db"] = torch.nn.functional.cosine_similarity(decoded, dev_t).mean().item()
+        got, rx = shared(dev_t, snr, create_channel("awgn", devices.generator(2)))
+        out["prompt_acc_10db"] = top1_accuracy(learner.predict(torch.nn.functional.normalize(got, dim=-1), rx.rx_snr_db, data.classes), many_labels)
     snrs = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0]
     recs, s = timed(lambda: sweep_semclip(shared, many, many_labels, clf, ["awgn", "rayleigh"], snrs))
     out |= {"sweep_tokens_per_s": round(len(many) * len(snrs) * 2 / s), "sweep": {f"{r.channel} {r.snr_db:g}": r.value for r in recs},
@@ -174,9 +184,9 @@ def compare(cpu: dict, gpu: dict) -> list[str]:
         se = math.sqrt(max(a * (1 - a), 1e-4) * 2 / n)
         if abs(a - b) > 4 * se:
             bad.append(f"sweep {key}: {a:.4f} vs {b:.4f} (4 s.e. = {4 * se:.4f})")
-    for key in ("codec_loss", "prompt_loss"):
-        if abs(cpu[key] - gpu[key]) > 0.15 * abs(cpu[key]) + 1e-3:
-            bad.append(f"{key}: {cpu[key]:.4f} vs {gpu[key]:.4f}")
+    for key, tol in (("codec_cosine_10db", 0.02), ("prompt_acc_10db", 0.05)):  # trained with different noise draws
+        if abs(cpu[key] - gpu[key]) > tol:
+            bad.append(f"{key}: {cpu[key]:.4f} vs {gpu[key]:.4f} (tolerance {tol})")
     p, m = cpu["bler"], cpu["codewords"]
     if abs(p - gpu["bler"]) > 4 * math.sqrt(max(p * (1 - p), 1 / m) * 2 / m):
         bad.append(f"bler: {p:.4f} vs {gpu['bler']:.4f}")
