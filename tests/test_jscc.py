@@ -161,3 +161,17 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path, trained):
         load_jscc(tmp_path / "junk.safetensors")
     with pytest.raises(SemclipError, match="not found"):
         load_jscc(tmp_path / "missing.safetensors")
+
+
+def test_training_works_under_a_callers_no_grad():
+    """`transmit` and `serve` call the codec's training from inside torch.no_grad(): it must
+    still train (it failed with 'element 0 of tensors does not require grad')."""
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+    from semclip.jscc.train import JSCCTrainConfig, train_jscc
+
+    torch.manual_seed(0)
+    model = TokenJSCC(JSCCConfig(dim=8, ks=[4], linear_base=False))
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        train_jscc(model, torch.nn.functional.normalize(torch.randn(64, 8), dim=-1), None, JSCCTrainConfig(steps=3, batch_size=16))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -129,6 +129,7 @@ def to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
+@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_image_jscc(
     model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig, device: torch.device | None = None
 ) -> list[dict[str, float]]:

@@ -90,6 +90,7 @@ class _Step(nn.Module):
         return self.codec.forward_rows(clean, snr, channel, lo, k)[0]
 
 
+@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_jscc(
     model: TokenJSCC, tokens: torch.Tensor | TokenStore, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None
 ) -> list[dict[str, float]]:

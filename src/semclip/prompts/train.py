@@ -99,6 +99,7 @@ class _Step(nn.Module):
         return self.learner.score(received, snr_db, classes)
 
 
+@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_prompts(
     learner: PromptLearner,
     jscc: TokenJSCC,

@@ -155,6 +155,7 @@ def collect_features(cfg: HeadTrainConfig, model: PocketCLIP, root: Path) -> dic
     }
 
 
+@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> dict[str, object]:
     """Train the heads and write them, with their config and training-set sizes, to ``out``."""
     torch.manual_seed(cfg.seed)
