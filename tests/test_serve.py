@@ -67,6 +67,132 @@ def test_api_predicts_and_refuses_bad_input(app):
     assert r.status_code == 200  # still serving after every refusal
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height and holds no pixels: what a decompression bomb
+    looks like before decoding (a real 12 000 x 12 000 one is 420 KB and decodes to ~0.5 GB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def test_errors_are_one_json_sentence(app):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, raise_server_exceptions=False)
+    form = {"snr": "5", "channel": "awgn", "budget": "512", "classes": "red thing, blue thing"}
+    r = client.post("/api/predict", data=form, files={"file": ("bomb.png", _png_header(12000, 12000), "image/png")})
+    assert r.status_code == 400 and "12000 x 12000 pixels" in r.json()["error"] and "downscale" in r.json()["error"]
+    r = client.post("/api/predict", data=form, files={"file": ("x.png", b"not an image", "image/png")})
+    assert r.status_code == 400 and "<" not in r.json()["error"] and "0x" not in r.json()["error"]  # no object reprs
+    r = client.post("/api/predict", data={"channel": "awgn"})  # no SNR: FastAPI's 422, in our shape
+    assert r.status_code == 422 and r.json() == {"error": "snr: missing"}
+    r = client.post("/api/predict", data={**form, "snr": "loud"})
+    assert r.status_code == 422 and r.json()["error"].startswith("snr:")
+    r = client.post("/api/predict", data={**form, "classes": ",".join(f"c{i}" for i in range(300))})
+    assert r.status_code == 400 and "at most 200 class names" in r.json()["error"]
+    r = client.post("/api/predict", headers={"content-length": "lots"}, content=b"x")
+    assert r.status_code == 413 and "error" in r.json()
+
+
+def test_an_internal_error_is_json_and_the_server_goes_on(tiny_clip_dir, codec, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from semclip.serve import create_app
+    from semclip.transmit import Sender
+
+    client = TestClient(create_app(f"hf-clip:{tiny_clip_dir}", str(codec)), raise_server_exceptions=False)
+    form = {"snr": "5", "channel": "awgn", "budget": "512", "classes": "red thing, blue thing"}
+    upload = {"file": ("x.png", _png(), "image/png")}
+    monkeypatch.setattr(Sender, "send", lambda *a, **k: 1 / 0)
+    r = client.post("/api/predict", data=form, files=upload)
+    assert r.status_code == 500 and r.json()["error"].startswith("internal error (ZeroDivisionError)")
+    monkeypatch.undo()
+    assert client.post("/api/predict", data=form, files=upload).status_code == 200
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit():
+    """No Content-Length: the body is counted while it streams and refused at the limit plus
+    one chunk, never read whole (the old check trusted the header and read 200 MB)."""
+    import asyncio
+
+    from semclip.serve import MAX_BODY, BodyLimit
+
+    chunk, total, read = 2**20, 200 * 2**20, 0
+    sent = []
+
+    async def app(scope, receive, send):  # an endpoint that reads the whole body, like a form parser
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive():
+        nonlocal read
+        read += chunk
+        return {"type": "http.request", "body": b"\0" * chunk, "more_body": read < total}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/predict", "headers": [(b"transfer-encoding", b"chunked")]}
+    try:
+        asyncio.run(BodyLimit(app)(scope, receive, send))
+    except Exception as exc:  # inside FastAPI this HTTPException becomes a JSON 413 (test_errors...)
+        assert getattr(exc, "status_code", None) == 413 and "the limit is 10 MB" in exc.detail
+    assert read <= MAX_BODY + chunk and not sent
+
+
+def test_decode_refuses_or_reduces_large_images_from_their_header(tmp_path):
+    """The stated rule: above the pixel limit a JPEG is decoded at libjpeg's 1/2..1/8 scale,
+    anything else is refused before its pixels are decoded."""
+    from semclip.data.base import decode_image
+
+    big = Image.new("RGB", (400, 300), (10, 200, 30))
+    for fmt in ("JPEG", "PNG"):
+        big.save(tmp_path / f"b.{fmt.lower()}", fmt)
+    assert decode_image(tmp_path / "b.png").size == (400, 300)  # under the limit: as is
+    assert decode_image(tmp_path / "b.jpeg", max_pixels=50_000).size == (200, 150)  # 1/2 scale fits 50 000 pixels
+    assert decode_image(tmp_path / "b.jpeg", max_pixels=5_000).size == (50, 38)  # 1/8
+    with pytest.raises(Image.DecompressionBombError, match="400 x 300 pixels is more than the 0.1 megapixels"):
+        decode_image(tmp_path / "b.png", max_pixels=100_000)
+    assert max(decode_image(tmp_path / "b.png", max_side=64).size) == 64
+
+
+def test_cold_start_under_concurrent_first_requests(tiny_clip_dir, codec, monkeypatch):
+    """Eight first requests at once on a fresh app: the models are built once, behind a lock,
+    and every request succeeds (unlocked, concurrent builds failed 6-7 of 8 on PocketCLIP)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from semclip import transmit
+    from semclip.serve import create_app
+
+    built = []
+    init = transmit.Sender.__init__
+
+    def counted(self, *a, **k):
+        built.append(1)
+        time.sleep(0.5)  # widen the window a race would need
+        init(self, *a, **k)
+
+    monkeypatch.setattr(transmit.Sender, "__init__", counted)
+
+    client = TestClient(create_app(f"hf-clip:{tiny_clip_dir}", str(codec)))
+    form = {"snr": "5", "channel": "rayleigh", "budget": "512", "classes": "red thing, blue thing"}
+
+    def one(i):
+        return client.post("/api/predict", data=form, files={"file": ("x.png", _png((i * 30, 20, 200)), "image/png")}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(8))) == [200] * 8
+    assert len(built) == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,6 +221,7 @@ def test_page_in_headless_chromium(app, tmp_path):
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("document.getElementById('channel').options.length > 0")
+            assert not page.is_visible("#results")  # no empty panels before a result exists
             page.fill("#classes", "red thing, green thing, blue thing, tree")
             page.set_input_files("#file", str(tmp_path / "notes.png"))
             page.click("#send")

@@ -274,7 +274,7 @@ def serve(
     and compare semclip's prediction with the image-transmission baseline's."""
     from semclip.serve import serve as run_server
 
-    console.print(f"semclip web demo on http://{host}:{port}/ (Ctrl-C stops it)")
+    console.print(f"loading the models (a codec not yet cached is trained first), then serving on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(host, port, backbone, str(jscc) if jscc else None, k)
 
 

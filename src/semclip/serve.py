@@ -11,22 +11,75 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
-from functools import lru_cache
+import re
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
+from starlette.exceptions import HTTPException
 
 from semclip.data.base import IMAGE_ERRORS, decode_image
 from semclip.errors import SemclipError
 
 MAX_UPLOAD_MB = 10
+MAX_BODY = MAX_UPLOAD_MB * 2**20 + 2**16  # the upload plus the form's other fields
+MAX_PIXELS = 4096 * 4096  # refused from the header above this (a JPEG is decoded at 1/2..1/8 scale instead)
+MAX_SIDE = 1024  # a decoded upload is reduced to this many pixels a side: shown, sent and encoded from there
+MAX_CLASSES, MAX_CLASS_CHARS = 200, 100
+MAX_CONCURRENT = 4  # predictions computed at once; the others wait their turn (bounds memory)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 CHANNELS = ("awgn", "rayleigh", "rayleigh:zf")
 TRANSMIT_SIDE = 128  # the image baseline sends at most this many pixels a side (PocketCLIP's input size)
 PAGE = Path(__file__).with_name("assets") / "serve.html"
+
+
+def _sentence(text: str) -> str:
+    """A message without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    return re.sub(r"\s*<[^<>]* at 0x[0-9a-f]+>", "", text).strip()
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body over ``limit`` bytes, from its Content-Length when it
+    has one, else while it streams in (a chunked upload is cut off at the limit plus one
+    chunk, never spooled whole)."""
+
+    def __init__(self, app, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _json(send, 413, self._message(int(declared) if declared.isdigit() else None))
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:  # FastAPI passes an HTTPException raised while reading through
+                    raise HTTPException(413, self._message(None))
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _message(self, size: int | None) -> str:
+        got = f"the upload is {size / 2**20:.0f} MB" if size else "the upload is larger than the limit"
+        return f"{got}; the limit is {MAX_UPLOAD_MB} MB"
+
+
+async def _json(send, status: int, error: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _data_url(image: Image.Image, scale_to: int = 112) -> str:
@@ -56,14 +109,19 @@ def _samples() -> dict[str, Image.Image]:
 
 
 def read_upload(data: bytes, content_type: str | None) -> Image.Image:
+    """Checked from the header before decoding: at most MAX_PIXELS (a larger JPEG is decoded
+    at a reduced scale), then reduced to MAX_SIDE a side."""
     if len(data) > MAX_UPLOAD_MB * 2**20:
         raise SemclipError(f"the upload is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB")
     if content_type and content_type not in IMAGE_TYPES:
         raise SemclipError(f"{content_type} is not an image type semclip takes ({', '.join(IMAGE_TYPES)})")
     try:
-        return decode_image(io.BytesIO(data))
+        return decode_image(io.BytesIO(data), MAX_PIXELS, MAX_SIDE)
+    except Image.DecompressionBombError as exc:
+        raise SemclipError(f"the image is too large to decode here: {_sentence(str(exc))}; downscale it to at most 4096 x 4096") from exc
     except IMAGE_ERRORS as exc:
-        raise SemclipError(f"the upload is not a readable image ({exc})") from exc
+        reason = _sentence(str(exc)) or exc.__class__.__name__
+        raise SemclipError(f"the upload is not a readable image ({reason}); send a PNG, JPEG, GIF, WebP or BMP file") from exc
 
 
 def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 16):
@@ -71,25 +129,51 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     from semclip.transmit import Sender, top_k
 
     app = FastAPI(title="semclip", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit)
+    lock = threading.Lock()  # models are built once, by the first request that needs them (or by warm())
+    loaded: dict[str, object] = {}
+    busy = threading.BoundedSemaphore(MAX_CONCURRENT)
 
-    @lru_cache(maxsize=1)
     def sender() -> Sender:
-        return Sender(backbone, jscc, log=lambda *a: None, k=k)
+        with lock:
+            if "sender" not in loaded:
+                loaded["sender"] = Sender(backbone, jscc, log=lambda *a: None, k=k)
+            return loaded["sender"]  # type: ignore[return-value]
 
-    @lru_cache(maxsize=1)
     def samples() -> dict[str, Image.Image]:
-        return _samples()
+        with lock:
+            if "samples" not in loaded:
+                loaded["samples"] = _samples()
+            return loaded["samples"]  # type: ignore[return-value]
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = int(request.headers.get("content-length") or 0)
-        if size > MAX_UPLOAD_MB * 2**20 + 2**16:  # refused before a byte is read
-            return JSONResponse({"error": f"the upload is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB"}, status_code=413)
-        return await call_next(request)
+    def warm() -> None:
+        """Load the models, and load or train the codec of every channel on the menu, before the
+        server listens: a request then never trains anything."""
+        s = sender()
+        for ch in CHANNELS:
+            s.codec(ch)
+        s.classifier(None)
+        samples()
+
+    app.state.warm = warm
 
     @app.exception_handler(SemclipError)
     async def user_error(request: Request, exc: SemclipError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": _sentence(str(exc))}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_form(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(x) for x in first.get("loc", ())[1:]) or "the request"
+        return JSONResponse({"error": f"{field}: {first.get('msg', 'invalid')}".replace("Field required", "missing")}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": _sentence(str(exc.detail))}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        return JSONResponse({"error": f"internal error ({exc.__class__.__name__}); the server keeps running"}, status_code=500)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -99,7 +183,8 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     def options() -> dict:
         from semclip.data.fashion_mnist import CLASSES
 
-        return {"samples": list(samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB}
+        return {"samples": list(samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB,
+                "max_megapixels": round(MAX_PIXELS / 1e6, 1)}
 
     @app.post("/api/predict")
     def predict(
@@ -117,6 +202,9 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
             raise SemclipError("SNR must be a number of dB between -20 and 40")
         if not 64 <= budget <= 8192:
             raise SemclipError("the image baseline's bandwidth must be 64..8192 channel uses")
+        names = [c.strip() for c in classes.split(",") if c.strip()] or None
+        if names and (len(names) > MAX_CLASSES or max(map(len, names)) > MAX_CLASS_CHARS):
+            raise SemclipError(f"give at most {MAX_CLASSES} class names of at most {MAX_CLASS_CHARS} characters each")
         if file is not None and file.filename:
             image = read_upload(file.file.read(MAX_UPLOAD_MB * 2**20 + 1), file.content_type)
         elif sample:
@@ -125,14 +213,14 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
             image = samples()[sample]
         else:
             raise SemclipError("upload an image or pick a sample")
-        names = [c.strip() for c in classes.split(",") if c.strip()] or None
         s = sender()
-        t = s.send(image, snr, channel, names)
-        small = image.copy()
-        small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
-        sent = send_jpeg(small, budget, channel, snr)
-        clf = s.classifier(names)
-        base_p = clf.probs(s.backbone.encode_pixels(s.backbone.preprocess(sent.image)[None]))[0]
+        with busy:
+            t = s.send(image, snr, channel, names)
+            small = image.copy()
+            small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
+            sent = send_jpeg(small, budget, channel, snr)
+            clf = s.classifier(names)
+            base_p = clf.probs(s.backbone.encode_pixels(s.backbone.preprocess(sent.image)[None].to(s.backbone.device)))[0]
         return {
             "sent_image": _data_url(image),
             "semclip": {"top5": t.received, "channel_uses": t.channel_uses, "cosine": t.cosine},
@@ -149,4 +237,6 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
 def serve(host: str = "127.0.0.1", port: int = 8000, backbone: str = "pocketclip", jscc: str | None = None, k: int = 16) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(backbone, jscc, k), host=host, port=port, log_level="warning")
+    app = create_app(backbone, jscc, k)
+    app.state.warm()
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,6 +3,7 @@ class names the receiver picks, beside what the noiseless backbone says."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class Sender:
         self.log = log
         self._codecs: dict = {}
         self._classifiers: dict[tuple[str, ...], ZeroShotClassifier] = {}
+        self._lock = threading.RLock()  # the web demo calls from several threads: each model is built once
 
     def codec(self, channel: str):
         """The codec serving ``channel``: the one given, or the demo's cached default."""
@@ -59,22 +61,24 @@ class Sender:
         from semclip.jscc.checkpoint import load_jscc
 
         recipe = codec_recipe(channel)
-        if recipe not in self._codecs:
-            if self.jscc:
-                self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint, k=self.k), str(self.jscc)
-            else:
-                codec, path = default_codec(self.backbone, channel, self.log, k=self.k)
-                self._codecs[recipe] = codec, str(path)
-        codec, name = self._codecs[recipe]
+        with self._lock:
+            if recipe not in self._codecs:
+                if self.jscc:
+                    self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint, k=self.k), str(self.jscc)
+                else:
+                    codec, path = default_codec(self.backbone, channel, self.log, k=self.k)
+                    self._codecs[recipe] = codec, str(path)
+            codec, name = self._codecs[recipe]
         if codec.cfg.csi != (recipe[1]):
             raise SemclipError(f"codec {name} was trained {'with' if codec.cfg.csi else 'without'} CSI at the decoder; it cannot serve channel {channel}")
         return codec, name
 
     def classifier(self, classes: Sequence[str] | None) -> ZeroShotClassifier:
         key = tuple(classes) if classes else tuple(DEFAULT_CLASSES)
-        if key not in self._classifiers:
-            self._classifiers[key] = ZeroShotClassifier(self.backbone, list(key))
-        return self._classifiers[key]
+        with self._lock:
+            if key not in self._classifiers:
+                self._classifiers[key] = ZeroShotClassifier(self.backbone, list(key))
+            return self._classifiers[key]
 
     @torch.no_grad()
     def send(self, image: Image.Image, snr_db: float, channel: str = "awgn", classes: Sequence[str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
@@ -14,13 +15,33 @@ from semclip.errors import SemclipError
 
 # what Pillow raises for a corrupt, truncated, non-image or decompression-bomb file
 IMAGE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
+# decoding is refused above this many pixels (read from the header, before a byte of pixels):
+# a few drawings are 15k x 15k, and a 12k x 12k PNG of 420 KB decodes to 0.5-1 GB, for a 128 px token
+MAX_PIXELS = 25_000_000
 
 
-def decode_image(source: str | Path | IO[bytes]) -> Image.Image:
-    """Open and fully decode an image (a path or a binary file object); raises IMAGE_ERRORS."""
-    with Image.open(source) as im:
-        im.load()
-        return im.copy()
+def decode_image(source: str | Path | IO[bytes], max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> Image.Image:
+    """Open and fully decode an image (a path or a binary file object); raises IMAGE_ERRORS.
+
+    The size is read from the header first: a JPEG over ``max_pixels`` is decoded at the
+    largest of libjpeg's 1/2, 1/4, 1/8 scales that fits; any other image over it is refused
+    (``Image.DecompressionBombError`` naming its size) before its pixels are decoded. With
+    ``max_side`` the decoded image is reduced to at most that many pixels a side."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+        with Image.open(source) as im:
+            w, h = im.size
+            if w * h > max_pixels and im.format == "JPEG":
+                scale = next((f for f in (2, 4, 8) if (w / f) * (h / f) <= max_pixels), 8)
+                im.draft(im.mode, (max(1, w // scale), max(1, h // scale)))  # Pillow picks the scale from the ratio
+            if im.width * im.height > max_pixels:
+                raise Image.DecompressionBombError(
+                    f"{w} x {h} pixels is more than the {max_pixels / 1e6:.1f} megapixels semclip decodes"
+                )
+            im.load()
+            if max_side is not None:
+                im.thumbnail((max_side, max_side))
+            return im.copy()
 
 
 def load_image(path: str | Path) -> Image.Image:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from semclip.data.base import load_image
+from semclip.data.base import MAX_PIXELS, load_image
 from semclip.errors import SemclipError
 
 CLIPART_DIR = Path("/usr/share/openclipart/png")
-MAX_PIXELS = 25_000_000  # a few drawings are 15k x 15k: decoding them costs GBs for a 128 px token
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 
 
