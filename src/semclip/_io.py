@@ -5,18 +5,56 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from semclip.errors import SemclipError
+
 
 def cache_dir() -> Path:
-    """$SEMCLIP_CACHE, else $XDG_CACHE_HOME/semclip, else ~/.cache/semclip."""
+    """$SEMCLIP_CACHE, else $XDG_CACHE_HOME/semclip, else ~/.cache/semclip; the first call of
+    a process for a folder removes the temporary files that killed writers left in it."""
     if os.environ.get("SEMCLIP_CACHE"):
-        return Path(os.environ["SEMCLIP_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "semclip"
+        root = Path(os.environ["SEMCLIP_CACHE"])
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semclip"
+    if root not in _cleaned:
+        _cleaned.add(root)
+        clean_stale_tmp(root)
+    return root
+
+
+_cleaned: set[Path] = set()
+_TMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")  # .<name>.<writer pid>.<random>.tmp
+
+
+def clean_stale_tmp(root: str | Path) -> list[Path]:
+    """Remove temporary files of ``atomic_write`` under ``root`` whose writer is no longer
+    running (killed mid-write); files of a live writer (another run) are left alone."""
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for f in root.rglob(".*.tmp"):
+        m = _TMP.match(f.name)
+        if m and not _alive(int(m.group(1))):
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -24,7 +62,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     ``path`` (atomic on POSIX)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -48,3 +86,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+@contextmanager
+def checkpoint_errors(path: str | Path, what: str) -> Iterator[None]:
+    """Turn what a damaged or foreign checkpoint raises while it is read (bad metadata JSON,
+    a missing key, truncated tensors) into one sentence naming the file."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (SafetensorError, json.JSONDecodeError, KeyError, TypeError, ValueError, OSError) as exc:
+        reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+        raise SemclipError(f"{path} is not a readable {what} (damaged, or written by another program): {reason}") from exc

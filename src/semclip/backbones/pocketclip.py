@@ -21,6 +21,7 @@ from torch import nn
 
 from semclip.backbones import efficientnet_lite
 from semclip.backbones.base import Backbone, TokenizedText, register_backbone
+from semclip._io import checkpoint_errors
 from semclip.errors import SemclipError
 
 ASSETS = Path(__file__).parent / "assets"
@@ -123,15 +124,16 @@ def load_heads(path: str | Path) -> PocketHeads:
     """Load trained heads; refuse a file that is not a PocketCLIP heads file."""
     if not Path(path).is_file():
         raise SemclipError(f"PocketCLIP heads not found at {path}: run `semclip pocketclip train --out {path}`")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("kind") != "pocketclip-heads":
-        raise SemclipError(f"{path} is not a PocketCLIP heads file (kind={meta.get('kind')!r})")
-    heads = PocketHeads(dim=int(meta["dim"]), hidden=int(meta["hidden"]))
-    try:
-        heads.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:
-        raise SemclipError(f"{path} does not match the PocketCLIP heads architecture: {exc}") from exc
+    with checkpoint_errors(path, "PocketCLIP heads file"):
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("kind") != "pocketclip-heads":
+            raise SemclipError(f"{path} is not a PocketCLIP heads file (kind={meta.get('kind')!r})")
+        heads = PocketHeads(dim=int(meta["dim"]), hidden=int(meta["hidden"]))
+        try:
+            heads.load_state_dict(load_file(str(path)))
+        except RuntimeError as exc:
+            raise SemclipError(f"{path} does not match the PocketCLIP heads architecture: {str(exc).splitlines()[0]}") from exc
     return heads
 
 

@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from semclip._io import atomic_write
+from semclip._io import atomic_write, checkpoint_errors
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
@@ -179,9 +179,13 @@ def load_image_jscc(path: str | Path, cfg: ImageJSCCConfig | None = None) -> Ima
         raise SemclipError(f"cannot read image JSCC checkpoint {path}: {exc}") from exc
     if meta.get("kind") != KIND:
         raise SemclipError(f"{path} is not a semclip image-JSCC checkpoint")
-    saved = ImageJSCCConfig(**json.loads(meta["config"]))
-    if cfg is not None and saved != cfg:
-        raise SemclipError(f"{path} was trained as {asdict(saved)}, not {asdict(cfg)}: retrain it")
-    model = ImageJSCC(saved)
-    model.load_state_dict(load_file(str(path)))
+    with checkpoint_errors(path, "image-JSCC checkpoint"):
+        saved = ImageJSCCConfig(**json.loads(meta["config"]))
+        if cfg is not None and saved != cfg:
+            raise SemclipError(f"{path} was trained as {asdict(saved)}, not {asdict(cfg)}: retrain it")
+        model = ImageJSCC(saved)
+        try:
+            model.load_state_dict(load_file(str(path)))
+        except RuntimeError as exc:
+            raise SemclipError(f"{path} does not match the image codec it describes: {str(exc).splitlines()[0]}") from exc
     return model.eval()

@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 import torch
 from safetensors.torch import load_file, save_file
 
-from semclip._io import atomic_write
+from semclip._io import atomic_write, checkpoint_errors
 from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.model import JSCCConfig, TokenJSCC
@@ -59,8 +59,15 @@ def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = Non
     meta = read_meta(path)
     if meta.get("kind") != KIND:
         raise SemclipError(f"{path} is not a semclip token-JSCC checkpoint")
+    with checkpoint_errors(path, "token-JSCC checkpoint"):
+        model = _build(path, meta, backbone, k)
+    model.eval().to(device or current_device())
+    return model.at(k) if k is not None else model
+
+
+def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None) -> TokenJSCC:
     saved = json.loads(meta["config"])
-    if "ks" not in saved:
+    if not isinstance(saved, dict) or "ks" not in saved:
         raise SemclipError(f"{path} is a single-bandwidth codec of an older semclip: retrain it (semclip demo or semclip train --stage jscc)")
     try:
         cfg = JSCCConfig(**saved)
@@ -77,6 +84,5 @@ def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = Non
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
-        raise SemclipError(f"{path} does not match the token codec it describes: {exc}") from exc
-    model.eval().to(device or current_device())
-    return model.at(k) if k is not None else model
+        raise SemclipError(f"{path} does not match the token codec it describes: {str(exc).splitlines()[0]}") from exc
+    return model

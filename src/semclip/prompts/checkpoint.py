@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from semclip._io import atomic_write
+from semclip._io import atomic_write, checkpoint_errors
 from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
 from semclip.prompts.base import PromptConfig, PromptLearner
@@ -54,7 +54,8 @@ def read_meta(path: str | Path) -> dict:
         raise SemclipError(f"{path} is not a safetensors file: {exc}") from exc
     if meta.get("kind") != KIND:
         raise SemclipError(f"{path} is not a semclip prompt checkpoint (kind={meta.get('kind')!r})")
-    return {k: json.loads(v) if k in ("config", "k", "classes", "extra") else v for k, v in meta.items()}
+    with checkpoint_errors(path, "prompt checkpoint"):
+        return {k: json.loads(v) if k in ("config", "k", "classes", "extra") else v for k, v in meta.items()}
 
 
 def load_prompts(
@@ -63,6 +64,11 @@ def load_prompts(
     """Rebuild a learner on ``backbone``; refuse one trained for another backbone, another
     JSCC bandwidth, or (when ``classes`` is given) another set of training classes."""
     meta = read_meta(path)
+    with checkpoint_errors(path, "prompt checkpoint"):
+        return _build(path, meta, backbone, k, classes)
+
+
+def _build(path, meta: dict, backbone: Backbone, k: int | None, classes: list[str] | None) -> tuple[PromptLearner, dict]:
     if meta["backbone"] != backbone.fingerprint:
         raise SemclipError(f"{path} was trained for backbone {meta['backbone']}, not {backbone.fingerprint}")
     if k is not None and meta["k"] is not None and meta["k"] != k:
@@ -76,5 +82,5 @@ def load_prompts(
     try:
         learner.load_state_dict(state)
     except RuntimeError as exc:
-        raise SemclipError(f"{path} does not match the {meta['learner']} learner: {exc}") from exc
+        raise SemclipError(f"{path} does not match the {meta['learner']} learner: {str(exc).splitlines()[0]}") from exc
     return learner.eval(), meta
