@@ -202,3 +202,27 @@ def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
     ):
         r = run(*args)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_temporary_files_of_killed_writers_are_removed_on_the_next_start(tmp_path, monkeypatch):
+    """A SIGKILL inside an atomic write leaves `.name.<pid>.<random>.tmp`; the next process
+    that opens the cache removes it, but never the file of a writer still running."""
+    import os
+    import subprocess
+    import sys
+
+    from semclip import _io
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "tokens").mkdir()
+    stale = tmp_path / "tokens" / f".a.safetensors.{dead}.x1y2.tmp"
+    live = tmp_path / "tokens" / f".b.safetensors.{os.getpid()}.z3.tmp"
+    keep = tmp_path / "tokens" / "c.safetensors"
+    for f in (stale, live, keep):
+        f.write_bytes(b"partial")
+    monkeypatch.setenv("SEMCLIP_CACHE", str(tmp_path))
+    monkeypatch.setattr(_io, "_cleaned", set())
+    assert _io.cache_dir() == tmp_path
+    assert not stale.exists() and live.exists() and keep.exists()
+    written = _io.atomic_write_text(tmp_path / "d.txt", "x")  # and a finished write leaves no temporary file
+    assert written.read_text() == "x" and not list(tmp_path.glob(".*.tmp"))

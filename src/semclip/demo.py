@@ -38,6 +38,7 @@ from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.prompts.registry import learner_config
 from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check, leak_note
+from semclip.resume import partial_path
 from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
@@ -197,7 +198,8 @@ def fit_jscc(
     torch.manual_seed(tcfg.seed)
     model = TokenJSCC(mcfg)
     t0 = time.time()
-    train_log = train_jscc(model, train_tokens, bank, tcfg, d)
+    partial = partial_path(path)
+    train_log = train_jscc(model, train_tokens, bank, tcfg, d, partial=partial)
     if d.is_main:
         save_jscc(
             model,
@@ -206,6 +208,7 @@ def fit_jscc(
             extra={"train": asdict(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
             provenance=provenance,
         )
+        partial.unlink(missing_ok=True)
     d.barrier()
     return model
 

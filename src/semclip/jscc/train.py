@@ -13,7 +13,10 @@ Loss, each term weighted in ``JSCCTrainConfig``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +30,7 @@ from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
+from semclip.resume import load_partial, save_partial
 
 
 @dataclass
@@ -92,7 +96,8 @@ class _Step(nn.Module):
 
 @torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_jscc(
-    model: TokenJSCC, tokens: torch.Tensor | TokenStore, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None
+    model: TokenJSCC, tokens: torch.Tensor | TokenStore, bank: torch.Tensor | None, cfg: JSCCTrainConfig, d: Dist | None = None,
+    partial: Path | None = None, save_every: int = 100,
 ) -> list[dict[str, float]]:
     """Train in place on tokens [N, d] (unit norm; a tensor or a memory-mapped store, from
     which only batches are read); returns a loss log. Runs on ``d.device``: the model, the
@@ -101,7 +106,11 @@ def train_jscc(
     Data-parallel under ``accelerate launch``: every process draws the same batch and
     channel, encodes and decodes its equal share of rows through the DDP-wrapped step, and
     ``accelerator.backward`` averages the gradients, so the result matches one process up to
-    float rounding."""
+    float rounding.
+
+    With ``partial`` (a file path), the weights, optimiser, schedule and generator are saved
+    there every ``save_every`` steps, and a restart with the same settings goes on from the
+    last save, ending with the same weights as an uninterrupted run."""
     d = d or dist()
     cfg.validate()
     d.check_split(cfg.batch_size, "codec")
@@ -116,14 +125,16 @@ def train_jscc(
     bank = None if bank is None else bank.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(model.cfg), list(tokens.shape), d.world]).encode()).hexdigest()[:16]
+    start = load_partial(partial, model, opt, key, sched, gen) if partial is not None else 0
     step_fn, opt = d.prepare(_Step(model), opt)
     model.train()
     log = []
     lo, hi = d.shard(0, cfg.batch_size)
     with progress(disable=not d.is_main) as bar:
         what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
-        task = bar.add_task(what, total=cfg.steps)
-        for step in range(cfg.steps):
+        task = bar.add_task(what, total=cfg.steps, completed=start)
+        for step in range(start, cfg.steps):
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
             batch = tokens[idx].to(dev) if isinstance(tokens, torch.Tensor) else tokens[idx.cpu()].to(dev)  # a store reads these rows
             clean = batch[lo:hi]
@@ -139,6 +150,8 @@ def train_jscc(
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1)
+            if partial is not None and (step + 1) % save_every == 0 and step + 1 < cfg.steps and d.is_main:
+                save_partial(partial, model, opt, step + 1, key, sched, gen)
     d.check_agree(model.parameters(), "the codec")
     model.eval()
     return log

@@ -19,9 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from safetensors.torch import load_file, save_file
 
-from semclip._io import atomic_write
 from semclip.channels.registry import create_channel
 from semclip.device import autocast, generator, precision
 from semclip.distributed import Dist, dist
@@ -29,8 +27,9 @@ from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
 from semclip.prompts.base import PromptLearner
-from semclip.prompts.checkpoint import save_prompts, state_tensors
+from semclip.prompts.checkpoint import save_prompts
 from semclip.provenance import Provenance
+from semclip.resume import load_partial, partial_path, save_partial
 
 
 @dataclass
@@ -54,37 +53,6 @@ class PromptTrainConfig:
             raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
         for ch in self.channels:
             create_channel(ch)
-
-
-def _partial_path(out: Path) -> Path:
-    return out.with_name(out.stem + ".partial.safetensors")
-
-
-def _save_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer, step: int, key: str) -> None:
-    tensors = {f"learner.{k}": v for k, v in state_tensors(learner).items()}
-    for i, st in opt.state_dict()["state"].items():
-        for name, value in st.items():
-            tensors[f"opt.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
-    atomic_write(path, lambda p: save_file(tensors, str(p), metadata={"step": str(step), "key": key}))
-
-
-def _load_partial(path: Path, learner: PromptLearner, opt: torch.optim.Optimizer, key: str) -> int:
-    """Restore a partial run made with the same settings; return the step to go on from."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("key") != key:
-        return 0  # another configuration: start afresh (the file is overwritten)
-    tensors = load_file(str(path))
-    learner.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("learner.")})
-    sd = opt.state_dict()
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, i, name = k.split(".", 2)
-            sd["state"].setdefault(int(i), {})[name] = v
-    opt.load_state_dict(sd)
-    return int(meta["step"])
 
 
 class _Step(nn.Module):
@@ -143,8 +111,8 @@ def train_prompts(
     key = hashlib.sha1(
         json.dumps([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())]).encode()
     ).hexdigest()[:16]
-    partial = _partial_path(out)
-    start = _load_partial(partial, learner, opt, key) if partial.exists() else 0
+    partial = partial_path(out)
+    start = load_partial(partial, learner, opt, key)
     n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
     step_fn, opt = d.prepare(_Step(learner), opt)
     learner.train()
@@ -176,7 +144,7 @@ def train_prompts(
                 log.append({"step": step, "loss": round(loss.item(), 4)})
             bar.update(task, advance=1, description=f"{what} (loss {loss.item():.3f})")
             if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps and d.is_main:
-                _save_partial(partial, learner, opt, step + 1, key)
+                save_partial(partial, learner, opt, step + 1, key)
     d.check_agree(params, f"the {learner.name} prompts")
     learner.eval()
     if d.is_main:
