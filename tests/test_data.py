@@ -72,7 +72,7 @@ def test_token_cache_encodes_once_and_resumes(tiny_clip_dir, image_folder, monke
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
     ds = ImageFolder(image_folder)
-    monkeypatch.setattr(token_cache, "SHARD", 5)
+    monkeypatch.setattr(token_cache, "shard_size", lambda n: 5)
     calls = []
     real = bb.encode_pixels
     monkeypatch.setattr(bb, "encode_pixels", lambda px: calls.append(len(px)) or real(px))
@@ -87,7 +87,7 @@ def test_token_cache_encodes_once_and_resumes(tiny_clip_dir, image_folder, monke
     # an interrupted run keeps finished shards: drop the final file, keep one shard
     path = token_cache.cache_path(bb, ds)
     path.unlink()
-    shard_dir = path.with_suffix(".shards")
+    shard_dir = path.with_suffix(".shards5")
     shard_dir.mkdir()
     from safetensors.torch import save_file
 

@@ -5,6 +5,7 @@ only, with MSE, over AWGN and MMSE-equalised Rayleigh, SNR uniform over the grid
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from semclip.errors import SemclipError
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
 from semclip.progress import progress
+from semclip.resume import load_partial, save_partial
 
 KIND = "semclip-image-jscc"
 
@@ -131,10 +133,11 @@ def to_image(x: torch.Tensor) -> Image.Image:
 
 @torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_image_jscc(
-    model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig, device: torch.device | None = None
+    model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig, device: torch.device | None = None,
+    partial: Path | None = None, save_every: int = 200,
 ) -> list[dict[str, float]]:
     """Train in place on images [N, C, S, S] in [0, 1] with MSE, on ``device`` (default: the
-    run's); returns a loss log."""
+    run's); returns a loss log. With ``partial``, resumable as ``train_jscc`` is."""
     dev = device or current_device()
     model.to(dev)
     images = images.to(dev)
@@ -142,11 +145,13 @@ def train_image_jscc(
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(model.cfg), list(images.shape)]).encode()).hexdigest()[:16]
+    start = load_partial(partial, model, opt, key, sched, gen) if partial is not None else 0
     model.train()
     log = []
     with progress() as bar:
-        task = bar.add_task(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", total=cfg.steps)
-        for step in range(cfg.steps):
+        task = bar.add_task(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", total=cfg.steps, completed=start)
+        for step in range(start, cfg.steps):
             x = images[torch.randint(images.shape[0], (cfg.batch_size,), generator=gen, device=dev)]
             snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
             rec, _ = model(x, snr, channels[step % len(channels)])
@@ -158,6 +163,8 @@ def train_image_jscc(
             if step % 200 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "mse": loss.item()})
             bar.update(task, advance=1)
+            if partial is not None and (step + 1) % save_every == 0 and step + 1 < cfg.steps:
+                save_partial(partial, model, opt, step + 1, key, sched, gen)
     model.eval()
     return log
 

@@ -54,6 +54,7 @@ from semclip.errors import SemclipError
 from semclip.eval.results import Record
 from semclip.progress import progress
 from semclip.provenance import DatasetSeen, Provenance
+from semclip.resume import partial_path
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")
@@ -292,9 +293,10 @@ def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print) -> ImageJSCC:
     torch.manual_seed(cfg.image_jscc_train.seed)
     model = ImageJSCC(mcfg)
     x = torch.stack([to_tensor(ctx.image_train.image(i), mcfg) for i in range(len(ctx.image_train))])
-    train_log = train_image_jscc(model, x, cfg.image_jscc_train)
+    train_log = train_image_jscc(model, x, cfg.image_jscc_train, partial=partial_path(path))
     save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
                     image_codec_provenance(ctx.image_train))
+    partial_path(path).unlink(missing_ok=True)
     return model
 
 

@@ -4,7 +4,7 @@ The backbone is frozen, so a token depends only on (backbone weights, dataset co
 preprocessing). The cache key is exactly that triple.
 
 Extraction streams: images are decoded a batch at a time (optionally by DataLoader
-workers) and written in shards of ``SHARD`` tokens, atomically, so memory stays bounded
+workers) and written in shards of ``shard_size(N)`` tokens, atomically, so memory stays bounded
 by one batch of pixels plus one shard whatever the dataset size, and an interrupted run
 resumes at the last finished shard. Under ``accelerate launch`` each process encodes every
 world-th shard; the main process then joins them. Shards cover fixed image ranges, so a
@@ -37,6 +37,13 @@ from semclip.errors import SemclipError
 from semclip.progress import progress, say
 
 SHARD = 1024
+
+
+def shard_size(n: int) -> int:
+    """Images per shard: 1024, or 128 for sets under 16 384 images, so a killed extraction of
+    a small set loses seconds, not a large part of it. A function of the set's size alone,
+    so a resumed run (with any number of processes) cuts the same shards."""
+    return SHARD if n >= 16 * SHARD else max(1, SHARD // 8)
 
 
 def cache_key(backbone: Backbone, dataset: LabelledImages) -> str:
@@ -138,16 +145,17 @@ def extract_tokens(
     d = dist()
     if path.exists():
         return path
-    shard_dir = path.with_suffix(".shards")
+    size = shard_size(len(dataset))
+    shard_dir = path.with_suffix(f".shards{size}")  # the size in the name: shards of another size are never mixed in
     shard_dir.mkdir(parents=True, exist_ok=True)
-    n_shards = (len(dataset) + SHARD - 1) // SHARD
+    n_shards = (len(dataset) + size - 1) // size
     mine = [s for s in range(n_shards) if s % d.world == d.rank]
     with progress(disable=not d.is_main) as bar:
         what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
-        task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * SHARD) - s * SHARD for s in mine))
+        task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * size) - s * size for s in mine))
         for s in mine:
             shard = shard_dir / f"{s:05d}.safetensors"
-            lo, hi = s * SHARD, min(len(dataset), (s + 1) * SHARD)
+            lo, hi = s * size, min(len(dataset), (s + 1) * size)
             if shard.exists():
                 bar.advance(task, hi - lo)
                 continue
@@ -155,12 +163,12 @@ def extract_tokens(
             _save_shard(shard, tokens, ok, errors)
     d.barrier()
     if d.is_main and not path.exists():
-        _join_shards(shard_dir, n_shards, len(dataset), backbone.dim, path)
+        _join_shards(shard_dir, n_shards, size, len(dataset), backbone.dim, path)
     d.barrier()
     return path
 
 
-def _join_shards(shard_dir: Path, n_shards: int, n: int, dim: int, path: Path) -> None:
+def _join_shards(shard_dir: Path, n_shards: int, size: int, n: int, dim: int, path: Path) -> None:
     """One file from the shards, filled into a preallocated tensor (no second copy)."""
     tokens = torch.empty(n, dim, device="cpu")  # caches live on the host; consumers move batches
     ok = torch.empty(n, dtype=torch.uint8, device="cpu")
@@ -168,7 +176,7 @@ def _join_shards(shard_dir: Path, n_shards: int, n: int, dim: int, path: Path) -
     for s in range(n_shards):
         shard = shard_dir / f"{s:05d}.safetensors"
         part, shard_errors = _read(shard)
-        lo = s * SHARD
+        lo = s * size
         tokens[lo : lo + part["tokens"].shape[0]] = part["tokens"]
         ok[lo : lo + part["tokens"].shape[0]] = part.get("ok", 1)  # shards of older versions: all readable
         errors |= shard_errors

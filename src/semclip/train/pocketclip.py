@@ -33,6 +33,7 @@ from semclip.data.fashion_mnist import FashionMNIST
 from semclip.data.token_cache import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
+from semclip.resume import load_partial, save_partial
 
 # Generic caption templates for class names during head training. The evaluation
 # templates (semclip.tasks.templates) are a different list.
@@ -171,10 +172,12 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     images, choices, distill = data["images"], data["choices"], data["distill"]
     n = images.shape[0]
     gen = generator(cfg.seed, dev)
+    partial = work / f"heads-{_fingerprint(asdict(cfg))}.partial.safetensors"  # a killed run goes on from here
+    start = load_partial(partial, heads, opt, _fingerprint([asdict(cfg), data["sizes"]]), sched, gen)
     log = []
     with progress() as bar:
-        task = bar.add_task("training PocketCLIP heads", total=cfg.steps)
-        for step in range(cfg.steps):
+        task = bar.add_task("training PocketCLIP heads", total=cfg.steps, completed=start)
+        for step in range(start, cfg.steps):
             idx = torch.randint(n, (cfg.batch_size,), generator=gen, device=dev)
             f = images[idx]
             cap = choices[idx, torch.randint(choices.shape[1], (cfg.batch_size,), generator=gen, device=dev)]
@@ -204,6 +207,8 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1, description=f"training PocketCLIP heads (loss {loss.item():.3f})")
+            if (step + 1) % 200 == 0 and step + 1 < cfg.steps:
+                save_partial(partial, heads, opt, step + 1, _fingerprint([asdict(cfg), data["sizes"]]), sched, gen)
     state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
     sha = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
     meta = {
@@ -215,4 +220,5 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
         "train_sizes": json.dumps(data["sizes"]),
     }
     atomic_write(out, lambda p: save_file(state, str(p), metadata=meta))
+    partial.unlink(missing_ok=True)
     return {"out": str(out), "sha": sha, "sizes": data["sizes"], "final_loss": log[-1]["loss"], "log": log}
