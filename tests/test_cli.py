@@ -226,3 +226,26 @@ def test_temporary_files_of_killed_writers_are_removed_on_the_next_start(tmp_pat
     assert not stale.exists() and live.exists() and keep.exists()
     written = _io.atomic_write_text(tmp_path / "d.txt", "x")  # and a finished write leaves no temporary file
     assert written.read_text() == "x" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_timings_add_up_over_restarts(tmp_path):
+    """A killed run's seconds stay in the output folder; a restart of the same run adds to
+    them, another configuration starts afresh, and a completed run leaves no file behind."""
+    import time
+
+    from semclip.stopwatch import FILE, Stopwatch
+
+    first = Stopwatch(tmp_path, "run-a", beat=0.05)
+    first.stage("encode")
+    time.sleep(0.3)  # killed here: only the beats saved its time
+    first._stop.set()
+    again = Stopwatch(tmp_path, "run-a")
+    assert again.starts == 2 and again.seconds["encode"] >= 0.2
+    again.stage("train")
+    time.sleep(0.1)
+    again.close()
+    summary = again.summary()
+    assert summary["total"] >= 0.3 and summary["starts"] == 2 and not (tmp_path / FILE).exists()
+    other = Stopwatch(tmp_path, "run-b")
+    assert other.starts == 1 and other.seconds == {}
+    other.close()

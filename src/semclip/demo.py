@@ -39,6 +39,7 @@ from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.prompts.registry import learner_config
 from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check, leak_note
 from semclip.resume import partial_path
+from semclip.stopwatch import Stopwatch
 from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
@@ -314,7 +315,10 @@ def backbone_provenance(backbone: Backbone) -> dict:
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    t0 = time.time()
+    # the run's time, kept across restarts of the same configuration in the output folder
+    clock = Stopwatch(out, hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16],
+                      persist=dist().is_main)
+    clock.stage("encode")
     backbone = create_backbone(cfg.backbone)
     test = create_dataset(cfg.dataset, limit=cfg.test_limit)
     train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
@@ -325,27 +329,27 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         evals.append(EvalSet.of(backbone, create_dataset(cfg.transfer_dataset, limit=cfg.test_limit)))
     main = evals[0]
     train_tokens, _ = dataset_tokens(backbone, train)
-    t_encode = time.time() - t0
+    clock.stage("jscc_and_sweep")
     codes = token_codes(cfg, backbone, train, train_tokens, log)
     provenance, leaks = zero_shot_checks(cfg, codes, evals, log)
     records = code_records(cfg, codes, evals)
     checkpoints = {ch: str(codes["semclip"][codec_recipe(ch)][1]) for ch in cfg.channels}
     if cfg.retrieval_dataset:
         records += retrieval(cfg, backbone, codes, train_tokens, log)
-    t_jscc = time.time() - t0 - t_encode
+    clock.stage("prompts")
     if cfg.learners:
         b2n, prompt_prov, prompt_leaks = base_to_novel(cfg, backbone, main, codes["semclip"], log)
         records += b2n
         provenance |= prompt_prov
         leaks += prompt_leaks
-    t_prompts = time.time() - t0 - t_encode - t_jscc
+    clock.stage("baselines")
     if cfg.baselines.methods:
         records += baselines(cfg, backbone, main, train_tokens, codes["semclip"], log)
         if "image-jscc" in cfg.baselines.methods:
             from semclip.baselines.run import image_codec_provenance
 
             provenance["image-jscc"] = asdict(image_codec_provenance(create_dataset(cfg.shots_dataset)))
-    t_baselines = time.time() - t0 - t_encode - t_jscc - t_prompts
+    clock.stage("report")
     if leaks:
         note = leak_note(leaks)
         records = [r.model_copy(update={"leak": note}) for r in records]
@@ -364,12 +368,13 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         n_test=len(main.data),
         n_train=len(train),
         **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
-        seconds={"encode": round(t_encode, 1), "jscc_and_sweep": round(t_jscc, 1), "prompts": round(t_prompts, 1), "baselines": round(t_baselines, 1), "total": round(time.time() - t0, 1)},
+        seconds=clock.summary(),  # summed over every start of this run ("starts" counts them)
     )
     if dist().is_main:  # under a launch every process computed the records; one writes them
         out.mkdir(parents=True, exist_ok=True)
         results.write(out / "results.json")
         write_report(cfg, results, evals, train, out)
+    clock.close()
     return results
 
 
