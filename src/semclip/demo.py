@@ -315,15 +315,17 @@ def backbone_provenance(backbone: Backbone) -> dict:
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    # the run's time, kept across restarts of the same configuration in the output folder
-    clock = Stopwatch(out, hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16],
-                      persist=dist().is_main)
-    clock.stage("encode")
+    started = time.monotonic()
     backbone = create_backbone(cfg.backbone)
     test = create_dataset(cfg.dataset, limit=cfg.test_limit)
     train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
     if train.cache_id == test.cache_id:
         raise SemclipError("the JSCC training set and the evaluation set are the same: pick another --train-dataset")
+    # the run's time, kept across restarts of the same configuration in the output folder
+    # (made once the inputs are known to be good: a refused run leaves no folder)
+    clock = Stopwatch(out, hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16],
+                      persist=dist().is_main, since=started)
+    clock.stage("encode")
     evals = [EvalSet.of(backbone, test)]
     if cfg.transfer_dataset:
         evals.append(EvalSet.of(backbone, create_dataset(cfg.transfer_dataset, limit=cfg.test_limit)))

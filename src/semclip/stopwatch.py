@@ -19,7 +19,7 @@ FILE = ".semclip-timing.json"
 
 
 class Stopwatch:
-    def __init__(self, folder: Path, key: str, beat: float = 15.0, persist: bool = True) -> None:
+    def __init__(self, folder: Path, key: str, beat: float = 15.0, persist: bool = True, since: float | None = None) -> None:
         self.path = Path(folder) / FILE
         self.persist = persist  # False: time this process only (the other processes of a launch)
         self.seconds: dict[str, float] = {}
@@ -30,7 +30,8 @@ class Stopwatch:
                 self.seconds, self.starts = dict(saved["seconds"]), int(saved["starts"]) + 1
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none yet, or unreadable: start afresh
-        self.key, self.current, self.since = key, "setup", time.monotonic()
+        self.key, self.current = key, "setup"
+        self.since = time.monotonic() if since is None else since  # a time.monotonic() the run began at
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(beat,), daemon=True)
