@@ -172,6 +172,49 @@ def test_quantiser_roundtrip():
         q.encode(torch.zeros(2, 5))
 
 
+def test_one_bit_quantiser_levels_by_hand():
+    """1 bit per component: the threshold is the (lower) median, the two levels the means of the
+    training values on each side of it."""
+    train = torch.tensor([[-1.0, 10.0], [-1.0, 20.0], [1.0, 30.0], [3.0, 40.0]])
+    q = TokenQuantizer(train, 1)
+    assert q.lo.tolist() == [-1.0, 20.0]  # torch's median of an even count is the lower middle value
+    assert q.levels.tolist() == [[-1.0, 2.0], [15.0, 35.0]]  # mean of {-1,-1} and {1,3}; of {10,20} and {30,40}
+    bits = q.encode(torch.tensor([[0.0, 25.0], [-5.0, 0.0]]))
+    assert bits.tolist() == [[1, 1], [0, 0]]
+    expected = torch.nn.functional.normalize(torch.tensor([[2.0, 35.0], [-1.0, 15.0]]), dim=-1)
+    assert torch.allclose(q.decode(bits), expected)
+
+
+def test_capacity_baseline_by_hand():
+    """AWGN at 10 dB carries log2(1 + 10) = 3.4594 bits per channel use; with a budget of 300 uses
+    an image gets the best JPEG whose scan and 3 framing bytes fit 300 * 3.4594 / 8 = 129.7 bytes,
+    and is charged (3 + scan bytes) * 8 / 3.4594 uses; at -10 dB nothing fits and it is lost."""
+    from semclip.baselines.receiver import ImageReceiver
+    from semclip.baselines.run import JpegSource, run_capacity
+
+    class Receiver(ImageReceiver):  # the arithmetic is the test here, not the backbone
+        def __init__(self):
+            self.shown = []
+
+        def tokens(self, images, keys):
+            self.shown.append(images)
+            return torch.zeros(len(images), 2)
+
+    images = [_texture(i, (24, 24)) for i in range(3)]
+    clf = type("Clf", (), {"predict": lambda self, t: torch.zeros(len(t), dtype=torch.long)})()
+    ctx = Context(None, clf, images, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2), torch.zeros(5, 2), None, "t", 0)
+    src = JpegSource(ctx, Receiver())
+    recs = run_capacity(ctx, BaselineConfig(budget=300), "awgn", [10.0, -10.0], src, lambda: None)
+    c = 3.4594316186372973  # log2(11)
+    expected_uses = []
+    for j in src.jpegs:
+        fits = [q for q, scan in j.scans.items() if 3 + len(scan) <= 300 * c / 8]
+        expected_uses.append(min(300, 8 * (3 + len(j.scans[max(fits)])) / c) if fits else 300)
+    assert recs[0].channel_uses_per_image == round(sum(expected_uses) / 3, 1)
+    assert recs[1].channel_uses_per_image == 300.0 and "lost (outage) 1.000" in recs[1].detail
+    assert recs[0].value == 1.0 and recs[0].receiver is None  # AWGN: no fading to adapt to
+
+
 def test_image_jscc_shapes_power_checkpoint(tmp_path):
     cfg = auto_config(_texture(0, (28, 28)))
     assert (cfg.size, cfg.channels, cfg.channel_uses) == (28, 1, 98)
@@ -217,7 +260,11 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
         (m, c, s) for m in BASELINES for c in ("awgn", "rayleigh") for s in (0.0, 20.0)}
     for r in recs:
         assert 0 <= r.value <= 1 and r.n_images == 6 and r.detail
+        # the channel's mode names the comparison; the receiver says what each chain really did:
+        # digital chains equalise by zero forcing, the capacity bound adapts to h at the transmitter
+        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-jscc": "mmse"}
         assert r.csi == ("mmse" if r.channel == "rayleigh" else None)
+        assert r.receiver == (expected[r.method] if r.channel == "rayleigh" else None), (r.method, r.receiver)
     uses = {r.method: r.channel_uses_per_image for r in recs if r.snr_db == 20.0 and r.channel == "awgn"}
     assert uses["image-jpeg-ldpc"] <= 300 and uses["image-capacity"] <= 300 and uses["image-jscc"] == 98
     assert len(list((isolated_cache / "baselines").glob("*.json"))) == 8

@@ -97,8 +97,9 @@ def test_rayleigh_zf_and_mmse_undo_the_gain_at_high_snr():
 def test_rayleigh_mmse_output_noise_matches_reported_variance():
     x = power_normalize(random_symbols(20000, 8))
     out = RayleighBlockFading("mmse", gen()).forward(x, 5.0)
-    # noise = y - bias * x with bias = |h|^2 / (|h|^2 + s2): compare mean power with the report
-    g = 10 ** (out.rx_snr_db / 10) * 10 ** (-5.0 / 10)  # |h|^2 recovered from instantaneous SNR
+    # noise = y - bias * x with bias = |h|^2 / (|h|^2 + s2): compare mean power with the report.
+    # |h|^2 from the same seed drawn independently (h is the first draw), not from the channel's own output
+    g = RayleighBlockFading("mmse", gen()).sample_gain(x.shape[0]).abs().pow(2)
     bias = g / (g + 10 ** (-0.5))
     resid = (out.y - bias * x).abs().pow(2).mean()
     assert abs(resid.item() - out.noise_var.mean().item()) / out.noise_var.mean().item() < 0.05
@@ -126,3 +127,15 @@ def test_unknown_channel_names():
 def test_snr_tensor_shape_mismatch():
     with pytest.raises(SemclipError, match="entries"):
         as_snr_tensor(torch.zeros(3), 4)
+
+
+def test_the_receiver_is_told_the_snr_its_csi_allows():
+    """With CSI (mmse, zf, decoder) the receiver knows the instantaneous SNR, 7 dB + 10 log10 |h|^2
+    of an independently drawn h; without CSI only the average, 7 dB."""
+    x = power_normalize(random_symbols(50, 8))
+    g_db = 10 * torch.log10(RayleighBlockFading("none", gen()).sample_gain(50).abs().pow(2))
+    for mode in ("mmse", "zf", "decoder", "none"):
+        out = RayleighBlockFading(mode, gen()).forward(x, 7.0)
+        expected = 7.0 + g_db if mode != "none" else torch.full((50, 1), 7.0)
+        assert torch.allclose(out.rx_snr_db, expected, atol=1e-4), mode
+    assert torch.equal(AWGN(gen()).forward(x, 7.0).rx_snr_db, torch.full((50, 1), 7.0))

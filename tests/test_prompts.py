@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from semclip.backbones.hf_clip import HFCLIP
+from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.jscc.model import JSCCConfig, TokenJSCC
@@ -134,10 +135,15 @@ def test_training_learns_and_resumes_after_interruption(clip, jscc, tmp_path, mo
         torch.manual_seed(0)
         return create_learner("tapl", clip, k=4)
 
+    def loss(learner) -> float:  # cross-entropy on the training tokens received at 20 dB, a fixed draw
+        with torch.no_grad():
+            decoded, rx = jscc(tokens, torch.full((len(tokens), 1), 20.0), create_channel("awgn", torch.Generator().manual_seed(9)))
+            return F.cross_entropy(learner.eval()(F.normalize(decoded, dim=-1), rx.rx_snr_db, CLASSES), labels).item()
+
     reference = fresh()
-    before = {k: v.clone() for k, v in reference.state_dict().items()}
+    untrained = loss(reference)
     train_prompts(reference, jscc, tokens, labels, CLASSES, cfg, tmp_path / "ref.safetensors")
-    assert any((reference.state_dict()[k] - v).abs().max() > 0 for k, v in before.items())
+    assert loss(reference) < 0.8 * untrained  # it learned, not merely moved
 
     calls = {"n": 0}
     real = train_mod.create_channel
@@ -211,7 +217,8 @@ def test_harmonic_mean_over_seeds_is_taken_from_the_mean_base_and_novel_accuraci
     from semclip.eval.summary import summarize
 
     recs = [Record(method="m", split=s, channel="awgn", snr_db=0.0, value=v, channel_uses_per_image=4, seed=seed)
-            for s, seed, v in (("base", 0, 0.9), ("base", 1, 0.1), ("novel", 0, 0.1), ("novel", 1, 0.9))]
+            for s, seed, v in (("base", 0, 0.9), ("base", 1, 0.7), ("novel", 0, 0.1), ("novel", 1, 0.5))]
     hm = next(r for r in summarize(recs + harmonic_records(recs)) if r["split"] == "hm")
-    assert hm["mean"] == pytest.approx(0.5)  # HM(0.5, 0.5); the mean of the per-seed HMs would be 0.18
-    assert hm["std"] == pytest.approx(0.0)
+    # by hand: mean base 0.8, mean novel 0.3, HM = 2 * 0.24 / 1.1 = 0.43636...; the mean of the per-seed
+    # HMs (0.18, 0.58333) would be 0.38167
+    assert hm["mean"] == pytest.approx(0.436364, abs=1e-6)

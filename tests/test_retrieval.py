@@ -34,20 +34,24 @@ def test_recall_counts_ranks_both_ways_with_repeated_captions():
 
 
 def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
+    """Through a working code (the linear code fitted to the tokens), recall at 30 dB stays
+    near the clean one and at -20 dB falls towards chance: the sweep sees the channel."""
     from semclip.backbones.base import create_backbone
     from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
-    from semclip.jscc.model import JSCCConfig, TokenJSCC
+    from semclip.jscc.linear import LinearCode
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
-    captions = ["red thing", "green thing", "blue thing", "dark thing", "big tree", "small cat"]
+    captions = [f"{a} {b}" for a in ("red", "green", "blue", "dark", "pale") for b in ("thing", "tree", "cat", "car", "cup", "hat")]
     index = CaptionIndex(bb, captions)
-    tokens = index.embeddings[index.target] + 0.01 * torch.randn(6, bb.dim)  # images that match their captions
     torch.manual_seed(0)
-    recs = sweep_retrieval(TokenJSCC(JSCCConfig(dim=bb.dim, ks=[4], linear_base=False)), tokens, index, ["awgn"], [-20.0, 20.0], "toy")
-    clean = {(r.split, r.metric): r.value for r in recs if r.method == "clean"}
-    assert clean[("image-to-text", "r@1")] == 1.0 and clean[("text-to-image", "r@1")] == 1.0
+    tokens = F.normalize(index.embeddings[index.target] + 0.01 * torch.randn(len(captions), bb.dim), dim=-1)
+    code = LinearCode.fitted(tokens, [8], 8)  # 16 of 24 dimensions: a real, lossy code
+    recs = sweep_retrieval(code, tokens, index, ["awgn"], [-20.0, 30.0], "toy")
+    r1 = {(r.method, r.snr_db): r.value for r in recs if r.split == "image-to-text" and r.metric == "r@1"}
+    assert r1[("clean", None)] == 1.0
+    assert r1[("semclip", 30.0)] >= 0.6 and r1[("semclip", 30.0)] > r1[("semclip", -20.0)] + 0.3
     assert {r.task for r in recs} == {"retrieval"} and {r.metric for r in recs} == {"r@1", "r@5", "r@10"}
-    assert len(recs) == 6 * 3 and all(r.channel_uses_per_image == 4 for r in recs if r.method == "semclip")
+    assert len(recs) == 6 * 3 and all(r.channel_uses_per_image == 8 for r in recs if r.method == "semclip")
     md = retrieval_markdown(recs)
     assert "### image-to-text" in md and "| semclip | awgn | r@1 |" in md
 

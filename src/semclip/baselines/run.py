@@ -200,7 +200,7 @@ def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[f
     out = []
     for snr in snrs:
         best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size))
-        out.append(_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels)))
+        out.append(_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None)))
         tick()
     return out
 
@@ -221,7 +221,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
             lost += q is None
             uses.append(cfg.budget if q is None else min(cfg.budget, 8 * (JPEG_FRAMING + len(j.scans[q])) / c))
         o = Outcome(src.accuracy(shown), sum(uses) / n, lost / n, f"JPEG at capacity, images lost (outage) {lost / n:.3f}")
-        out.append(_record("image-capacity", spec, snr, o, n))
+        out.append(_record("image-capacity", spec, snr, o, n, "csit" if fading else None))
         tick()
     return out
 
@@ -241,7 +241,7 @@ def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[
         tokens = receiver.tokens(recs, [None] * len(recs))
         acc = top1_accuracy(ctx.classifier.predict(tokens), ctx.labels)
         o = Outcome(acc, model.cfg.channel_uses, 0.0, f"conv DeepJSCC {model.cfg.size}px, {model.cfg.channel_uses} ch. uses")
-        out.append(_record("image-jscc", spec, snr, o, len(recs)))
+        out.append(_record("image-jscc", spec, snr, o, len(recs), getattr(channel, "csi", None)))
         tick()
     return out
 
@@ -262,15 +262,18 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
     for snr in snrs:
         cands = [best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[(b, m)], snr)) for b in cfg.token_bits]
         best = max(cands, key=lambda o: (o.acc, -o.uses))
-        out.append(_record("token-digital", spec, snr, best, len(ctx.labels)))
+        out.append(_record("token-digital", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None)))
         tick()
     return out
 
 
-def _record(method: str, spec: str, snr: float, o: Outcome, n: int) -> Record:
+def _record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver: str | None) -> Record:
+    """A record of the channel ``spec`` (its name and CSI mode, so methods compare per channel),
+    with ``receiver`` saying what the chain really did there (digital chains equalise by zero
+    forcing whatever the mode; the capacity bound adapts to h at the transmitter)."""
     ch = create_channel(spec)
     return Record(
-        method=method, channel=ch.name, csi=getattr(ch, "csi", None), snr_db=float(snr), value=o.acc,
+        method=method, channel=ch.name, csi=getattr(ch, "csi", None), receiver=receiver, snr_db=float(snr), value=o.acc,
         channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n,
     )
 
@@ -317,7 +320,7 @@ def run_baselines(
                 log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
                 continue
             key = hashlib.sha1(json.dumps(
-                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v1"],
+                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v2"],
                 sort_keys=True, default=str).encode()).hexdigest()[:16]
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
     to_run = [t for t in todo if not t[2].exists()]

@@ -21,7 +21,10 @@ class Record(BaseModel):
     task: str = "zero-shot-classification"
     split: str = "all"
     channel: Literal["none", "awgn", "rayleigh"]
-    csi: Literal["mmse", "zf", "decoder", "none"] | None = None  # Rayleigh receiver; None otherwise
+    csi: Literal["mmse", "zf", "decoder", "none"] | None = None  # Rayleigh: the channel's CSI mode; None otherwise
+    # how the method's own receiver used that channel, where it differs from the mode's name: the
+    # digital chains equalise by zero forcing ("zf"), the capacity bound adapts its rate to h ("csit")
+    receiver: Literal["mmse", "zf", "decoder", "none", "csit"] | None = None
     snr_db: float | None
     metric: str = "top1"
     value: float = Field(ge=0.0, le=1.0)
