@@ -222,3 +222,24 @@ def test_harmonic_mean_over_seeds_is_taken_from_the_mean_base_and_novel_accuraci
     # by hand: mean base 0.8, mean novel 0.3, HM = 2 * 0.24 / 1.1 = 0.43636...; the mean of the per-seed
     # HMs (0.18, 0.58333) would be 0.38167
     assert hm["mean"] == pytest.approx(0.436364, abs=1e-6)
+
+
+def test_scores_are_deterministic_and_equal_the_indexed_form():
+    """Scoring against a few class-embedding sets picked per row: the same values as
+    indexing the sets, and a backward that is the same on every run (indexing's backward is
+    a scatter-add whose sums land in a thread-dependent order: 5e-6 apart here)."""
+    from semclip.prompts.base import scores
+
+    torch.manual_seed(0)
+    z, text0, index = torch.randn(2048, 256), torch.randn(4, 50, 256), torch.randint(0, 4, (2048,))
+    assert torch.allclose(scores(z, text0, index), torch.einsum("bd,bcd->bc", z, text0[index]), atol=1e-4)
+    grads = []
+    for _ in range(4):
+        t = text0.clone().requires_grad_(True)
+        scores(z, t, index).logsumexp(-1).sum().backward()
+        grads.append(t.grad)
+    assert all(torch.equal(g, grads[0]) for g in grads)
+    per_row = torch.randn(6, 3, 8)  # one set per row (CoCoOp) and a single set
+    zz = torch.randn(6, 8)
+    assert torch.allclose(scores(zz, per_row, torch.arange(6)), torch.einsum("bd,bcd->bc", zz, per_row))
+    assert torch.allclose(scores(zz, per_row[:1], torch.zeros(6, dtype=torch.long)), zz @ per_row[0].t())

@@ -119,7 +119,8 @@ def get_learner(
     tokens, labels, classes = train.take(idx).subset(class_ids)
     key = hashlib.sha1(
         json.dumps(
-            [name, backbone.fingerprint, jscc_id, train.cache_id, list(class_ids), asdict(cfg.prompt), asdict(tcfg)],
+            # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
+            [name, backbone.fingerprint, jscc_id, train.cache_id, list(class_ids), asdict(cfg.prompt), asdict(tcfg), "v2"],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:12]

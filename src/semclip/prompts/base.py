@@ -152,7 +152,21 @@ class PromptLearner(nn.Module, ABC):
 
 
 def scores(z: torch.Tensor, text: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Cosine scores [B, C] of z [B, d] against text[index[b]] [C, d]."""
+    """Cosine scores [B, C] of z [B, d] against text[index[b]] [C, d].
+
+    Without indexing ``text`` by ``index``: the backward of such a gather is a scatter-add,
+    whose float sums land in a thread-dependent order on the CPU (TAPL's weights differed by
+    2e-4 between identical runs). A set per row is used as it is; a few sets are scored all
+    and picked with a one-hot matrix, whose backward is a plain (deterministic) product."""
     if text.shape[0] == 1:
         return z @ text[0].t()
-    return torch.einsum("bd,bcd->bc", z, text[index])
+    if text.shape[0] == z.shape[0] and torch.equal(index, torch.arange(z.shape[0], device=index.device)):
+        return torch.einsum("bd,bcd->bc", z, text)  # one set per row (CoCoOp)
+    every = torch.einsum("bd,gcd->bgc", z, text)  # [B, G, C], G small (distinct SNR levels)
+    return (pick(index, text.shape[0], z.dtype).unsqueeze(-1) * every).sum(1)
+
+
+def pick(index: torch.Tensor, groups: int, dtype: torch.dtype) -> torch.Tensor:
+    """[B] group ids -> [B, G] one-hot rows: ``pick(...) @ x`` is ``x[index]`` with a
+    deterministic backward."""
+    return F.one_hot(index, groups).to(dtype)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.errors import SemclipError
-from semclip.prompts.base import PromptLearner
+from semclip.prompts.base import PromptLearner, pick
 
 
 class ConditionEmbedding(nn.Module):
@@ -90,9 +90,10 @@ class TAPL(PromptLearner):
         if not self.cfg.visual_side:
             return z
         ctx, e, index = self._context(snr_db)
-        prompt = self.couple(ctx.mean(dim=1))[index]  # [B, r]
+        rows = pick(index, ctx.shape[0], z.dtype)  # [B, U]: x[index] as a product (deterministic backward)
+        prompt = rows @ self.couple(ctx.mean(dim=1))  # [B, r]
         residual = self.up(F.gelu(self.down(z) + prompt))
-        return F.normalize(z + torch.sigmoid(self.gate(e))[index] * residual, dim=-1)
+        return F.normalize(z + (rows @ torch.sigmoid(self.gate(e))) * residual, dim=-1)
 
     def class_embeddings(
         self, classes: Sequence[str], tokens: torch.Tensor, snr_db: torch.Tensor
