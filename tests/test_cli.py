@@ -176,6 +176,12 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     assert len(meta["classes"]) == 2 and meta["extra"]["jscc"] == "jscc-k4"  # base = first half of 3
     r = run("train", "--stage", "prompts", "--jscc", str(jscc), "--k", "4", *common[:-4], "--shots", "5", env=env)
     assert r.returncode == 2 and "only 4 training examples" in r.stderr
+    # a rerun (after a kill in stage 2, say) reuses the finished codec instead of training it again
+    before = jscc.stat().st_mtime_ns
+    r = run("train", "--stage", "jscc", "--k", "4", "--ks", "4", "--jscc-steps", "5", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
+    assert r.returncode == 0 and "reusing the codec" in r.stdout and jscc.stat().st_mtime_ns == before
+    r = run("train", "--stage", "jscc", "--k", "4", "--ks", "4", "--jscc-steps", "6", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
+    assert r.returncode == 0 and "reusing" not in r.stdout and jscc.stat().st_mtime_ns != before  # other settings: retrained
 
 
 def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):

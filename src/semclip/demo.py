@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from semclip._io import atomic_write_json, atomic_write_text, cache_dir
+from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.baselines.run import BaselineConfig, Context, run_baselines
 from semclip.channels.base import as_snr_tensor
@@ -316,6 +316,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     cfg.validate()
     torch.manual_seed(cfg.seed)
     started = time.monotonic()
+    clean_stale_tmp(out)  # what a killed earlier start left half-written in the output folder
     backbone = create_backbone(cfg.backbone)
     test = create_dataset(cfg.dataset, limit=cfg.test_limit)
     train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from semclip._io import atomic_write_text
+from semclip._io import atomic_write_text, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.demo import default_codec
@@ -65,6 +65,7 @@ def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):
 
 def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     cfg.validate()
+    clean_stale_tmp(out)  # what a killed earlier start left half-written in the output folder
     t0 = time.time()
     backbone = create_backbone(cfg.backbone)
     jscc, jscc_id, codec_prov = load_codec(cfg, backbone, log)

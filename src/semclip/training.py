@@ -3,11 +3,13 @@ written to one folder as safetensors checkpoints."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
+from semclip._io import clean_stale_tmp
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.data.token_cache import dataset_store
@@ -21,7 +23,8 @@ from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
-from semclip.provenance import prompts_provenance
+from semclip.jscc.checkpoint import read_meta
+from semclip.provenance import META_KEY, prompts_provenance
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -55,14 +58,18 @@ def train_stages(
     bb = create_backbone(backbone)
     paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)  # what a killed earlier start left half-written here
     if stage in ("jscc", "all"):
         # the codec's images: the transmitter corpus by default (any spec; a dataset with splits means its training split)
         data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
         tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
         path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
         tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
-        fit_jscc(replace(mcfg, dim=tokens.shape[1]), tcfg, bb, tokens,
-                 corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
+        if _finished(path, bb.fingerprint, replace(mcfg, dim=tokens.shape[1]), tcfg, data.cache_id):
+            log(f"reusing the codec already trained with these settings: {path}")
+        else:
+            fit_jscc(replace(mcfg, dim=tokens.shape[1]), tcfg, bb, tokens,
+                     corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
         # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given
@@ -83,3 +90,18 @@ def train_stages(
             log(f"resumed {learner} training at step {r['resumed_from']}")
         paths["prompts"] = path
     return paths
+
+
+def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig, data_id: str) -> bool:
+    """Whether ``path`` is the codec these settings would train (a rerun after a kill in stage 2
+    goes straight on to it, instead of training stage 1 again)."""
+    if not path.is_file():
+        return False
+    try:
+        meta = read_meta(path)
+        cfg = {k: v for k, v in asdict(mcfg).items() if k != "k"}
+        seen = [d.get("cache_id") for d in json.loads(meta.get(META_KEY, "{}")).get("datasets", [])]
+        return (meta.get("backbone") == backbone and json.loads(meta["config"]) == cfg
+                and json.loads(meta["extra"]).get("train") == asdict(tcfg) and data_id in seen)
+    except (SemclipError, KeyError, ValueError, TypeError):
+        return False
