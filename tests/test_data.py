@@ -138,3 +138,8 @@ def test_packaged_pocketclip_heads_never_saw_the_clipart_test_split():
     with safe_open(str(DEFAULT_HEADS), "pt") as f:
         sizes = json.loads(f.metadata()["train_sizes"])
     assert sizes["openclipart"] == allowed
+
+
+def test_a_folder_is_not_an_image(tmp_path):
+    with pytest.raises(SemclipError, match="is a folder, not an image"):
+        load_image(tmp_path)

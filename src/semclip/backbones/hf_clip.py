@@ -34,6 +34,9 @@ class HFCLIP(Backbone):
     @classmethod
     def from_pretrained(cls, source: str) -> "HFCLIP":
         from transformers import AutoTokenizer, CLIPModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would come before our one-line errors
 
         try:
             model = CLIPModel.from_pretrained(source)

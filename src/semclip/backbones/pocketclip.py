@@ -77,6 +77,9 @@ class PocketCLIP(Backbone):
     def __init__(self, heads_path: str | Path | None = DEFAULT_HEADS, image_size: int = 128) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would come before our one-line errors
 
         self.image_size = image_size
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD

@@ -47,6 +47,8 @@ def decode_image(source: str | Path | IO[bytes], max_pixels: int = MAX_PIXELS, m
 def load_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image, or raise a SemclipError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise SemclipError(f"{path} is a folder, not an image: give one image file")
     if not path.is_file():
         raise SemclipError(f"image not found: {path}")
     try:
