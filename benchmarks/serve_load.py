@@ -4,7 +4,8 @@ Starts `semclip serve` in a new process (it loads the models and codecs before l
 then sends ``--requests`` requests, ``--concurrency`` at a time: valid uploads (PNG and JPEG
 of 28 to 1000 px), offline samples, bad requests (NaN SNR, unknown channel, a non-image, a
 missing field), decompression bombs (a real 12 000 x 12 000 PNG of about 0.4 MB, and a JPEG
-of 6000 x 6000), an 11 MB upload, and 200 MB chunked bodies without Content-Length. Reports
+of 6000 x 6000), an 11 MB upload, and 200 MB chunked bodies without Content-Length (both a file part that
+never ends). Before the load, one bomb alone on the idle server measures its memory cost. Reports
 the status codes (5xx must be 0), p50/p95 latency of the valid requests, the server's resident
 memory (after start, peak), how many bytes a chunked body had sent when refused, and that the
 server answers afterwards.
@@ -59,21 +60,24 @@ def post(port: int, body: bytes) -> tuple[int, float, str]:
     return status, time.perf_counter() - t, text[:200]
 
 
-def chunked(port: int, total: int = 200 * 2**20, chunk: int = 2**20) -> tuple[int, int]:
-    """A chunked body without Content-Length: (status, bytes sent before the answer or the close)."""
-    head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n").encode()
+def raw_post(port: int, body: bytes, total: int | None = None, chunk: int = 2**20) -> tuple[int, int]:
+    """POST over a plain socket, a chunk at a time, watching for an early answer: with ``total``,
+    ``body`` (a multipart head) is followed by zeros up to ``total`` bytes sent chunked without a
+    Content-Length; else ``body`` is sent with its Content-Length. -> (status, bytes sent)."""
+    head = f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+    head += "Transfer-Encoding: chunked\r\n\r\n" if total else f"Content-Length: {len(body)}\r\n\r\n"
+    pieces = ([body] + [b"\0" * chunk] * ((total - len(body)) // chunk)) if total else [body[i : i + chunk] for i in range(0, len(body), chunk)]
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        s.sendall(head)
+        s.sendall(head.encode())
         try:
-            while sent < total:
-                s.sendall(f"{chunk:x}\r\n".encode() + b"\0" * chunk + b"\r\n")
-                sent += chunk
+            for piece in pieces:
+                s.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if total else piece)
+                sent += len(piece)
                 s.setblocking(False)
                 try:
                     if s.recv(1, socket.MSG_PEEK):
-                        break  # the server answered
+                        break  # the server answered before the body was through
                 except BlockingIOError:
                     pass
                 finally:
@@ -127,6 +131,11 @@ def main() -> None:
                 raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
             time.sleep(1)
     ready_s, rss_ready = time.monotonic() - t0, rss_mb(server.pid, "VmRSS")
+    # one bomb alone on the idle server: how much memory it costs (the peak counter reset first)
+    Path(f"/proc/{server.pid}/clear_refs").write_text("5")
+    before = rss_mb(server.pid, "VmRSS")
+    bomb_status = post(args.port, multipart({"snr": "5", "channel": "awgn"}, ("bomb.png", bomb.getvalue(), "image/png")))[0]
+    bomb_growth = rss_mb(server.pid, "VmHWM") - before
     form = {"snr": "5", "channel": "awgn", "budget": "1024", "classes": ""}
     rng = random.Random(0)
     kinds = (["upload"] * 40 + ["sample"] * 25 + ["bad"] * 15 + ["bomb"] * 10 + ["oversize"] * 5 + ["chunked"] * 5)
@@ -135,8 +144,14 @@ def main() -> None:
     def one(i: int) -> dict:
         kind = plan[i]
         f = dict(form, channel=rng.choice(opts["channels"]), snr=str(rng.choice([-10, 0, 10, 20])))
-        if kind == "chunked":
-            status, sent = chunked(args.port)
+        if kind in ("chunked", "oversize"):  # a file part that goes on and on: 200 MB chunked, or 11 MB declared
+            start = multipart(f, None)[: -len(f"--{BOUNDARY}--\r\n")] + (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+                "Content-Type: image/png\r\n\r\n").encode()
+            if kind == "chunked":
+                status, sent = raw_post(args.port, start, total=200 * 2**20)
+            else:
+                status, sent = raw_post(args.port, start + b"\0" * (11 * 2**20))
             return {"kind": kind, "status": status, "sent_mb": round(sent / 2**20, 1)}
         if kind == "upload":
             fmt = rng.choice(["PNG", "JPEG"])
@@ -148,8 +163,6 @@ def main() -> None:
                                multipart(f, ("x.png", b"not an image", "image/png")), multipart({"channel": "awgn"}, None)])
         elif kind == "bomb":
             body = multipart(f, rng.choice([("bomb.png", bomb.getvalue(), "image/png"), ("big.jpg", big_jpeg, "image/jpeg")]))
-        else:
-            body = multipart(f, ("big.png", b"\0" * (11 * 2**20), "image/png"))
         status, seconds, text = post(args.port, body)
         return {"kind": kind, "status": status, "seconds": seconds, "error": text if status >= 400 else ""}
 
@@ -171,7 +184,9 @@ def main() -> None:
         "status_by_kind": by_kind, "5xx": sum(r["status"] >= 500 for r in results),
         "p50_s": round(statistics.median(ok), 2) if ok else None, "p95_s": round(ok[int(0.95 * (len(ok) - 1))], 2) if ok else None,
         "rss_ready_mb": round(rss_ready), "rss_peak_mb": round(peak),
+        "bomb_alone": {"status": bomb_status, "peak_rss_growth_mb": round(bomb_growth, 1), "png_kb": round(len(bomb.getvalue()) / 1024)},
         "chunked_sent_mb_max": max((r["sent_mb"] for r in results if r["kind"] == "chunked"), default=None),
+        "oversize_sent_mb_max": max((r["sent_mb"] for r in results if r["kind"] == "oversize"), default=None),
         "answers_afterwards": after == 200,
         "bomb_errors": sorted({r["error"][:120] for r in results if r["kind"] == "bomb"}),
         "machine": machine_facts(),
