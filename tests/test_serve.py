@@ -245,3 +245,30 @@ def test_page_in_headless_chromium(app, tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_request_that_cannot_start_in_time_is_told_the_server_is_busy(tiny_clip_dir, codec, monkeypatch):
+    """The request-time limit: predictions run a few at a time; one that waits longer than
+    MAX_WAIT_S for its turn gets a 503 sentence instead of hanging."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from semclip import serve
+    from semclip.transmit import Sender
+
+    monkeypatch.setattr(serve, "MAX_CONCURRENT", 1)
+    monkeypatch.setattr(serve, "MAX_WAIT_S", 0.2)
+    slow = Sender.send
+    monkeypatch.setattr(Sender, "send", lambda *a, **k: (time.sleep(1.5), slow(*a, **k))[1])
+    client = TestClient(serve.create_app(f"hf-clip:{tiny_clip_dir}", str(codec)))
+    client.get("/api/options")
+    form = {"snr": "5", "channel": "awgn", "budget": "512", "classes": "red thing, blue thing"}
+
+    def one(_):
+        r = client.post("/api/predict", data=form, files={"file": ("x.png", _png(), "image/png")})
+        return r.status_code, r.json().get("error", "")
+
+    with ThreadPoolExecutor(2) as pool:
+        got = sorted(pool.map(one, range(2)))
+    assert got[0][0] == 200 and got[1][0] == 503 and "busy" in got[1][1]

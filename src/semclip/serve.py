@@ -32,6 +32,8 @@ MAX_PIXELS = 4096 * 4096  # refused from the header above this (a JPEG is decode
 MAX_SIDE = 1024  # a decoded upload is reduced to this many pixels a side: shown, sent and encoded from there
 MAX_CLASSES, MAX_CLASS_CHARS = 200, 100
 MAX_CONCURRENT = 4  # predictions computed at once; the others wait their turn (bounds memory)
+MAX_WAIT_S = 120.0  # a request that cannot start within this is answered 503 "busy" (the request-time limit:
+# the work of a started one is bounded by the pixel, class and bandwidth limits, about a second here)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 CHANNELS = ("awgn", "rayleigh", "rayleigh:zf")
 TRANSMIT_SIDE = 128  # the image baseline sends at most this many pixels a side (PocketCLIP's input size)
@@ -214,13 +216,17 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
         else:
             raise SemclipError("upload an image or pick a sample")
         s = sender()
-        with busy:
+        if not busy.acquire(timeout=MAX_WAIT_S):
+            raise HTTPException(503, f"the server is busy: {MAX_CONCURRENT} predictions have run for over {MAX_WAIT_S:.0f} s; try again in a minute")
+        try:
             t = s.send(image, snr, channel, names)
             small = image.copy()
             small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
             sent = send_jpeg(small, budget, channel, snr)
             clf = s.classifier(names)
             base_p = clf.probs(s.backbone.encode_pixels(s.backbone.preprocess(sent.image)[None].to(s.backbone.device)))[0]
+        finally:
+            busy.release()
         return {
             "sent_image": _data_url(image),
             "semclip": {"top5": t.received, "channel_uses": t.channel_uses, "cosine": t.cosine},
