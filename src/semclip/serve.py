@@ -57,8 +57,10 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await _json(send, 413, self._message(int(declared) if declared.isdigit() else None))
+        if declared is not None and not declared.isdigit():
+            return await _json(send, 400, "the request's Content-Length is not a number")
+        if declared is not None and int(declared) > self.limit:
+            return await _json(send, 413, self._message(int(declared)))
         seen = 0
 
         async def limited():
