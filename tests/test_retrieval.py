@@ -67,6 +67,8 @@ def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     train = F.normalize(torch.randn(200, bb.dim), dim=-1)
     recs = sweep_retrieval_digital(tokens, train, index, ["awgn", "rayleigh:none"], [30.0], "toy", bits=2)
     assert len(recs) == 6 and {r.method for r in recs} == {"token-digital"}  # rayleigh:none skipped: no CSI
+    fading = sweep_retrieval_digital(tokens, train, index, ["rayleigh"], [30.0], "toy", bits=2)
+    assert {(r.csi, r.receiver) for r in fading} == {("mmse", "zf")}  # the chain equalises by zero forcing
     q = TokenQuantizer(train, 2)
     expected = index.recall(q.decode(q.encode(tokens)))
     got = {(r.split, r.metric): r.value for r in recs}

@@ -16,10 +16,10 @@ from semclip.jscc.model import TokenJSCC
 from semclip.tasks.retrieval import CaptionIndex
 
 
-def _records(method, channel, csi, snr, uses, recall, dataset, k=None) -> list[Record]:
+def _records(method, channel, csi, snr, uses, recall, dataset, k=None, receiver=None) -> list[Record]:
     return [
         Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
-               value=v, channel_uses_per_image=uses, dataset=dataset, k=k)
+               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver)
         for direction, metrics in recall.items() for m, v in metrics.items()
     ]
 
@@ -84,11 +84,11 @@ def sweep_retrieval_digital(
     for ch in channels:
         if ch == "rayleigh:none":
             continue  # coherent QAM needs CSI
-        channel = coherent_channel(ch, generator(seed))
+        channel = coherent_channel(ch, generator(seed))  # the chain equalises by zero forcing: its `receiver`
         label = create_channel(ch)
         for snr in snrs_db:
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
             got, _ = link.transmit(payload, channel, snr, batch_size)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
-                                index.recall(quant.decode(got)), dataset)
+                                index.recall(quant.decode(got)), dataset, receiver=getattr(channel, "csi", None))
     return records
