@@ -88,6 +88,17 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def load_weights(model: "torch.nn.Module", path: str | Path, what: str, state: dict | None = None) -> None:  # noqa: F821
+    """Load the safetensors weights at ``path`` (or ``state`` read from it) into ``model``; a
+    file whose tensors do not fit is one sentence: "<path> does not match <what>: ..."."""
+    from safetensors.torch import load_file
+
+    try:
+        model.load_state_dict(load_file(str(path)) if state is None else state)
+    except RuntimeError as exc:
+        raise SemclipError(f"{path} does not match {what}: {str(exc).splitlines()[0]}") from exc
+
+
 @contextmanager
 def checkpoint_errors(path: str | Path, what: str) -> Iterator[None]:
     """Turn what a damaged or foreign checkpoint raises while it is read (bad metadata JSON,

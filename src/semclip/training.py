@@ -23,8 +23,8 @@ from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
-from semclip.jscc.checkpoint import read_meta
-from semclip.provenance import META_KEY, prompts_provenance
+from semclip.jscc.checkpoint import read_meta, read_provenance
+from semclip.provenance import prompts_provenance
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -65,10 +65,11 @@ def train_stages(
         tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
         path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
         tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
-        if _finished(path, bb.fingerprint, replace(mcfg, dim=tokens.shape[1]), tcfg, data.cache_id):
+        mcfg = replace(mcfg, dim=tokens.shape[1])
+        if _finished(path, bb.fingerprint, mcfg, tcfg, data.cache_id):
             log(f"reusing the codec already trained with these settings: {path}")
         else:
-            fit_jscc(replace(mcfg, dim=tokens.shape[1]), tcfg, bb, tokens,
+            fit_jscc(mcfg, tcfg, bb, tokens,
                      corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
@@ -100,7 +101,7 @@ def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig
     try:
         meta = read_meta(path)
         cfg = {k: v for k, v in asdict(mcfg).items() if k != "k"}
-        seen = [d.get("cache_id") for d in json.loads(meta.get(META_KEY, "{}")).get("datasets", [])]
+        seen = [d.cache_id for d in read_provenance(path).datasets]
         return (meta.get("backbone") == backbone and json.loads(meta["config"]) == cfg
                 and json.loads(meta["extra"]).get("train") == asdict(tcfg) and data_id in seen)
     except (SemclipError, KeyError, ValueError, TypeError):

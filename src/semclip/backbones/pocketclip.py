@@ -16,12 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 
 from semclip.backbones import efficientnet_lite
 from semclip.backbones.base import Backbone, TokenizedText, register_backbone
-from semclip._io import checkpoint_errors
+from semclip._io import checkpoint_errors, load_weights
 from semclip.errors import SemclipError
 
 ASSETS = Path(__file__).parent / "assets"
@@ -133,10 +132,7 @@ def load_heads(path: str | Path) -> PocketHeads:
         if meta.get("kind") != "pocketclip-heads":
             raise SemclipError(f"{path} is not a PocketCLIP heads file (kind={meta.get('kind')!r})")
         heads = PocketHeads(dim=int(meta["dim"]), hidden=int(meta["hidden"]))
-        try:
-            heads.load_state_dict(load_file(str(path)))
-        except RuntimeError as exc:
-            raise SemclipError(f"{path} does not match the PocketCLIP heads architecture: {str(exc).splitlines()[0]}") from exc
+        load_weights(heads, path, "the PocketCLIP heads architecture")
     return heads
 
 

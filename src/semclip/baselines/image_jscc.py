@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from semclip._io import atomic_write, checkpoint_errors
+from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
@@ -131,7 +131,7 @@ def to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
-@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
+@torch.enable_grad()  # trains even when called under no_grad
 def train_image_jscc(
     model: ImageJSCC, images: torch.Tensor, cfg: ImageJSCCTrainConfig, device: torch.device | None = None,
     partial: Path | None = None, save_every: int = 200,
@@ -191,8 +191,5 @@ def load_image_jscc(path: str | Path, cfg: ImageJSCCConfig | None = None) -> Ima
         if cfg is not None and saved != cfg:
             raise SemclipError(f"{path} was trained as {asdict(saved)}, not {asdict(cfg)}: retrain it")
         model = ImageJSCC(saved)
-        try:
-            model.load_state_dict(load_file(str(path)))
-        except RuntimeError as exc:
-            raise SemclipError(f"{path} does not match the image codec it describes: {str(exc).splitlines()[0]}") from exc
+        load_weights(model, path, "the image codec it describes")
     return model.eval()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from semclip._io import atomic_write, checkpoint_errors
+from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.model import JSCCConfig, TokenJSCC
@@ -81,8 +81,5 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     if k is not None and k not in cfg.ks:
         raise SemclipError(f"{path} serves k in {cfg.ks} complex symbols per token, not k={k}: pick one of those or retrain with ks including {k}")
     model = TokenJSCC(cfg)
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:
-        raise SemclipError(f"{path} does not match the token codec it describes: {str(exc).splitlines()[0]}") from exc
+    load_weights(model, path, "the token codec it describes")
     return model

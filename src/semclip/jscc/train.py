@@ -136,7 +136,7 @@ def train_jscc(
         task = bar.add_task(what, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
             idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
-            batch = tokens[idx].to(dev) if isinstance(tokens, torch.Tensor) else tokens[idx.cpu()].to(dev)  # a store reads these rows
+            batch = tokens[idx].to(dev)  # a store reads only these rows (on the host), a tensor is already here
             clean = batch[lo:hi]
             snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
             k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from semclip._io import atomic_write, checkpoint_errors
+from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
 from semclip.prompts.base import PromptConfig, PromptLearner
@@ -79,8 +79,5 @@ def _build(path, meta: dict, backbone: Backbone, k: int | None, classes: list[st
         )
     learner = create_learner(meta["learner"], backbone, PromptConfig(**meta["config"]), meta["k"])
     state = {k_: v for k_, v in load_file(str(path)).items() if k_ != "_empty"}
-    try:
-        learner.load_state_dict(state)
-    except RuntimeError as exc:
-        raise SemclipError(f"{path} does not match the {meta['learner']} learner: {str(exc).splitlines()[0]}") from exc
+    load_weights(learner, path, f"the {meta['learner']} learner", state)
     return learner.eval(), meta

@@ -156,7 +156,7 @@ def collect_features(cfg: HeadTrainConfig, model: PocketCLIP, root: Path) -> dic
     }
 
 
-@torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
+@torch.enable_grad()  # trains even when called under no_grad
 def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> dict[str, object]:
     """Train the heads and write them, with their config and training-set sizes, to ``out``."""
     torch.manual_seed(cfg.seed)
@@ -173,7 +173,8 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     n = images.shape[0]
     gen = generator(cfg.seed, dev)
     partial = work / f"heads-{_fingerprint(asdict(cfg))}.partial.safetensors"  # a killed run goes on from here
-    start = load_partial(partial, heads, opt, _fingerprint([asdict(cfg), data["sizes"]]), sched, gen)
+    key = _fingerprint([asdict(cfg), data["sizes"]])
+    start = load_partial(partial, heads, opt, key, sched, gen)
     log = []
     with progress() as bar:
         task = bar.add_task("training PocketCLIP heads", total=cfg.steps, completed=start)
@@ -208,7 +209,7 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
                 log.append({"step": step, "loss": loss.item()})
             bar.update(task, advance=1, description=f"training PocketCLIP heads (loss {loss.item():.3f})")
             if (step + 1) % 200 == 0 and step + 1 < cfg.steps:
-                save_partial(partial, heads, opt, step + 1, _fingerprint([asdict(cfg), data["sizes"]]), sched, gen)
+                save_partial(partial, heads, opt, step + 1, key, sched, gen)
     state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
     sha = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
     meta = {
