@@ -17,6 +17,17 @@ def isolated_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.fixture(autouse=True)
+def eager_tower(monkeypatch):
+    """Library calls run the image tower in eager PyTorch unless a test chooses otherwise:
+    converting it to OpenVINO takes seconds per fresh cache. The commands select the engine
+    themselves (``--engine auto``), so CLI tests run the default path; tests/test_engine.py
+    checks OpenVINO against eager."""
+    from semclip import device
+
+    monkeypatch.setattr(device, "_engine", "eager")
+
+
 def _write_tiny_tokenizer(folder: Path) -> None:
     """A tiny byte-level BPE CLIP tokenizer (vocab of single characters)."""
     chars = "abcdefghijklmnopqrstuvwxyz.,- "

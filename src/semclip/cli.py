@@ -28,6 +28,7 @@ err = Console(stderr=True)
 
 
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
+EngineOption = Annotated[str, typer.Option(help="What runs the image tower on the CPU: auto (OpenVINO when installed), openvino or eager (PyTorch).")]
 PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
 
 
@@ -85,6 +86,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
@@ -150,6 +152,7 @@ def train(
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
@@ -191,6 +194,7 @@ def eval_(
     allow_leak: Annotated[bool, typer.Option(help="Run even if a test split or class list reached the codec or prompts (every record says so).")] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from semclip.evaluate import EvalConfig, run_eval
@@ -224,6 +228,7 @@ def transmit(
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """Send one image's token over the channel; print the top-5 zero-shot labels after
     transmission beside the noiseless backbone's, and the channel uses."""
@@ -269,6 +274,7 @@ def serve(
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
@@ -289,6 +295,7 @@ def extract(
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    engine: EngineOption = "auto",
 ) -> None:
     """Encode a dataset's images into the token cache once (streaming, resumable; under
     `accelerate launch` every process encodes its share of the shards)."""

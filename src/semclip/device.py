@@ -23,6 +23,7 @@ DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "bf16")
 _chosen: torch.device | None = None
 _precision = "fp32"
+_engine = "auto"
 
 
 def resolve(spec: str | torch.device | None = "auto") -> torch.device:
@@ -47,14 +48,17 @@ def resolve(spec: str | torch.device | None = "auto") -> torch.device:
     return torch.device("cuda", i)
 
 
-def select(spec: str | torch.device | None = "auto", precision: str = "fp32") -> torch.device:
-    """Make ``spec`` the run's device (the commands call this once, from ``--device``) and
+def select(spec: str | torch.device | None = "auto", precision: str = "fp32", engine: str = "auto") -> torch.device:
+    """Make ``spec`` the run's device (the commands call this once, from ``--device``),
     ``precision`` that of the frozen image tower (``bf16``: autocast on a GPU, opt-in; its
-    tokens are cached apart from fp32's)."""
-    global _chosen, _precision
+    tokens are cached apart from fp32's) and ``engine`` what runs that tower on the CPU
+    (``semclip.backbones.engine``)."""
+    from semclip.backbones.engine import check_engine
+
+    global _chosen, _precision, _engine
     if precision not in PRECISIONS:
         raise SemclipError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
-    _chosen, _precision = resolve(spec), precision
+    _chosen, _precision, _engine = resolve(spec), precision, check_engine(engine)
     if _chosen.type == "cuda":
         torch.cuda.set_device(_chosen)
     return _chosen
@@ -68,6 +72,12 @@ def current() -> torch.device:
 def precision() -> str:
     """The frozen image tower's precision for this run (``fp32`` unless selected)."""
     return _precision
+
+
+def engine() -> str:
+    """What runs the frozen image tower on the CPU: ``auto`` (OpenVINO when installed),
+    ``openvino`` or ``eager``."""
+    return _engine
 
 
 def generator(seed: int, device: torch.device | None = None) -> torch.Generator:

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
 from starlette.exceptions import HTTPException
 
+from semclip.backbones.engine import image_encoder
 from semclip.data.base import IMAGE_ERRORS, decode_image
 from semclip.errors import SemclipError
 
@@ -226,7 +227,8 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
             small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
             sent = send_jpeg(small, budget, channel, snr)
             clf = s.classifier(names)
-            base_p = clf.probs(s.backbone.encode_pixels(s.backbone.preprocess(sent.image)[None].to(s.backbone.device)))[0]
+            bb = s.backbone
+            base_p = clf.probs(image_encoder(bb)(bb.preprocess(sent.image)[None].to(bb.device)).to(bb.device))[0]
         finally:
             busy.release()
         return {

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from semclip.backbones.base import create_backbone
+from semclip.backbones.engine import image_encoder
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.base import load_image
@@ -89,7 +90,7 @@ class Sender:
         bb = self.backbone
         dev = bb.device
         ch = create_channel(channel, generator=generator(seed, dev))
-        token = bb.encode_pixels(bb.preprocess(image)[None].to(dev))
+        token = image_encoder(bb)(bb.preprocess(image)[None].to(dev)).to(dev)
         received = codec.transmit(token, torch.full((1, 1), snr, device=dev), ch)
         clean_p, recv_p = clf.probs(token)[0], clf.probs(received)[0]
         return Transmission(

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
+from semclip.backbones.engine import image_encoder
 from semclip.data.base import LabelledImages
 from semclip.data.token_store import TokenStore
 from semclip.device import autocast
@@ -47,7 +48,10 @@ def shard_size(n: int) -> int:
 
 
 def cache_key(backbone: Backbone, dataset: LabelledImages) -> str:
-    raw = f"{backbone.fingerprint}|{dataset.cache_id}|{backbone.preprocess_id}"
+    """Backbone, dataset, preprocessing and the engine that ran the tower (eager PyTorch keeps
+    the key it always had)."""
+    engine = image_encoder(backbone).engine
+    raw = f"{backbone.fingerprint}|{dataset.cache_id}|{backbone.preprocess_id}" + ("" if engine == "eager" else f"|{engine}")
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
@@ -83,8 +87,9 @@ def encode_stream(
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
     """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}).
-    Unreadable images get a zero row. ``fn`` replaces ``backbone.encode_pixels``."""
-    fn = fn or backbone.encode_pixels
+    Unreadable images get a zero row. ``fn`` replaces the image tower (by default the run's
+    engine: OpenVINO on the CPU, else ``backbone.encode_pixels``)."""
+    fn = fn or image_encoder(backbone)
     idx = list(indices)
     device = backbone.device
     loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size,
