@@ -29,7 +29,7 @@ from PIL import Image
 
 from semclip._io import atomic_write_json, cache_dir
 from semclip.backbones.base import Backbone
-from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
+from semclip.baselines.digital import DECODERS, DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.image_jscc import (
     ImageJSCC,
     ImageJSCCConfig,
@@ -76,6 +76,7 @@ class BaselineConfig:
     image_jscc_train: ImageJSCCTrainConfig = field(default_factory=ImageJSCCTrainConfig)
     num_iter: int = 20
     batch_size: int = 125
+    decoder: str = "layered"  # LDPC decoder: layered offset min-sum (ours, compiled) or "sionna" (flooding BP)
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in BASELINES]
@@ -83,6 +84,8 @@ class BaselineConfig:
             raise SemclipError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
         for spec in self.mcs:
             MCS.parse(spec)
+        if self.decoder not in DECODERS:
+            raise SemclipError(f"unknown LDPC decoder {self.decoder!r}; choose from {list(DECODERS)}")
         if self.budget < 16 or (self.limit is not None and self.limit < 1):
             raise SemclipError(f"baseline budget must be >= 16 channel uses and limit >= 1 (got {self.budget}, {self.limit})")
         if not self.token_bits or any(not 1 <= b <= 16 for b in self.token_bits):
@@ -196,7 +199,7 @@ def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, b
 def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], src: JpegSource, tick) -> list[Record]:
     gen = _generator(ctx.seed, spec)
     channel = coherent_channel(spec, gen)
-    links = {m: DigitalLink(BlockPlan.for_budget(cfg.budget, m), cfg.num_iter) for m in cfg.mcs_table}
+    links = {m: DigitalLink(BlockPlan.for_budget(cfg.budget, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
     out = []
     for snr in snrs:
         best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size))
@@ -257,7 +260,7 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
         lost = 1 - ok.all(1).float().mean().item()
         return Outcome(acc, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
 
-    links = {(b, m): DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter) for b, q in quant.items() for m in cfg.mcs_table}
+    links = {(b, m): DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter, decoder=cfg.decoder) for b, q in quant.items() for m in cfg.mcs_table}
     out = []
     for snr in snrs:
         cands = [best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[(b, m)], snr)) for b in cfg.token_bits]

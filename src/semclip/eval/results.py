@@ -43,7 +43,7 @@ def software_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("semclip", "torch", "transformers", "sionna-no-rt", "numpy", "pillow"):
+    for pkg in ("semclip", "torch", "transformers", "sionna-no-rt", "numpy", "pillow", "numba", "openvino"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
