@@ -47,7 +47,7 @@ SMALL = {  # small but complete: every stage of each command runs
 
 
 def command(name: str, out: Path, codec: Path | None) -> list[str]:
-    args = [sys.executable, "-m", "semclip.cli", *SMALL[name], "--out", str(out)]
+    args = [sys.executable, "-m", "semclip.app.cli", *SMALL[name], "--out", str(out)]
     return args + (["--jscc", str(codec)] if name == "eval" and codec else [])
 
 
@@ -159,7 +159,7 @@ def main() -> None:
         codec = None
         if "eval" in args.commands:  # eval reads a codec: trained once here, outside the kills
             codec_dir = work / "codec"
-            run([sys.executable, "-m", "semclip.cli", "train", "--stage", "jscc", "--jscc-dataset", "corpus#1500", "--jscc-steps", "300", "--ks", "16",
+            run([sys.executable, "-m", "semclip.app.cli", "train", "--stage", "jscc", "--jscc-dataset", "corpus#1500", "--jscc-steps", "300", "--ks", "16",
                  "--out", str(codec_dir)], work / "codec-cache")
             codec = next(codec_dir.glob("jscc-*.safetensors"))
         for name in args.commands.split(","):

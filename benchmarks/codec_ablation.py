@@ -22,7 +22,8 @@ from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.demo import DemoConfig, corpus_bank
+from semclip.app.demo import DemoConfig
+from semclip.jscc.zoo import corpus_bank
 from semclip.eval.results import machine_facts
 from semclip.eval.retrieval import sweep_retrieval
 from semclip.eval.sweep import sweep_semclip

@@ -25,7 +25,8 @@ from semclip.backbones.base import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.demo import DemoConfig, corpus_bank
+from semclip.app.demo import DemoConfig
+from semclip.jscc.zoo import corpus_bank
 from semclip.eval.results import machine_facts
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC

@@ -114,7 +114,7 @@ def run_on(dev: str, spec: str, images: Path, work: Path, codec_path: Path | Non
     from semclip.prompts.registry import create_learner
     from semclip.prompts.train import PromptTrainConfig, train_prompts
     from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
-    from semclip.transmit import Sender
+    from semclip.app.transmit import Sender
 
     devices.select(dev)
     bb = create_backbone(spec)

@@ -20,7 +20,7 @@ from semclip.backbones.base import create_backbone
 from semclip.channels import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.demo import default_codec
+from semclip.jscc.zoo import default_codec
 from semclip.prompts import base_novel
 from semclip.tasks import ZeroShotClassifier
 

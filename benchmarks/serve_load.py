@@ -119,7 +119,7 @@ def main() -> None:
     bomb = io.BytesIO()
     Image.new("1", (12000, 12000)).save(bomb, "PNG", optimize=True)  # ~0.4 MB that decodes to 144 MP
     big_jpeg = image_bytes(6000, "JPEG", 0)
-    server = subprocess.Popen([sys.executable, "-m", "semclip.cli", "serve", "--port", str(args.port)],
+    server = subprocess.Popen([sys.executable, "-m", "semclip.app.cli", "serve", "--port", str(args.port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     t0 = time.monotonic()
     while True:

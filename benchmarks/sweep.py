@@ -24,7 +24,8 @@ from semclip.eval.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens, encode_images
-from semclip.demo import DEFAULT_SNRS, DemoConfig, default_codec
+from semclip.app.demo import DEFAULT_SNRS, DemoConfig
+from semclip.jscc.zoo import default_codec
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner
 from semclip.eval.sweep import sweep
 from semclip.prompts.splits import base_novel

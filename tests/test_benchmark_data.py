@@ -205,7 +205,7 @@ def test_datasets_command(tmp_path):
     import sys
 
     fake_zhou(tmp_path, "eurosat")
-    r = subprocess.run([sys.executable, "-m", "semclip.cli", "datasets", "--root", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "semclip.app.cli", "datasets", "--root", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") > 3 and line.split("│")[1].strip()}
     assert {"imagenet", "caltech101", "ucf101", "cifar100", "fashion-mnist"} <= set(rows)
@@ -226,7 +226,7 @@ def test_recipe_path_train_then_eval_on_benchmark_layouts(tmp_path, tiny_clip_di
     bb = f"hf-clip:{tiny_clip_dir}"
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "semclip.cli", *args], capture_output=True, text=True, timeout=600, env=env)
+        r = subprocess.run([sys.executable, "-m", "semclip.app.cli", *args], capture_output=True, text=True, timeout=600, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 

@@ -13,7 +13,7 @@ from semclip.eval.results import Results
 
 def run(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "semclip.cli", *args], capture_output=True, text=True, timeout=600, env=env
+        [sys.executable, "-m", "semclip.app.cli", *args], capture_output=True, text=True, timeout=600, env=env
     )
 
 
@@ -170,7 +170,7 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
               "--learner", "tapl", "--shots", "3", "--steps", "4"]
     r = run("train", "--stage", "all", "--k", "4", "--ks", "4", "--jscc-steps", "5", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    jscc, prompts = out / "jscc-k4.safetensors", out / "prompts-tapl-base-k3-s0.safetensors"
+    jscc, prompts = out / "jscc-k4.safetensors", out / "prompts-tapl-base-shots3-seed0.safetensors"
     assert jscc.exists() and prompts.exists()
     learner, meta = load_prompts(prompts, HFCLIP.from_pretrained(str(tiny_clip_dir)), k=4)
     assert len(meta["classes"]) == 2 and meta["extra"]["jscc"] == "jscc-k4"  # base = first half of 3

@@ -10,13 +10,13 @@ import pytest
 import typer.main
 import yaml
 
-from semclip.cli import app
-from semclip.config import COMMANDS, read_file, resolve, schema, show
+from semclip.app.cli import app
+from semclip.app.config import COMMANDS, read_file, resolve, schema, show
 from semclip.errors import SemclipError
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "semclip.cli", *args], capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([sys.executable, "-m", "semclip.app.cli", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_every_flag_is_a_field():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from semclip.demo import DemoConfig, codec_recipe
+from semclip.app.demo import DemoConfig
+from semclip.jscc.zoo import codec_recipe
 from semclip.errors import SemclipError
 
 

@@ -95,7 +95,7 @@ def test_the_pipeline_names_its_device_everywhere(tiny_clip_dir, foreign_sionna,
     from semclip.prompts.train import PromptTrainConfig, train_prompts
     from semclip.tasks.retrieval import CaptionIndex
     from semclip.tasks.zeroshot import ZeroShotClassifier
-    from semclip.transmit import Sender
+    from semclip.app.transmit import Sender
     from PIL import Image
 
     cpu = torch.device("cpu")
@@ -154,6 +154,6 @@ def test_a_checkpoint_holds_no_device(tmp_path):
 def test_the_command_line_says_so_in_one_line():
     import subprocess
 
-    r = subprocess.run([sys.executable, "-m", "semclip.cli", "extract", "--device", "cuda:1"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "semclip.app.cli", "extract", "--device", "cuda:1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "no CUDA GPU" in r.stderr

@@ -17,13 +17,13 @@ from safetensors.torch import load_file
 from semclip.errors import SemclipError
 
 LAUNCH = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "semclip.cli"]
+          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "semclip.app.cli"]
 
 
 def semclip(args: list[str], cache: Path, launch: bool = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env |= {"SEMCLIP_CACHE": str(cache), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, *(LAUNCH if launch else ["-m", "semclip.cli"]), *args]
+    cmd = [sys.executable, *(LAUNCH if launch else ["-m", "semclip.app.cli"]), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -43,7 +43,7 @@ def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     tok2 = next((tmp_path / "cache2/tokens").glob("*.safetensors"))
     assert torch.allclose(load_file(str(tok1))["tokens"], load_file(str(tok2))["tokens"], atol=1e-5)
     # both stages: the same weights as one process (the ranks' agreement is checked inside the run)
-    for name in ("jscc-k4.safetensors", "prompts-tapl-all-k3-s0.safetensors"):
+    for name in ("jscc-k4.safetensors", "prompts-tapl-all-shots3-seed0.safetensors"):
         a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
         assert a.keys() == b.keys()
         for k in a:

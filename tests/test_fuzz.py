@@ -5,8 +5,6 @@ Hypothesis draws at least 200 examples per parser."""
 from __future__ import annotations
 
 import json
-import struct
-from pathlib import Path
 
 import pytest
 import torch
@@ -35,7 +33,7 @@ def works_or_says_why(fn, *args, **kwargs):
 @given(st.lists(numberish, max_size=8).map(",".join))
 def test_snr_lists(text):
     from semclip.channels.base import as_snr_tensor
-    from semclip.cli import parse_floats
+    from semclip.app.cli import parse_floats
 
     snrs = works_or_says_why(parse_floats, text, "--snrs")
     if snrs:
@@ -124,9 +122,9 @@ KEYS = ["k", "ks", "snrs", "channels", "backbone", "dataset", "steps", "seed", "
 def test_config_files(tmp_path_factory, data):
     import yaml
 
-    from semclip.config import COMMANDS, resolve
+    from semclip.app.config import COMMANDS, resolve
 
-    import semclip.cli  # noqa: F401  (registers the commands)
+    import semclip.app.cli  # noqa: F401  (registers the commands)
 
     command = data.draw(st.sampled_from(sorted(COMMANDS) + ["dmeo"]))
     section = data.draw(st.dictionaries(st.one_of(st.sampled_from(KEYS), junk), yaml_values, max_size=4))
@@ -192,7 +190,7 @@ def test_the_cli_checks_arguments_before_loading_anything(snr, channel, k):
     loaded (the image does not exist, and the cheap checks come first)."""
     from typer.testing import CliRunner
 
-    from semclip.cli import app
+    from semclip.app.cli import app
 
     result = CliRunner().invoke(app, ["transmit", "/nonexistent/x.png", "--snr", snr, "--channel", channel, "--k", k])
     assert result.exit_code != 0

@@ -26,7 +26,7 @@ def codec(tiny_clip_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(tiny_clip_dir, codec):
-    from semclip.serve import create_app
+    from semclip.app.serve import create_app
 
     return create_app(f"hf-clip:{tiny_clip_dir}", str(codec))
 
@@ -105,8 +105,8 @@ def test_errors_are_one_json_sentence(app):
 def test_an_internal_error_is_json_and_the_server_goes_on(tiny_clip_dir, codec, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from semclip.serve import create_app
-    from semclip.transmit import Sender
+    from semclip.app.serve import create_app
+    from semclip.app.transmit import Sender
 
     client = TestClient(create_app(f"hf-clip:{tiny_clip_dir}", str(codec)), raise_server_exceptions=False)
     form = {"snr": "5", "channel": "awgn", "budget": "512", "classes": "red thing, blue thing"}
@@ -123,7 +123,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit():
     one chunk, never read whole (the old check trusted the header and read 200 MB)."""
     import asyncio
 
-    from semclip.serve import MAX_BODY, BodyLimit
+    from semclip.app.serve import MAX_BODY, BodyLimit
 
     chunk, total, read = 2**20, 200 * 2**20, 0
     sent = []
@@ -174,7 +174,7 @@ def test_cold_start_under_concurrent_first_requests(tiny_clip_dir, codec, monkey
     from fastapi.testclient import TestClient
 
     from semclip import transmit
-    from semclip.serve import create_app
+    from semclip.app.serve import create_app
 
     built = []
     init = transmit.Sender.__init__
@@ -255,7 +255,7 @@ def test_a_request_that_cannot_start_in_time_is_told_the_server_is_busy(tiny_cli
     from fastapi.testclient import TestClient
 
     from semclip import serve
-    from semclip.transmit import Sender
+    from semclip.app.transmit import Sender
 
     monkeypatch.setattr(serve, "MAX_CONCURRENT", 1)
     monkeypatch.setattr(serve, "MAX_WAIT_S", 0.2)

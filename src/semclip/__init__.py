@@ -1,8 +1,9 @@
 """semclip: zero-shot semantic communication with multimodal foundation models.
 
-The pipeline, one sub-package per stage:
-``backbones -> jscc -> channels -> prompts -> tasks -> eval`` (``data`` feeds it,
-``train`` builds PocketCLIP). The names below are the public API.
+The library, one sub-package per stage:
+``backbones -> data -> jscc -> channels -> prompts -> tasks -> eval`` and ``baselines``;
+``semclip.app`` holds the commands built on it (the library never imports it). The names
+below are the public API.
 """
 
 from semclip.backbones import Backbone, create_backbone, list_backbones
@@ -11,6 +12,7 @@ from semclip.data import create_dataset, list_datasets
 from semclip.errors import SemclipError
 from semclip.eval import Record, Results
 from semclip.jscc import JSCCConfig, LinearCode, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.jscc.zoo import default_codec
 from semclip.prompts import PromptConfig, PromptLearner, PromptTrainConfig, create_learner, list_learners, load_prompts, train_prompts
 from semclip.tasks import ZeroShotClassifier
 
@@ -33,6 +35,7 @@ __all__ = [
     "create_channel",
     "create_dataset",
     "create_learner",
+    "default_codec",
     "list_backbones",
     "list_channels",
     "list_datasets",

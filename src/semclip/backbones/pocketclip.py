@@ -3,7 +3,7 @@
 A frozen ImageNet EfficientNet-Lite0 image tower and a frozen all-MiniLM-L6-v2 text
 tower (both real pretrained networks shipped inside PyPI packages), joined by two small
 trained projection heads into one 512-d space, LiT-style. The heads are trained by
-``semclip pocketclip train`` (see ``semclip.train.pocketclip``) and ship as a
+``semclip pocketclip train`` (see ``semclip.backbones.pocketclip_train``) and ship as a
 safetensors file next to this module.
 """
 

@@ -11,7 +11,7 @@ other than product photos. Construction (deterministic, no randomness):
 4. the first half of each class (by hash) is ``train``, the rest ``test``.
 
 PocketCLIP's heads are trained on Open Clip Art *without* this dataset's test images
-(``semclip.train.pocketclip`` excludes them by content hash), so the test split is unseen.
+(``semclip.backbones.pocketclip_train`` excludes them by content hash), so the test split is unseen.
 Classes are in alphabetical order; base-to-novel takes the first half as base.
 """
 

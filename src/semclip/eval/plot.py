@@ -118,7 +118,7 @@ SPLIT_TITLES = {"base": "base classes", "novel": "novel classes", "hm": "harmoni
 def plot_protocol(rows: list[dict], path: str | Path) -> Path:
     """Prompt-learning protocols: one panel per (dataset, split), one line per method with
     the spread over seeds as error bars, the noiseless backbone dashed. ``rows`` come from
-    ``semclip.evaluate.summarize``; the first channel present is drawn."""
+    ``semclip.eval.summary.summarize``; the first channel present is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,7 +27,7 @@ def few_shot(labels: torch.Tensor, class_ids: Sequence[int], shots: int, seed: i
     shots, seed) so every learner and every rerun trains on the same images."""
     if shots <= 0:
         raise SemclipError(f"shots must be positive, got {shots}")
-    path = cache_dir() / "splits" / f"{dataset_id}-c{'_'.join(map(str, class_ids))}-k{shots}-s{seed}.json"
+    path = cache_dir() / "splits" / f"{dataset_id}-c{'_'.join(map(str, class_ids))}-shots{shots}-seed{seed}.json"
     if path.exists():
         return torch.tensor(json.loads(path.read_text())["indices"], dtype=torch.long, device="cpu")
     lab = labels.numpy()

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from semclip.config import configurable
+from semclip.app.config import configurable
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -91,7 +91,7 @@ def demo(
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BaselineConfig
-    from semclip.demo import DemoConfig, run_demo
+    from semclip.app.demo import DemoConfig, run_demo
     from semclip.eval.table import rich_table
     from semclip.jscc.train import JSCCTrainConfig
     from semclip.prompts.train import PromptTrainConfig
@@ -158,7 +158,7 @@ def train(
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
 
     Interrupted prompt training resumes from its last partial checkpoint when rerun."""
-    from semclip.training import train_stages
+    from semclip.app.train import train_stages
 
     paths = train_stages(
         stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
@@ -197,7 +197,7 @@ def eval_(
     engine: EngineOption = "auto",
 ) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
-    from semclip.evaluate import EvalConfig, run_eval
+    from semclip.app.evaluate import EvalConfig, run_eval
     from semclip.eval.protocols import ProtocolConfig
     from semclip.prompts.train import PromptTrainConfig
 
@@ -234,7 +234,7 @@ def transmit(
     transmission beside the noiseless backbone's, and the channel uses."""
     from rich.table import Table
 
-    from semclip.transmit import transmit_image
+    from semclip.app.transmit import transmit_image
 
     if image is None:
         raise SemclipError("give the image to send: semclip transmit photo.jpg")
@@ -256,7 +256,7 @@ def report(
 ) -> None:
     """One self-contained HTML page over result folders: accuracy vs SNR and vs channel uses,
     bandwidth, retrieval, each run's tables, configuration and software versions."""
-    from semclip.report import write_report
+    from semclip.app.report import write_report
 
     if not runs:
         raise SemclipError("give one or more result folders: semclip report semclip-demo (and more folders to overlay)")
@@ -278,7 +278,7 @@ def serve(
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
-    from semclip.serve import serve as run_server
+    from semclip.app.serve import serve as run_server
 
     console.print(f"loading the models (a codec not yet cached is trained first), then serving on http://{host}:{port}/ (Ctrl-C stops it)")
     run_server(host, port, backbone, str(jscc) if jscc else None, k)
@@ -344,7 +344,7 @@ def config_show(
 ) -> None:
     """Print the resolved settings (defaults filled in) as YAML that --config reads back;
     an unknown section or key is an error."""
-    from semclip.config import show
+    from semclip.app.config import show
 
     sys.stdout.write(show(file, command or []))
 
@@ -386,7 +386,7 @@ def pocket_train(
 ) -> None:
     """Train PocketCLIP's projection heads on offline data (no evaluation split)."""
     from semclip.device import select
-    from semclip.train.pocketclip import HeadTrainConfig, train_heads
+    from semclip.backbones.pocketclip_train import HeadTrainConfig, train_heads
 
     select(device)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from semclip._io import atomic_write_text, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
-from semclip.demo import default_codec
+from semclip.jscc.zoo import default_codec
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol

@@ -20,7 +20,6 @@ from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.data.token_store import TokenStore
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
@@ -32,13 +31,13 @@ from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.sweep import sweep
 from semclip.eval.table import markdown_table
 from semclip.data.base import LabelledImages
-from semclip.jscc.checkpoint import load_jscc, read_provenance, save_jscc
+from semclip.jscc.checkpoint import read_provenance
 from semclip.jscc.linear import LinearCode
-from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
-from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.jscc.model import DEFAULT_KS, JSCCConfig
+from semclip.jscc.train import JSCCTrainConfig
+from semclip.jscc.zoo import CODEC_DATASET, codec_provenance, codec_recipe, get_jscc
 from semclip.prompts.registry import learner_config
-from semclip.provenance import DatasetSeen, Provenance, Vocabulary, check, leak_note
-from semclip.resume import partial_path
+from semclip.provenance import check, leak_note
 from semclip.stopwatch import Stopwatch
 from semclip.prompts.train import PromptTrainConfig
 from semclip.tasks.retrieval import CaptionIndex
@@ -52,7 +51,7 @@ class DemoConfig:
     backbone: str = "pocketclip"
     dataset: str = "fashion-mnist:test"  # main evaluation set: a domain the default codec never saw
     transfer_dataset: str | None = "clipart:test"  # second one: unseen images, class names no codec loss used
-    train_dataset: str = "corpus"  # the codec's images: the task-agnostic transmitter corpus
+    train_dataset: str = CODEC_DATASET  # the codec's images: the task-agnostic transmitter corpus
     reference_dataset: str | None = "corpus+fashion-mnist:train#10000"  # in-domain reference codec on the main set; None to skip
     shots_dataset: str = "fashion-mnist:train"  # few-shot pool for prompts: the test set's classes
     shots_limit: int | None = 10000  # the pool's first N images
@@ -85,135 +84,6 @@ class DemoConfig:
             raise SemclipError(f"{self.retrieval_dataset} has no captions: retrieval needs a captioned dataset such as clipart:test")
 
 
-def _parts(dataset: LabelledImages) -> list[LabelledImages]:
-    """The parts of a concatenation (``a+b``), or the set itself."""
-    return getattr(dataset, "parts", None) or [dataset]
-
-
-def corpus_texts(dataset: LabelledImages) -> list[str]:
-    """Distinct captions of a training set (of each part of a concatenation); none for a
-    set without captions."""
-    return list(dict.fromkeys(c for p in _parts(dataset) if hasattr(p, "captions") for c in p.captions()))
-
-
-def codec_vocabulary(dataset: LabelledImages) -> list[tuple[str, list[str]]]:
-    """The text bank of the codec's loss, fixed by its corpus: the 1000 ImageNet names (as
-    'a photo of a <name>.') and the corpus' own captions. Never an evaluation class list."""
-    from semclip.backbones.pocketclip import imagenet_classes
-
-    vocab = [("imagenet-1k names", imagenet_classes())]
-    captions = corpus_texts(dataset)
-    return vocab + ([(f"{dataset.name} captions", captions)] if captions else [])
-
-
-def corpus_bank(backbone: Backbone, dataset: LabelledImages) -> torch.Tensor:
-    """Text embeddings [C, d] of ``codec_vocabulary(dataset)``, cached on disk."""
-    texts = [f"a photo of a {n}." if name.startswith("imagenet") else n for name, words in codec_vocabulary(dataset) for n in words]
-    return text_embeddings(backbone, texts)
-
-
-def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
-    """[N, d] embeddings of ``texts`` (on the CPU), cached by (backbone, texts)."""
-    from safetensors.torch import load_file, save_file
-
-    from semclip._io import atomic_write
-
-    key = hashlib.sha1(json.dumps([backbone.fingerprint, texts]).encode()).hexdigest()[:16]
-    path = cache_dir() / "text" / f"bank-{len(texts)}-{key}.safetensors"
-    if path.exists():
-        return load_file(str(path))["embeddings"]
-    with torch.no_grad():  # not inference_mode: the bank takes part in the codec's loss
-        emb = backbone.encode_text(texts).cpu()  # on the host, like the cached copy: users move it
-    atomic_write(path, lambda p: save_file({"embeddings": emb.contiguous()}, str(p)))
-    return emb
-
-
-def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenance:
-    """What a codec trained on ``dataset`` saw: its images and, when its loss has the text
-    term, its text bank (no class list: the codec's loss never classifies against a data
-    set's classes)."""
-    seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in _parts(dataset)]
-    vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)
-             ] if tcfg.semantic_weight > 0 else []
-    return Provenance("token-codec", datasets=seen, vocabularies=vocab)
-
-
-def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
-    """Which channels a codec serving ``channel`` is trained on, and whether its decoder
-    takes CSI. AWGN and equalised Rayleigh share one codec (trained on both); the
-    un-equalised modes need their own (the decoder must see h, or learn without it)."""
-    family, _, mode = channel.partition(":")
-    if family == "awgn" or mode in ("", "mmse"):
-        return ("awgn", "rayleigh"), False
-    return (channel,), mode == "decoder"
-
-
-def get_jscc(
-    cfg: DemoConfig,
-    backbone: Backbone,
-    train: LabelledImages,
-    train_tokens: torch.Tensor,
-    channels: tuple[str, ...],
-    csi: bool,
-    log=print,
-) -> tuple[TokenJSCC, Path]:
-    """Load the cached codec for this (backbone, training data, config), or train it;
-    returned sending ``cfg.k`` symbols (``.at(k)`` for the other served k)."""
-    # without CSI (rayleigh:none) no linear MMSE receiver exists to build on
-    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(cfg.ks), csi=csi, linear_base="rayleigh:none" not in channels)
-    tcfg = replace(cfg.jscc, channels=list(channels))
-    key = hashlib.sha1(
-        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"], sort_keys=True).encode()
-    ).hexdigest()[:12]
-    path = cache_dir() / "jscc" / f"token-jscc-k{'_'.join(map(str, mcfg.ks))}-{key}.safetensors"
-    if path.exists():
-        log(f"reusing token JSCC {path}")
-        return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), path
-    bank = corpus_bank(backbone, train) if tcfg.semantic_weight > 0 else None
-    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train, tcfg), path)
-    return model.at(cfg.k), path
-
-
-def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int = 16) -> tuple[TokenJSCC, Path]:
-    """The demo's codec serving ``channel`` (trained on the transmitter corpus, cached):
-    what eval, transmit, serve and the benchmarks use when no checkpoint is given."""
-    cfg = DemoConfig(backbone=backbone.name, k=k)
-    train = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
-    tokens, _ = dataset_tokens(backbone, train)
-    return get_jscc(cfg, backbone, train, tokens, *codec_recipe(channel), log=log)
-
-
-def fit_jscc(
-    mcfg: JSCCConfig,
-    tcfg: JSCCTrainConfig,
-    backbone: Backbone,
-    train_tokens: torch.Tensor | TokenStore,
-    bank: torch.Tensor | None,
-    provenance: Provenance,
-    path: Path,
-) -> TokenJSCC:
-    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made and what
-    it saw, to ``path`` (by the main process; under ``accelerate launch`` every process
-    trains its share)."""
-    d = dist()
-    torch.manual_seed(tcfg.seed)
-    model = TokenJSCC(mcfg)
-    t0 = time.time()
-    partial = partial_path(path)
-    train_log = train_jscc(model, train_tokens, bank, tcfg, d, partial=partial)
-    if d.is_main:
-        save_jscc(
-            model,
-            path,
-            backbone.fingerprint,
-            extra={"train": asdict(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
-            provenance=provenance,
-        )
-        partial.unlink(missing_ok=True)
-    d.barrier()
-    return model
-
-
 @dataclass
 class EvalSet:
     """One evaluation set's (cached) tokens, labels and zero-shot classifier."""
@@ -241,7 +111,7 @@ def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, trai
     for ch in cfg.channels:
         recipe = codec_recipe(ch)
         if recipe not in codes["semclip"]:
-            jscc, path = get_jscc(cfg, backbone, train, train_tokens, *recipe, log=log)
+            jscc, path = get_jscc(backbone, train, train_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)
             codes["semclip"][recipe] = (jscc, path)
     linear = LinearCode.fitted(train_tokens, cfg.ks, cfg.k).to(backbone.device)
     codes["pca"] = {codec_recipe(ch): (linear, None) for ch in cfg.channels if ch != "rayleigh:none"}
@@ -249,7 +119,7 @@ def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, trai
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
         ref_tokens, _ = dataset_tokens(backbone, ref)
         recipe = codec_recipe("awgn")
-        codes["semclip-indomain"] = {recipe: get_jscc(cfg, backbone, ref, ref_tokens, *recipe, log=log)}
+        codes["semclip-indomain"] = {recipe: get_jscc(backbone, ref, ref_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)}
     return codes
 
 

@@ -58,7 +58,7 @@ class Sender:
 
     def codec(self, channel: str):
         """The codec serving ``channel``: the one given, or the demo's cached default."""
-        from semclip.demo import codec_recipe, default_codec
+        from semclip.jscc.zoo import codec_recipe, default_codec
         from semclip.jscc.checkpoint import load_jscc
 
         recipe = codec_recipe(channel)

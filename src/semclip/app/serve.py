@@ -131,7 +131,7 @@ def read_upload(data: bytes, content_type: str | None) -> Image.Image:
 
 def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 16):
     from semclip.baselines.one_image import send_jpeg
-    from semclip.transmit import Sender, top_k
+    from semclip.app.transmit import Sender, top_k
 
     app = FastAPI(title="semclip", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit)

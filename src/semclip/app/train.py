@@ -13,10 +13,10 @@ from semclip._io import clean_stale_tmp
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.data.token_cache import dataset_store
-from semclip.demo import codec_provenance, corpus_bank, fit_jscc
+from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.evaluate import EvalConfig, load_codec, load_split
+from semclip.app.evaluate import EvalConfig, load_codec, load_split
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.prompts.base import PromptConfig
@@ -81,7 +81,7 @@ def train_stages(
         tokens, labels, names = train.take(idx).subset(ids)
         torch.manual_seed(seed)
         model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
-        path = out / f"prompts-{learner.replace(':', '-')}-{classes}-k{shots}-s{seed}.safetensors"
+        path = out / f"prompts-{learner.replace(':', '-')}-{classes}-shots{shots}-seed{seed}.safetensors"
         prov = prompts_provenance(train.name, train.cache_id, len(idx), names, classes, codec_id)
         r = train_prompts(
             model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,

@@ -1,0 +1,164 @@
+"""The token codec zoo: which codec serves which channel, and where a trained one is kept.
+
+A codec is named by what made it (backbone fingerprint, training images, bandwidths, training
+settings), cached under ``$SEMCLIP_CACHE/jscc``, and trained on first use; its loss may use a
+text bank fixed by its corpus (ImageNet names and the corpus' captions, never an evaluation
+class list), and its provenance records what it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from semclip._io import cache_dir
+from semclip.backbones.base import Backbone
+from semclip.data.base import LabelledImages
+from semclip.data.registry import create_dataset
+from semclip.data.token_cache import dataset_tokens
+from semclip.data.token_store import TokenStore
+from semclip.distributed import dist
+from semclip.jscc.checkpoint import load_jscc, save_jscc
+from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
+from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.provenance import DatasetSeen, Provenance, Vocabulary
+from semclip.resume import partial_path
+
+CODEC_DATASET = "corpus"  # the default codec's images: the task-agnostic transmitter corpus
+
+
+def _parts(dataset: LabelledImages) -> list[LabelledImages]:
+    """The parts of a concatenation (``a+b``), or the set itself."""
+    return getattr(dataset, "parts", None) or [dataset]
+
+
+def corpus_texts(dataset: LabelledImages) -> list[str]:
+    """Distinct captions of a training set (of each part of a concatenation); none for a
+    set without captions."""
+    return list(dict.fromkeys(c for p in _parts(dataset) if hasattr(p, "captions") for c in p.captions()))
+
+
+def codec_vocabulary(dataset: LabelledImages) -> list[tuple[str, list[str]]]:
+    """The text bank of the codec's loss, fixed by its corpus: the 1000 ImageNet names (as
+    'a photo of a <name>.') and the corpus' own captions. Never an evaluation class list."""
+    from semclip.backbones.pocketclip import imagenet_classes
+
+    vocab = [("imagenet-1k names", imagenet_classes())]
+    captions = corpus_texts(dataset)
+    return vocab + ([(f"{dataset.name} captions", captions)] if captions else [])
+
+
+def corpus_bank(backbone: Backbone, dataset: LabelledImages) -> torch.Tensor:
+    """Text embeddings [C, d] of ``codec_vocabulary(dataset)``, cached on disk."""
+    texts = [f"a photo of a {n}." if name.startswith("imagenet") else n for name, words in codec_vocabulary(dataset) for n in words]
+    return text_embeddings(backbone, texts)
+
+
+def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
+    """[N, d] embeddings of ``texts`` (on the CPU), cached by (backbone, texts)."""
+    from safetensors.torch import load_file, save_file
+
+    from semclip._io import atomic_write
+
+    key = hashlib.sha1(json.dumps([backbone.fingerprint, texts]).encode()).hexdigest()[:16]
+    path = cache_dir() / "text" / f"bank-{len(texts)}-{key}.safetensors"
+    if path.exists():
+        return load_file(str(path))["embeddings"]
+    with torch.no_grad():  # not inference_mode: the bank takes part in the codec's loss
+        emb = backbone.encode_text(texts).cpu()  # on the host, like the cached copy: users move it
+    atomic_write(path, lambda p: save_file({"embeddings": emb.contiguous()}, str(p)))
+    return emb
+
+
+def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenance:
+    """What a codec trained on ``dataset`` saw: its images and, when its loss has the text
+    term, its text bank (no class list: the codec's loss never classifies against a data
+    set's classes)."""
+    seen = [DatasetSeen(p.name, p.cache_id, len(p), list(getattr(p, "excludes", []))) for p in _parts(dataset)]
+    vocab = [Vocabulary.of(name, words, keep_words=name.startswith("imagenet")) for name, words in codec_vocabulary(dataset)
+             ] if tcfg.semantic_weight > 0 else []
+    return Provenance("token-codec", datasets=seen, vocabularies=vocab)
+
+
+def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
+    """Which channels a codec serving ``channel`` is trained on, and whether its decoder
+    takes CSI. AWGN and equalised Rayleigh share one codec (trained on both); the
+    un-equalised modes need their own (the decoder must see h, or learn without it)."""
+    family, _, mode = channel.partition(":")
+    if family == "awgn" or mode in ("", "mmse"):
+        return ("awgn", "rayleigh"), False
+    return (channel,), mode == "decoder"
+
+
+def get_jscc(
+    backbone: Backbone,
+    train: LabelledImages,
+    train_tokens: torch.Tensor,
+    channels: tuple[str, ...],
+    csi: bool,
+    ks: Sequence[int] = DEFAULT_KS,
+    tcfg: JSCCTrainConfig | None = None,
+    k: int = 16,
+    log=print,
+) -> tuple[TokenJSCC, Path]:
+    """Load the cached codec for this (backbone, training data, bandwidths, training config),
+    or train it; returned sending ``k`` symbols (``.at(k)`` for the other served ks)."""
+    # without CSI (rayleigh:none) no linear MMSE receiver exists to build on
+    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(ks), csi=csi, linear_base="rayleigh:none" not in channels)
+    tcfg = replace(tcfg or JSCCTrainConfig(), channels=list(channels))
+    key = hashlib.sha1(
+        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    path = cache_dir() / "jscc" / f"token-jscc-k{'_'.join(map(str, mcfg.ks))}-{key}.safetensors"
+    if path.exists():
+        log(f"reusing token JSCC {path}")
+        return load_jscc(path, backbone=backbone.fingerprint, k=k), path
+    bank = corpus_bank(backbone, train) if tcfg.semantic_weight > 0 else None
+    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train, tcfg), path)
+    return model.at(k), path
+
+
+def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int = 16) -> tuple[TokenJSCC, Path]:
+    """The default codec serving ``channel`` (trained on the transmitter corpus with the
+    default settings, cached): what the demo, eval, transmit, serve and the benchmarks use
+    when no checkpoint is given."""
+    train = create_dataset(CODEC_DATASET)
+    tokens, _ = dataset_tokens(backbone, train)
+    return get_jscc(backbone, train, tokens, *codec_recipe(channel), k=k, log=log)
+
+
+def fit_jscc(
+    mcfg: JSCCConfig,
+    tcfg: JSCCTrainConfig,
+    backbone: Backbone,
+    train_tokens: torch.Tensor | TokenStore,
+    bank: torch.Tensor | None,
+    provenance: Provenance,
+    path: Path,
+) -> TokenJSCC:
+    """Train a codec on ``train_tokens`` (stage 1) and save it, with how it was made and what
+    it saw, to ``path`` (by the main process; under ``accelerate launch`` every process
+    trains its share)."""
+    d = dist()
+    torch.manual_seed(tcfg.seed)
+    model = TokenJSCC(mcfg)
+    t0 = time.time()
+    partial = partial_path(path)
+    train_log = train_jscc(model, train_tokens, bank, tcfg, d, partial=partial)
+    if d.is_main:
+        save_jscc(
+            model,
+            path,
+            backbone.fingerprint,
+            extra={"train": asdict(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
+            provenance=provenance,
+        )
+        partial.unlink(missing_ok=True)
+    d.barrier()
+    return model
