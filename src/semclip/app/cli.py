@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from semclip.app.config import configurable
+from semclip.app.config import COMMANDS, configurable
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -55,6 +55,30 @@ def _ints(text: str, what: str) -> list[int]:
         raise SemclipError(f"{what}: give comma-separated integers like 0,1,2, not {text!r}") from None
 
 
+# --quick: the demo's sizes, each an upper bound (a smaller value given with --quick is kept)
+QUICK = {"test_limit": 300, "train_limit": 3000, "shots_limit": 2000, "steps": 300, "prompt_steps": 60,
+         "baseline_limit": 100, "image_jscc_steps": 300}
+
+
+def demo_defaults() -> dict:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(COMMANDS["demo"]).parameters.items()}
+
+
+def quick_sizes(given: dict, defaults: dict) -> dict:
+    """--quick's sizes; a size set otherwise (not its default) and larger than --quick's
+    contradicts it: a one-line error saying which."""
+    out = {}
+    for name, cap in QUICK.items():
+        value = given[name]
+        if value != defaults[name] and (value is None or value > cap):
+            flag = "--" + name.replace("_", "-")
+            raise SemclipError(f"--quick runs {flag} {cap} at most, but {flag} is {value}: drop --quick for the full size, or drop {flag}")
+        out[name] = cap if value == defaults[name] else value
+    return out
+
+
 @app.command()
 @configurable("demo")
 def demo(
@@ -84,11 +108,16 @@ def demo(
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
+    quick: Annotated[bool, typer.Option(help="The same job on a few hundred images with short training (about a minute warm): "
+                                             + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     engine: EngineOption = "auto",
 ) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
+    if quick:
+        sizes = quick_sizes(locals(), demo_defaults())
+        test_limit, train_limit, shots_limit, steps, prompt_steps, baseline_limit, image_jscc_steps = (sizes[k] for k in QUICK)
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BaselineConfig
     from semclip.app.demo import DemoConfig, run_demo
