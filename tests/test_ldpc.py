@@ -78,3 +78,18 @@ def test_unknown_decoder_is_refused():
         DigitalLink(BlockPlan.for_budget(512, MCS.parse("qpsk:1/2")), decoder="turbo")
     with pytest.raises(SemclipError, match="unknown LDPC decoder"):
         BaselineConfig(decoder="bp").validate()
+
+
+@pytest.mark.parametrize("bits_per_symbol", [2, 4, 6])
+def test_separable_demapper_equals_sionnas_app_demapper(bits_per_symbol):
+    from sionna.phy.mapping import Demapper, Mapper
+
+    from semclip.baselines.demapper import SeparableQAMDemapper
+
+    g = torch.Generator(device="cpu").manual_seed(bits_per_symbol)
+    x = Mapper("qam", bits_per_symbol, device="cpu")(torch.randint(0, 2, (6, 60 * bits_per_symbol), generator=g, device="cpu").float())
+    no = torch.tensor([[0.05], [0.3], [1.0], [3.0], [0.01], [0.5]], device="cpu")
+    y = x + (no / 2).sqrt() * torch.complex(torch.randn(x.shape, generator=g, device="cpu"), torch.randn(x.shape, generator=g, device="cpu"))
+    ref = Demapper("app", "qam", bits_per_symbol, device="cpu")(y, no.expand_as(y))
+    ours = SeparableQAMDemapper(bits_per_symbol)(y, no)
+    assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-3)
