@@ -173,7 +173,7 @@ def test_cold_start_under_concurrent_first_requests(tiny_clip_dir, codec, monkey
 
     from fastapi.testclient import TestClient
 
-    from semclip import transmit
+    from semclip.app import transmit
     from semclip.app.serve import create_app
 
     built = []
@@ -254,7 +254,7 @@ def test_a_request_that_cannot_start_in_time_is_told_the_server_is_busy(tiny_cli
 
     from fastapi.testclient import TestClient
 
-    from semclip import serve
+    from semclip.app import serve
     from semclip.app.transmit import Sender
 
     monkeypatch.setattr(serve, "MAX_CONCURRENT", 1)
