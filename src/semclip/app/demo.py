@@ -25,6 +25,8 @@ from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
+from semclip.device import of as device_of
+from semclip.eval.memo import memo_records
 from semclip.eval.results import Record, Results, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
@@ -154,13 +156,18 @@ def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Rec
                 if codec_recipe(ch) not in by_recipe:
                     continue
                 code, _ = by_recipe[codec_recipe(ch)]
-                recs = sweep(code, e.tokens, e.labels, receiver, [ch], cfg.snrs_db, method=method, seed=cfg.seed)
+                recs = memo_records("sweep", [code, code.cfg, e.tokens, e.labels, e.classifier.weights, ch, cfg.snrs_db, method,
+                                              "all", cfg.seed, device_of(code).type],
+                                    lambda: sweep(code, e.tokens, e.labels, receiver, [ch], cfg.snrs_db, method=method, seed=cfg.seed))
                 records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
             if codec_recipe("awgn") in by_recipe:
                 code, _ = by_recipe[codec_recipe("awgn")]
                 for k in cfg.ks:
-                    recs = sweep(code.at(k), e.tokens, e.labels, receiver, ["awgn"], [cfg.k_sweep_snr_db], method=method,
-                                 split="k-sweep", seed=cfg.seed)
+                    at = code.at(k)
+                    recs = memo_records("sweep", [at, at.cfg, e.tokens, e.labels, e.classifier.weights, "awgn", [cfg.k_sweep_snr_db],
+                                                  method, "k-sweep", cfg.seed, device_of(at).type],
+                                        lambda: sweep(at, e.tokens, e.labels, receiver, ["awgn"], [cfg.k_sweep_snr_db], method=method,
+                                                      split="k-sweep", seed=cfg.seed))
                     records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
     return records
 

@@ -27,6 +27,8 @@ from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.token_cache import dataset_tokens
 from semclip.errors import SemclipError
+from semclip.device import of as device_of
+from semclip.eval.memo import memo_records
 from semclip.eval.results import Record
 from semclip.eval.sweep import sweep
 from semclip.jscc.model import TokenJSCC
@@ -138,18 +140,13 @@ def get_learner(
 
 
 def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:
-    records = sweep(
-        jscc,
-        tokens,
-        labels,
-        lambda t, s: learner.predict(t, s, classes),
-        cfg.channels,
-        cfg.snrs_db,
-        method=method,
-        split=split,
-        seed=1000 + seed,
-        batch_size=1024,
-    )
+    def compute() -> list[Record]:
+        return sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), cfg.channels, cfg.snrs_db,
+                     method=method, split=split, seed=1000 + seed, batch_size=1024)
+
+    key = [learner, learner.cfg, learner.k, jscc, tokens, labels, list(classes), list(cfg.channels), list(cfg.snrs_db),
+           method, split, seed, device_of(jscc).type]
+    records = memo_records("protocol", key, compute)
     return [r.model_copy(update={"dataset": dataset, "seed": seed}) for r in records]
 
 
