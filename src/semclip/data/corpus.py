@@ -121,7 +121,13 @@ class TransmitterCorpus(LabelledImages):
 
     def image(self, i: int) -> Image.Image:
         data, j, view = self._where(i)
-        return augment(data.load(j), view, zlib.crc32(data.keys[j].encode()))
+        # the views of a drawing are consecutive rows: decode its PNG once for all of them
+        # (decoding large drawings, not the image tower, bounds how fast the corpus encodes)
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != (id(data), j):
+            last = ((id(data), j), data.load(j))
+            self.__dict__["_last"] = last
+        return augment(last[1].copy(), view, zlib.crc32(data.keys[j].encode()))
 
     def captions(self) -> list[str]:
         return [data.captions[j] for data, j, _ in map(self._where, range(len(self)))]
