@@ -41,6 +41,9 @@ def run(*args, env=None):
         (["train", "--stage", "3"], "unknown stage"),
         (["train", "--learner", "cooop"], "unknown prompt learner"),
         (["train", "--classes", "novel"], "'base' or 'all'"),
+        (["demo", "--quick", "--test-limit", "5000"], "--quick runs --test-limit 300 at most, but --test-limit is 5000"),
+        (["demo", "--quick", "--steps", "2000"], "--quick runs --steps 300 at most, but --steps is 2000"),
+        (["demo", "--engine", "tensorrt"], "unknown engine 'tensorrt'"),
     ],
 )
 def test_user_errors_are_one_clear_line(args, message, tmp_path):
@@ -49,6 +52,15 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_quick_keeps_smaller_sizes_and_fills_the_rest():
+    from semclip.app.cli import QUICK, demo_defaults, quick_sizes
+
+    defaults = demo_defaults()
+    sizes = quick_sizes({**defaults, "test_limit": 50}, defaults)
+    assert sizes["test_limit"] == 50  # smaller than --quick's: kept
+    assert {k: v for k, v in sizes.items() if k != "test_limit"} == {k: v for k, v in QUICK.items() if k != "test_limit"}
 
 
 def test_list():
