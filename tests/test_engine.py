@@ -85,7 +85,19 @@ def test_a_tower_that_never_matches_falls_back_to_eager(tiny, monkeypatch, capsy
     monkeypatch.setattr(engine, "_said", set())
     monkeypatch.setattr(engine, "agreement", lambda bb, enc: 0.5)
     assert engine.image_encoder(tiny, "openvino").engine == "eager"
-    assert "does not match eager PyTorch" in capsys.readouterr().err
+    assert "cosine 0.500000 < 0.9999 against eager PyTorch" in capsys.readouterr().err
+
+
+def test_a_tower_openvino_cannot_convert_falls_back_to_eager(tiny, monkeypatch, capsys):
+    monkeypatch.setattr(engine, "_said", set())
+
+    def fail(backbone, path):
+        raise RuntimeError("unsupported operation aten::weird")
+
+    monkeypatch.setattr(engine, "_convert", fail)
+    assert engine.image_encoder(tiny, "auto").engine == "eager"
+    err = capsys.readouterr().err
+    assert "could not be used" in err and "aten::weird" in err
 
 
 def test_bad_engine_names_and_gpu_only_settings(tiny):

@@ -163,22 +163,23 @@ def agreement(backbone: Backbone, encoder: Encoder) -> float:
 
 
 def _load_checked(backbone: Backbone, fingerprint: str) -> Encoder | None:
-    """The converted tower once it matches eager PyTorch (converted again once if not); None
-    if it never does."""
+    """The converted tower once it matches eager PyTorch (converted again once if not, or if
+    it fails to convert, load or run); None if it never does."""
     path = model_path(backbone, fingerprint)
+    why = ""
     for attempt in range(2):
-        if attempt or not path.exists():
-            _convert(backbone, path)
         try:
+            if attempt or not path.exists():
+                _convert(backbone, path)
             encoder = _compile(path)
             cos = agreement(backbone, encoder)
-        except Exception as exc:  # a torn or foreign file: convert again, once
-            cos, why = -1.0, f"{type(exc).__name__}: {exc}"
-        else:
-            why = f"cosine {cos:.6f} < {MATCH_COSINE} against eager PyTorch"
+        except Exception as exc:  # a torn or foreign file, or a tower OpenVINO cannot take: try once more
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            continue
         if cos >= MATCH_COSINE:
             return encoder
-    _say_once(f"the OpenVINO image tower does not match eager PyTorch ({why}): using eager PyTorch")
+        why = f"cosine {cos:.6f} < {MATCH_COSINE} against eager PyTorch"
+    _say_once(f"the OpenVINO image tower could not be used ({why}): the image tower runs in eager PyTorch")
     return None
 
 
@@ -192,8 +193,9 @@ def _say_once(message: str) -> None:
 
 
 def _openvino():
+    """The openvino module, or None when it is missing or fails to import (a broken install)."""
     try:
         import openvino
-    except ImportError:
+    except Exception:  # noqa: BLE001 - any import failure means: no engine, eager PyTorch
         return None
     return openvino
