@@ -143,3 +143,26 @@ def test_packaged_pocketclip_heads_never_saw_the_clipart_test_split():
 def test_a_folder_is_not_an_image(tmp_path):
     with pytest.raises(SemclipError, match="is a folder, not an image"):
         load_image(tmp_path)
+
+
+def test_prefetched_batches_keep_order_raise_errors_and_stop_early():
+    import threading
+
+    from semclip.data.token_cache import prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("image 7 is not a PNG")
+
+    got = []
+    with pytest.raises(ValueError, match="image 7"):
+        for b in prefetched(broken()):
+            got.append(b)
+    assert got == [1]
+    before = threading.active_count()
+    for b in prefetched(iter(range(10_000))):
+        if b == 3:
+            break
+    assert threading.active_count() <= before  # the producer thread ended with the consumer

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,7 +102,7 @@ def encode_stream(
             return fn(pixels.to(device, non_blocking=True)).float().cpu()
 
     out, ok, errors, pos = [], [], {}, 0
-    for pixels, good, msgs in loader:
+    for pixels, good, msgs in (prefetched(loader) if workers == 0 else loader):
         if good.all():
             tokens = encode(pixels)
         else:  # zero rows for the unreadable ones
@@ -117,6 +119,45 @@ def encode_stream(
     if not out:
         return torch.empty(0, backbone.dim, device="cpu"), torch.empty(0, dtype=torch.bool, device="cpu"), {}
     return torch.cat(out), torch.cat(ok), errors
+
+
+def prefetched(batches, depth: int = 2):
+    """Yield ``batches`` while a background thread prepares the next ones: decoding and
+    resizing images (Pillow releases the GIL) overlaps the tower (OpenVINO and torch release
+    it too), without forking a process that holds their thread pools. An error in the
+    thread is raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def encode_images(backbone: Backbone, load: Callable[[int], object], indices: range | list[int], batch_size: int = 64, fn=None) -> torch.Tensor:
