@@ -88,6 +88,16 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def hash_tensor(h, t: "torch.Tensor", label: str) -> None:  # noqa: F821
+    """Feed ``label|dtype|shape|`` and the tensor's bytes to the hashlib object ``h``: the one
+    way semclip digests tensors (backbone fingerprints, record keys)."""
+    import torch
+
+    t = t.detach().cpu().contiguous()
+    h.update(f"{label}|{t.dtype}|{tuple(t.shape)}|".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())
+
+
 def load_weights(model: "torch.nn.Module", path: str | Path, what: str, state: dict | None = None) -> None:  # noqa: F821
     """Load the safetensors weights at ``path`` (or ``state`` read from it) into ``model``; a
     file whose tensors do not fit is one sentence: "<path> does not match <what>: ..."."""

@@ -148,7 +148,6 @@ def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Rec
     for i, e in enumerate(evals):
         clean = top1_accuracy(e.classifier.predict(e.tokens), e.labels)
         records.append(Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0, dataset=e.data.name))
-        receiver = lambda t, s, clf=e.classifier: clf.predict(t)  # noqa: E731
         for method, by_recipe in codes.items():
             if method == "semclip-indomain" and i > 0:
                 continue  # the reference is about the main set's domain
@@ -156,20 +155,24 @@ def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Rec
                 if codec_recipe(ch) not in by_recipe:
                     continue
                 code, _ = by_recipe[codec_recipe(ch)]
-                recs = memo_records("sweep", [code, code.cfg, e.tokens, e.labels, e.classifier.weights, ch, cfg.snrs_db, method,
-                                              "all", cfg.seed, device_of(code).type],
-                                    lambda: sweep(code, e.tokens, e.labels, receiver, [ch], cfg.snrs_db, method=method, seed=cfg.seed))
-                records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
+                records += _sweep_once(code, e, ch, cfg.snrs_db, method, "all", cfg.seed)
             if codec_recipe("awgn") in by_recipe:
                 code, _ = by_recipe[codec_recipe("awgn")]
                 for k in cfg.ks:
-                    at = code.at(k)
-                    recs = memo_records("sweep", [at, at.cfg, e.tokens, e.labels, e.classifier.weights, "awgn", [cfg.k_sweep_snr_db],
-                                                  method, "k-sweep", cfg.seed, device_of(at).type],
-                                        lambda: sweep(at, e.tokens, e.labels, receiver, ["awgn"], [cfg.k_sweep_snr_db], method=method,
-                                                      split="k-sweep", seed=cfg.seed))
-                    records += [r.model_copy(update={"dataset": e.data.name}) for r in recs]
+                    records += _sweep_once(code.at(k), e, "awgn", [cfg.k_sweep_snr_db], method, "k-sweep", cfg.seed)
     return records
+
+
+def _sweep_once(code, e: EvalSet, channel: str, snrs_db: Sequence[float], method: str, split: str, seed: int) -> list[Record]:
+    """One code on one evaluation set with the hand-crafted receiver, over ``channel`` at
+    ``snrs_db``; computed once per content (``semclip.eval.memo``), read back on reruns."""
+    def compute() -> list[Record]:
+        return sweep(code, e.tokens, e.labels, lambda t, s: e.classifier.predict(t), [channel], snrs_db,
+                     method=method, split=split, seed=seed)
+
+    key = [code, code.cfg, e.tokens, e.labels, e.classifier.weights, channel, list(snrs_db), method, split, seed,
+           device_of(code).type]
+    return [r.model_copy(update={"dataset": e.data.name}) for r in memo_records("sweep", key, compute)]
 
 
 def backbone_provenance(backbone: Backbone) -> dict:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from semclip._io import hash_tensor
 from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
 
@@ -150,8 +151,7 @@ class Backbone(nn.Module, ABC):
         if memo is None or memo[0] != versions:
             h = hashlib.sha256()
             for name, t in state.items():
-                h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-                h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+                hash_tensor(h, t, name)
             memo = (versions, h.hexdigest())
             self.__dict__["_digest"] = memo
         return memo[1]

@@ -27,15 +27,14 @@ class SeparableQAMDemapper:
         m = num_bits_per_symbol
         points = Constellation("qam", m, device="cpu").points.detach().to(torch.complex64)
         labels = (torch.arange(2**m, device="cpu")[:, None] >> torch.arange(m - 1, -1, -1, device="cpu")) & 1
+        parts = (points.real, points.imag)
+        levels = [part.unique() for part in parts]
         self.m = m
+        self.levels = [lv.to(device) for lv in levels]
         self.dims = []  # per bit: (0 = real, 1 = imaginary, its label over that dimension's levels)
-        self.levels = []
-        for part in (points.real, points.imag):
-            self.levels.append(part.unique().to(device))
         for j in range(m):
-            for dim, part in enumerate((points.real, points.imag)):
-                lv = part.unique()
-                per_level = [labels[part == v, j].unique() for v in lv]
+            for dim, part in enumerate(parts):
+                per_level = [labels[part == v, j].unique() for v in levels[dim]]
                 if all(p.numel() == 1 for p in per_level):
                     self.dims.append((dim, torch.stack(per_level).reshape(-1).bool().to(device)))
                     break

@@ -103,6 +103,7 @@ class TransmitterCorpus(LabelledImages):
         self.n_drawings = len(self.sources) - len(emojis)
         self.n_emoji = len(emojis)
         self.views = views
+        self._decoded: tuple[int, Image.Image | None] = (-1, None)  # the last source decoded, for its other views
         n = len(self.sources) * views
         # spread a limit over sources and views alike (a quick run still sees every kind)
         self.rows = list(range(n)) if limit is None or limit >= n else [i * n // limit for i in range(limit)]
@@ -120,14 +121,13 @@ class TransmitterCorpus(LabelledImages):
         return data, j, view
 
     def image(self, i: int) -> Image.Image:
-        data, j, view = self._where(i)
+        src, view = divmod(self.rows[i], self.views)
+        data, j = self.sources[src]
         # the views of a drawing are consecutive rows: decode its PNG once for all of them
         # (decoding large drawings, not the image tower, bounds how fast the corpus encodes)
-        last = self.__dict__.get("_last")
-        if last is None or last[0] != (id(data), j):
-            last = ((id(data), j), data.load(j))
-            self.__dict__["_last"] = last
-        return augment(last[1].copy(), view, zlib.crc32(data.keys[j].encode()))
+        if self._decoded[0] != src:
+            self._decoded = (src, data.load(j))
+        return augment(self._decoded[1].copy(), view, zlib.crc32(data.keys[j].encode()))
 
     def captions(self) -> list[str]:
         return [data.captions[j] for data, j, _ in map(self._where, range(len(self)))]

@@ -15,7 +15,7 @@ from dataclasses import asdict, is_dataclass
 import torch
 from pydantic import ValidationError
 
-from semclip._io import atomic_write_json, cache_dir
+from semclip._io import atomic_write_json, cache_dir, hash_tensor
 from semclip.distributed import dist
 from semclip.eval.results import Record
 
@@ -33,9 +33,7 @@ def content_digest(*parts: object) -> str:
 
 def _feed(h, p: object) -> None:
     if isinstance(p, torch.Tensor):
-        t = p.detach().cpu().contiguous()
-        h.update(f"T|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
+        hash_tensor(h, p, "T")
     elif isinstance(p, torch.nn.Module):
         h.update(f"M|{type(p).__module__}.{type(p).__qualname__}|".encode())
         backbone = p.__dict__.get("backbone")
