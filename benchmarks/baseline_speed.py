@@ -96,7 +96,7 @@ def main() -> None:
     train_tokens, _ = dataset_tokens(bb, create_dataset("fashion-mnist:train+clipart:train", limit=10000))  # as the demo
     clf = ZeroShotClassifier(bb, test.classes)
     n = args.n
-    ctx = Context(bb, clf, [test.image(i) for i in range(n)], labels[:n], tokens[:n], train_tokens, None, "bench", 0)
+    ctx = Context(bb, clf, [test.image(i) for i in range(n)], labels[:n], tokens[:n], lambda b: TokenQuantizer(train_tokens, b), None, "bench", 0)
     cfg = BaselineConfig(budget=args.budget)
     receiver = ImageReceiver(bb)
 

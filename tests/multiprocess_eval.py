@@ -17,6 +17,7 @@ def main(clip: str, images: str, out: str) -> None:
     from semclip.baselines.run import BASELINES, BaselineConfig, Context, run_baselines
     from semclip.data.registry import create_dataset
     from semclip.data.token_cache import dataset_tokens
+    from semclip.baselines.quantize import TokenQuantizer
     from semclip.distributed import dist
     from semclip.eval.retrieval import sweep_retrieval
     from semclip.eval.sweep import sweep, sweep_semclip
@@ -40,7 +41,7 @@ def main(clip: str, images: str, out: str) -> None:
                      method="tapl", batch_size=5)
     index = CaptionIndex(bb, [f"a {data.classes[i]}" for i in labels.tolist()])
     records += sweep_retrieval(codec, tokens, index, ["awgn", "rayleigh"], snrs, "tiny")
-    ctx = Context(bb, clf, [data.image(i) for i in range(len(data))], labels, tokens, tokens, data, "tiny", 0)
+    ctx = Context(bb, clf, [data.image(i) for i in range(len(data))], labels, tokens, lambda b: TokenQuantizer(tokens, b), data, "tiny", 0)
     cfg = BaselineConfig(limit=len(data), budget=300, mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1],
                          image_jscc_train=ImageJSCCTrainConfig(steps=3, batch_size=4))
     records += run_baselines(ctx, cfg, ["awgn", "rayleigh"], snrs, log=lambda *a: None)

@@ -19,6 +19,11 @@ from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 
 
+def _quantizers(train: torch.Tensor):
+    """Context's bits -> quantiser, fitted on ``train``."""
+    return lambda bits: TokenQuantizer(train, bits)
+
+
 def _texture(seed: int, size=(28, 28), mode="L") -> Image.Image:
     rng = np.random.default_rng(seed)
     shape = size[::-1] + ((3,) if mode == "RGB" else ())
@@ -120,7 +125,7 @@ def _context(backbone, n=6, tokens=None):
 
         toks = encode_images(backbone, lambda i: images[i], range(n))
     clf = ZeroShotClassifier(backbone, ["dark thing", "bright thing"])
-    return Context(backbone, clf, images, torch.tensor([i % 2 for i in range(n)]), toks, torch.randn(50, toks.shape[1]), None, "t", 0)
+    return Context(backbone, clf, images, torch.tensor([i % 2 for i in range(n)]), toks, _quantizers(torch.randn(50, toks.shape[1])), None, "t", 0)
 
 
 def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
@@ -202,7 +207,7 @@ def test_capacity_baseline_by_hand():
 
     images = [_texture(i, (24, 24)) for i in range(3)]
     clf = type("Clf", (), {"predict": lambda self, t: torch.zeros(len(t), dtype=torch.long)})()
-    ctx = Context(None, clf, images, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2), torch.zeros(5, 2), None, "t", 0)
+    ctx = Context(None, clf, images, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2), _quantizers(torch.zeros(5, 2)), None, "t", 0)
     src = JpegSource(ctx, Receiver())
     recs = run_capacity(ctx, BaselineConfig(budget=300), "awgn", [10.0, -10.0], src, lambda: None)
     c = 3.4594316186372973  # log2(11)

@@ -143,9 +143,15 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert "## semclip against the best image baseline" in md and "## What the digital baselines chose" in md
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
-    # warm run: the codec is reused, not retrained
+    # every trained part is listed with where it came from: all trained by this first run
+    parts = {u["name"].split("/")[0]: u["origin"] for u in raw["artefacts"]}
+    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained"} and len(raw["artefacts"]) == 9
+    assert "## Trained parts and where they came from" in md and "| image DeepJSCC (folder-train) | trained |" in md
+    # warm run: every part is read back from the cache, none retrained
     r2 = run(*args, env=env)
-    assert r2.returncode == 0 and "reusing token JSCC" in r2.stdout
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    warm = json.loads((out / "results.json").read_text())["artefacts"]
+    assert warm and {u["origin"] for u in warm} == {"cached"} and {u["name"] for u in warm} <= {u["name"] for u in raw["artefacts"]}
     assert Results.read(out / "results.json").records == res.records  # baselines read back from their cache
     # a codec trained on a copy of the evaluation set is refused, or run and marked with --allow-leak
     leaky = args[:args.index("--train-dataset")] + ["--train-dataset", f"folder:{other}", "--transfer-dataset", "",

@@ -65,9 +65,9 @@ def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     index = CaptionIndex(bb, ["red thing", "green thing", "blue thing", "dark thing"])
     tokens = index.embeddings[index.target]
     train = F.normalize(torch.randn(200, bb.dim), dim=-1)
-    recs = sweep_retrieval_digital(tokens, train, index, ["awgn", "rayleigh:none"], [30.0], "toy", bits=2)
+    recs = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["awgn", "rayleigh:none"], [30.0], "toy")
     assert len(recs) == 6 and {r.method for r in recs} == {"token-digital"}  # rayleigh:none skipped: no CSI
-    fading = sweep_retrieval_digital(tokens, train, index, ["rayleigh"], [30.0], "toy", bits=2)
+    fading = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["rayleigh"], [30.0], "toy")
     assert {(r.csi, r.receiver) for r in fading} == {("mmse", "zf")}  # the chain equalises by zero forcing
     q = TokenQuantizer(train, 2)
     expected = index.recall(q.decode(q.encode(tokens)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -108,6 +109,8 @@ def demo(
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
+    shipped: Annotated[bool, typer.Option(help="Use the trained parts shipped with semclip where they match this run's recipe "
+                                               "(--no-shipped trains them, as scripts/ship_artefacts.py does to regenerate them).")] = True,
     quick: Annotated[bool, typer.Option(help="The same job on a few hundred images with short training (about a minute warm): "
                                              + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")] = False,
     device: DeviceOption = "auto",
@@ -148,6 +151,7 @@ def demo(
         ),
         retrieval_dataset=retrieval_dataset or None,
         allow_leak=allow_leak,
+        shipped=shipped,
         seed=seed,
     )
     results = run_demo(cfg, out, log=console.print)
@@ -157,6 +161,8 @@ def demo(
     for section in ("## Accuracy against bandwidth", "## Retrieval", "## Base-to-novel", "## semclip against the best image baseline"):
         if section in md:
             console.print(section + md.split(section, 1)[1].split("\n## ", 1)[0])
+    origins = Counter(u["origin"] for u in results.model_extra.get("artefacts", []))
+    console.print("trained parts: " + ", ".join(f"{n} {o}" for o, n in origins.items()) + " (listed in results.md)")
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
 
 

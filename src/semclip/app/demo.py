@@ -7,19 +7,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from semclip import artefacts
 from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
+from semclip.baselines.quantize import TokenQuantizer, fitted_quantizer
 from semclip.baselines.run import BaselineConfig, Context, run_baselines
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.data.token_cache import Tokens, dataset_tokens, lazy_tokens
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
@@ -34,10 +36,9 @@ from semclip.eval.sweep import sweep
 from semclip.eval.table import markdown_table
 from semclip.data.base import LabelledImages
 from semclip.jscc.checkpoint import read_provenance
-from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
-from semclip.jscc.zoo import CODEC_DATASET, codec_provenance, codec_recipe, get_jscc
+from semclip.jscc.zoo import CODEC_DATASET, codec_provenance, codec_recipe, get_jscc, linear_code
 from semclip.prompts.registry import learner_config
 from semclip.provenance import check, leak_note
 from semclip.stopwatch import Stopwatch
@@ -70,6 +71,7 @@ class DemoConfig:
     baselines: BaselineConfig = field(default_factory=BaselineConfig)  # methods [] to skip
     retrieval_dataset: str | None = "clipart:test"  # captioned images for retrieval; None to skip
     allow_leak: bool = False  # run even if an evaluation split or class list reached a trained part (recorded)
+    shipped: bool = True  # take trained parts shipped with semclip when they match the recipe (semclip.artefacts)
     seed: int = 0
 
     def validate(self) -> None:
@@ -105,23 +107,26 @@ class EvalSet:
         return cls(data, tokens, labels, ZeroShotClassifier(backbone, data.classes))
 
 
-def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, train_tokens: torch.Tensor, log=print) -> dict:
+def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, train_tokens: Tokens, log=print) -> dict:
     """The token codes the demo compares, by method: ``semclip`` per codec recipe, ``pca``
     fitted on the same corpus, and ``semclip-indomain`` (the same recipe plus the main
-    set's training images) where a reference set is given. Values: {recipe: (code, id)}."""
+    set's training images) where a reference set is given. Values: {recipe: (code, path)}.
+    Each is cached, shipped or trained (``semclip.artefacts``); images are encoded only for
+    what is trained."""
     codes: dict[str, dict] = {"semclip": {}, "pca": {}}
     for ch in cfg.channels:
         recipe = codec_recipe(ch)
         if recipe not in codes["semclip"]:
             jscc, path = get_jscc(backbone, train, train_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)
             codes["semclip"][recipe] = (jscc, path)
-    linear = LinearCode.fitted(train_tokens, cfg.ks, cfg.k).to(backbone.device)
-    codes["pca"] = {codec_recipe(ch): (linear, None) for ch in cfg.channels if ch != "rayleigh:none"}
+    linear, linear_path = linear_code(backbone, train, train_tokens, cfg.ks, cfg.k, log)
+    linear = linear.to(backbone.device)
+    codes["pca"] = {codec_recipe(ch): (linear, linear_path) for ch in cfg.channels if ch != "rayleigh:none"}
     if cfg.reference_dataset:
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
-        ref_tokens, _ = dataset_tokens(backbone, ref)
         recipe = codec_recipe("awgn")
-        codes["semclip-indomain"] = {recipe: get_jscc(backbone, ref, ref_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)}
+        codes["semclip-indomain"] = {recipe: get_jscc(backbone, ref, lazy_tokens(backbone, ref), *recipe, cfg.ks, cfg.jscc, cfg.k,
+                                                      log=log)}
     return codes
 
 
@@ -196,6 +201,8 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     cfg.validate()
     torch.manual_seed(cfg.seed)
     started = time.monotonic()
+    artefacts.use_shipped(cfg.shipped)
+    artefacts.reset()
     clean_stale_tmp(out)  # what a killed earlier start left half-written in the output folder
     backbone = create_backbone(cfg.backbone)
     test = create_dataset(cfg.dataset, limit=cfg.test_limit)
@@ -211,14 +218,18 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     if cfg.transfer_dataset:
         evals.append(EvalSet.of(backbone, create_dataset(cfg.transfer_dataset, limit=cfg.test_limit)))
     main = evals[0]
-    train_tokens, _ = dataset_tokens(backbone, train)
+    train_tokens = lazy_tokens(backbone, train)  # encoded only if a part trained on it must be trained
+
+    def quantizer(bits: int) -> TokenQuantizer:
+        return fitted_quantizer(backbone, train, train_tokens, bits, log)
+
     clock.stage("jscc_and_sweep")
     codes = token_codes(cfg, backbone, train, train_tokens, log)
     provenance, leaks = zero_shot_checks(cfg, codes, evals, log)
     records = code_records(cfg, codes, evals)
     checkpoints = {ch: str(codes["semclip"][codec_recipe(ch)][1]) for ch in cfg.channels}
     if cfg.retrieval_dataset:
-        records += retrieval(cfg, backbone, codes, train_tokens, log)
+        records += retrieval(cfg, backbone, codes, quantizer, log)
     clock.stage("prompts")
     if cfg.learners:
         b2n, prompt_prov, prompt_leaks = base_to_novel(cfg, backbone, main, codes["semclip"], log)
@@ -227,7 +238,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         leaks += prompt_leaks
     clock.stage("baselines")
     if cfg.baselines.methods:
-        records += baselines(cfg, backbone, main, train_tokens, codes["semclip"], log)
+        records += baselines(cfg, backbone, main, quantizer, codes["semclip"], log)
         if "image-jscc" in cfg.baselines.methods:
             from semclip.baselines.run import image_codec_provenance
 
@@ -245,13 +256,13 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         config=json.loads(json.dumps(asdict(cfg))),
         jscc_checkpoints=checkpoints,
         provenance={"backbone": backbone_provenance(backbone), **provenance,
-                    "pca": {"component": "linear code", "datasets": [asdict(d) for d in seen.datasets]},
                     "leaks": list(dict.fromkeys(leaks)),
                     "vocabulary_overlap": {e.data.name: seen.overlaps(e.data.classes) for e in evals}},
         n_test=len(main.data),
         n_train=len(train),
         **({"jpeg_min_channel_uses": jpeg_floor(cfg, main.data)} if {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods) else {}),
         seconds=clock.summary(),  # summed over every start of this run ("starts" counts them)
+        artefacts=artefacts.used(),  # every trained part: cached, shipped with semclip, or trained by this run
     )
     if dist().is_main:  # under a launch every process computed the records; one writes them
         out.mkdir(parents=True, exist_ok=True)
@@ -277,6 +288,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         f"{summary() if summary else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
         "corpus; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
     )
+    md += artefacts_markdown(results.model_extra.get("artefacts", []))
     if results.provenance["leaks"]:
         md += f"\n**{leak_note(results.provenance['leaks'])}**\n"
     for e in evals:
@@ -306,6 +318,16 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
             f"seed {cfg.seed}; 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)
         )
     atomic_write_text(out / "results.md", md)
+
+
+def artefacts_markdown(used: Sequence[dict]) -> str:
+    """Where each trained part of the run came from: trained by it, read from the cache, or
+    shipped with semclip (regenerated by ``scripts/ship_artefacts.py``)."""
+    if not used:
+        return ""
+    lines = ["\n## Trained parts and where they came from\n", "| part | from | file |", "|---|---|---|"]
+    lines += [f"| {u['what']} | {u['origin']} | `{u['name']}` |" for u in used]
+    return "\n".join(lines) + "\n"
 
 
 def k_sweep_markdown(records: Sequence[Record], snr_db: float) -> str:
@@ -352,14 +374,14 @@ def base_to_novel(cfg, backbone, main: EvalSet, codes: dict, log) -> tuple[list[
     return [r.model_copy(update={"dataset": None}) for r in run.records], run.provenance, run.leaks
 
 
-def baselines(cfg, backbone, main: EvalSet, train_tokens, codes, log) -> list[Record]:
+def baselines(cfg, backbone, main: EvalSet, quantizer, codes, log) -> list[Record]:
     """The baselines on the first ``cfg.baselines.limit`` test images, and semclip on the
     same images (split 'subset') so that the comparison is paired."""
     test = main.data
     n = min(cfg.baselines.limit or len(test), len(test))
     pool = create_dataset(cfg.shots_dataset)  # image-jscc trains on these images (training split)
     ctx = Context(
-        backbone, main.classifier, [test.image(i) for i in range(n)], main.labels[:n], main.tokens[:n], train_tokens,
+        backbone, main.classifier, [test.image(i) for i in range(n)], main.labels[:n], main.tokens[:n], quantizer,
         pool, f"{test.cache_id}-first{n}", cfg.seed,
     )
     recs = run_baselines(ctx, cfg.baselines, cfg.channels, cfg.snrs_db, log)
@@ -397,7 +419,7 @@ def baseline_notes(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, train_tokens: torch.Tensor, log=print) -> list[Record]:
+def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Callable[[int], TokenQuantizer], log=print) -> list[Record]:
     """Image-text retrieval with received tokens on a captioned set, per channel and SNR at
     ``cfg.k`` and against k at ``cfg.k_sweep_snr_db`` (AWGN), for every token code;
     token-digital too when it is among the baselines (cached once computed)."""
@@ -425,7 +447,7 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, train_tokens: to
             records += [Record(**r) for r in json.loads(path.read_text())]
         else:
             log("token-digital retrieval (one LDPC link per point)")
-            recs = sweep_retrieval_digital(tokens, train_tokens, index, cfg.channels, cfg.snrs_db, data.name, cfg.seed)
+            recs = sweep_retrieval_digital(tokens, quantizer(1), index, cfg.channels, cfg.snrs_db, data.name, cfg.seed)
             atomic_write_json(path, [r.model_dump() for r in recs])
             records += recs
     return records

@@ -7,7 +7,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from semclip import artefacts
+from semclip.backbones.base import Backbone
+from semclip.data.base import LabelledImages
+from semclip.data.token_cache import Tokens, resolve_tokens
 from semclip.errors import SemclipError
+
+KIND = "semclip-token-quantizer"
 
 
 class TokenQuantizer:
@@ -34,6 +40,39 @@ class TokenQuantizer:
             self.levels = self.lo[:, None] + step[:, None] * (torch.arange(n, device=t.device) + 0.5)  # [d, 2^b] cell centres
             self.step = step
 
+    def save(self, path, backbone: str, data: str):
+        """Write the grid (per-component levels, and thresholds) with its bit width, backbone
+        and training data, atomically."""
+        from safetensors.torch import save_file
+
+        from semclip._io import atomic_write
+
+        state = {"lo": self.lo, "levels": self.levels} | ({"step": self.step} if self.bits > 1 else {})
+        state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        meta = {"kind": KIND, "bits": str(self.bits), "backbone": backbone, "data": data}
+        return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
+
+    @classmethod
+    def load(cls, path, backbone: str, bits: int) -> "TokenQuantizer":
+        """A saved grid; refused when it is not one, or was fitted for another backbone or
+        bit width."""
+        from safetensors import safe_open
+
+        from semclip._io import checkpoint_errors
+
+        with checkpoint_errors(path, "token quantiser"):
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+            if meta.get("kind") != KIND or meta.get("backbone") != backbone or int(meta["bits"]) != bits:
+                raise SemclipError(f"{path} is not a {bits}-bit token quantiser for backbone {backbone}: delete it to refit")
+            q = cls.__new__(cls)
+            q.bits, q.lo, q.levels = bits, state["lo"], state["levels"]
+            q.dim = q.lo.shape[0]
+            if bits > 1:
+                q.step = state["step"]
+        return q
+
     @property
     def payload_bits(self) -> int:
         return self.dim * self.bits
@@ -57,3 +96,20 @@ class TokenQuantizer:
         levels = self.levels.to(bits.device)
         values = torch.gather(levels.expand(bits.shape[0], -1, -1), 2, idx.unsqueeze(-1)).squeeze(-1)
         return F.normalize(values, dim=-1)
+
+
+def quantizer_name(backbone: Backbone, train: LabelledImages, bits: int) -> str:
+    return artefacts.name("quantizers", f"token-b{bits}", [backbone.fingerprint, train.cache_id, bits, "v1"])
+
+
+def fitted_quantizer(backbone: Backbone, train: LabelledImages, train_tokens: Tokens, bits: int, log=print) -> TokenQuantizer:
+    """The ``bits``-bit quantiser of ``train``'s tokens: cached, shipped with semclip
+    (``semclip.artefacts``), or fitted now (encoding the images if they are not yet)."""
+    def make(path) -> TokenQuantizer:
+        q = TokenQuantizer(resolve_tokens(train_tokens), bits)
+        q.save(path, backbone.fingerprint, train.cache_id)
+        return q
+
+    q, _ = artefacts.obtain(quantizer_name(backbone, train, bits), f"token-digital {bits}-bit quantiser ({train.name})",
+                            lambda path: TokenQuantizer.load(path, backbone.fingerprint, bits), make, log)
+    return q

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.baselines.digital import DECODERS, DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
@@ -106,7 +107,7 @@ class Context:
     images: list[Image.Image]  # the test subset, as stored
     labels: torch.Tensor  # [N]
     tokens: torch.Tensor  # [N, d] clean tokens of the same images (token-digital's source)
-    train_tokens: torch.Tensor  # [M, d] fits token-digital's quantiser
+    quantizer: Callable[[int], TokenQuantizer]  # bits -> token-digital's quantiser (fitted on training tokens)
     image_train: LabelledImages  # trains image-jscc
     dataset_id: str
     seed: int = 0
@@ -251,7 +252,7 @@ def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[
 
 def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], tick) -> list[Record]:
     channel = coherent_channel(spec, _generator(ctx.seed, spec))
-    quant = {b: TokenQuantizer(ctx.train_tokens, b) for b in cfg.token_bits}
+    quant = {b: ctx.quantizer(b) for b in cfg.token_bits}
     payload = {b: q.encode(ctx.tokens) for b, q in quant.items()}
 
     def outcome(b: int, link: DigitalLink, snr: float) -> Outcome:
@@ -288,21 +289,27 @@ def image_codec_provenance(train: LabelledImages) -> Provenance:
                       notes=["image-jscc baseline: trained on the main set's training images (in-domain), pixel MSE"])
 
 
+def image_jscc_name(cfg: BaselineConfig, mcfg: ImageJSCCConfig, train: LabelledImages) -> str:
+    return artefacts.name("jscc", f"image-jscc-{mcfg.channel_uses}", [asdict(mcfg), asdict(cfg.image_jscc_train), train.cache_id])
+
+
 def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print) -> ImageJSCC:
-    """The cached image codec for (config, training images), or train it."""
+    """The image codec for (config, training images): cached, shipped with semclip
+    (``semclip.artefacts``), or trained now."""
     mcfg = cfg.image_jscc or auto_config(ctx.images[0])
-    key = hashlib.sha1(json.dumps([asdict(mcfg), asdict(cfg.image_jscc_train), ctx.image_train.cache_id], sort_keys=True).encode()).hexdigest()[:12]
-    path = cache_dir() / "jscc" / f"image-jscc-{mcfg.channel_uses}-{key}.safetensors"
-    if path.exists():
-        log(f"reusing image JSCC {path}")
-        return load_image_jscc(path, mcfg)
-    torch.manual_seed(cfg.image_jscc_train.seed)
-    model = ImageJSCC(mcfg)
-    x = torch.stack([to_tensor(ctx.image_train.image(i), mcfg) for i in range(len(ctx.image_train))])
-    train_log = train_image_jscc(model, x, cfg.image_jscc_train, partial=partial_path(path))
-    save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
-                    image_codec_provenance(ctx.image_train))
-    partial_path(path).unlink(missing_ok=True)
+
+    def make(path: Path) -> ImageJSCC:
+        torch.manual_seed(cfg.image_jscc_train.seed)
+        model = ImageJSCC(mcfg)
+        x = torch.stack([to_tensor(ctx.image_train.image(i), mcfg) for i in range(len(ctx.image_train))])
+        train_log = train_image_jscc(model, x, cfg.image_jscc_train, partial=partial_path(path))
+        save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
+                        image_codec_provenance(ctx.image_train))
+        partial_path(path).unlink(missing_ok=True)
+        return model
+
+    model, _ = artefacts.obtain(image_jscc_name(cfg, mcfg, ctx.image_train), f"image DeepJSCC ({ctx.image_train.name})",
+                                lambda path: load_image_jscc(path, mcfg), make, log)
     return model
 
 

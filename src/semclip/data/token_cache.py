@@ -260,6 +260,27 @@ def dataset_tokens(
     return tokens[ok], torch.from_numpy(dataset.labels)[ok]
 
 
+Tokens = torch.Tensor | Callable[[], torch.Tensor]  # tokens [M, d], or a function that gives them when called
+
+
+def resolve_tokens(tokens: Tokens) -> torch.Tensor:
+    """The tensor of ``Tokens`` (calling the function, which may encode images)."""
+    return tokens() if callable(tokens) else tokens
+
+
+def lazy_tokens(backbone: Backbone, dataset: LabelledImages) -> Callable[[], torch.Tensor]:
+    """A function giving ``dataset``'s tokens [M, d], encoded (or read from the cache) at its
+    first call and kept: for parts that need them only when something must be trained."""
+    got: list[torch.Tensor] = []
+
+    def tokens() -> torch.Tensor:
+        if not got:
+            got.append(dataset_tokens(backbone, dataset)[0])
+        return got[0]
+
+    return tokens
+
+
 def dataset_store(backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64,
                   workers: int = 0) -> TokenStore:
     """The readable tokens of ``dataset`` as a memory-mapped store (extracted first when

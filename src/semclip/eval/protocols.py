@@ -15,14 +15,13 @@ against the split and the classes it is tested on (``semclip.provenance``).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
-from semclip._io import cache_dir
+from semclip import artefacts
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.token_cache import dataset_tokens
@@ -41,21 +40,36 @@ from semclip.provenance import Provenance, check, prompts_provenance
 from semclip.tasks.zeroshot import top1_accuracy
 
 
-@dataclass
 class Split:
-    """Tokens of one dataset split, with its class names and a content id for caches."""
+    """Tokens of one dataset split, with its class names and a content id for caches. A
+    split made by ``Split.of`` reads (or encodes) its tokens at their first use: prompts
+    found cached or shipped never need them."""
 
-    name: str
-    tokens: torch.Tensor
-    labels: torch.Tensor
-    classes: list[str]
-    cache_id: str
+    def __init__(self, name: str, tokens: torch.Tensor | None, labels: torch.Tensor | None, classes: Sequence[str],
+                 cache_id: str, load: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        self.name, self.classes, self.cache_id = name, list(classes), cache_id
+        self._tokens, self._labels, self._load = tokens, labels, load
 
     @classmethod
     def of(cls, backbone: Backbone, data: LabelledImages) -> "Split":
-        """A dataset's (cached) tokens, labels and class names."""
-        tokens, labels = dataset_tokens(backbone, data)
-        return cls(data.name, tokens, labels, list(data.classes), data.cache_id)
+        """A dataset's (cached) tokens, labels of its readable images and class names."""
+        return cls(data.name, None, None, list(data.classes), data.cache_id, load=lambda: dataset_tokens(backbone, data))
+
+    def _read(self) -> None:
+        if self._tokens is None:
+            self._tokens, self._labels = self._load()
+
+    @property
+    def tokens(self) -> torch.Tensor:
+        """[N, d] tokens of the readable images."""
+        self._read()
+        return self._tokens
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """[N] labels of the same images."""
+        self._read()
+        return self._labels
 
     def take(self, idx: torch.Tensor) -> "Split":
         """The images at ``idx`` (e.g. a few-shot sample), same classes."""
@@ -103,6 +117,15 @@ class ProtocolRun:
     leaks: list[str] = field(default_factory=list)
 
 
+def prompts_name(name: str, backbone: Backbone, jscc_id: str, train_id: str, class_ids: Sequence[int], prompt: PromptConfig,
+                 tcfg: PromptTrainConfig) -> str:
+    """A learner's artefact name (``semclip.artefacts``): by learner, backbone, codec, data,
+    classes and settings (the seed among them)."""
+    # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
+    recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), asdict(prompt), asdict(tcfg), "v2"]
+    return artefacts.name("prompts", f"{train_id}-{name.replace(':', '-')}", recipe)
+
+
 def get_learner(
     name: str,
     backbone: Backbone,
@@ -114,29 +137,29 @@ def get_learner(
     seed: int,
     log=print,
 ) -> tuple[PromptLearner, Provenance]:
-    """Train (or load the cached) learner on ``cfg.train.shots`` shots of ``class_ids``;
-    returns it with what it saw."""
+    """The learner trained on ``cfg.train.shots`` shots of ``class_ids``: cached, shipped
+    with semclip (``semclip.artefacts``), or trained now; returned with what it saw."""
     tcfg = PromptTrainConfig(**{**asdict(cfg.train), "seed": seed})
-    idx = few_shot(train.labels, class_ids, tcfg.shots, seed, train.cache_id)
-    tokens, labels, classes = train.take(idx).subset(class_ids)
-    key = hashlib.sha1(
-        json.dumps(
-            # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
-            [name, backbone.fingerprint, jscc_id, train.cache_id, list(class_ids), asdict(cfg.prompt), asdict(tcfg), "v2"],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:12]
-    path = cache_dir() / "prompts" / f"{train.cache_id}-{name.replace(':', '-')}-{key}.safetensors"
-    if path.exists():
+    classes = [train.classes[i] for i in class_ids]
+    which = "all" if len(class_ids) == len(train.classes) else "base"
+
+    def load(path: Path) -> tuple[PromptLearner, Provenance]:
         learner, meta = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
         return learner, Provenance.from_meta(meta, f"prompts {path}")
-    torch.manual_seed(seed)
-    learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
-    which = "all" if len(class_ids) == len(train.classes) else "base"
-    prov = prompts_provenance(train.name, train.cache_id, len(idx), classes, which, jscc_id)
-    train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
-    log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
-    return learner.eval(), prov
+
+    def make(path: Path) -> tuple[PromptLearner, Provenance]:
+        idx = few_shot(train.labels, class_ids, tcfg.shots, seed, train.cache_id)
+        tokens, labels, _ = train.take(idx).subset(class_ids)
+        torch.manual_seed(seed)
+        learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
+        prov = prompts_provenance(train.name, train.cache_id, len(idx), classes, which, jscc_id)
+        train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
+        log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
+        return learner.eval(), prov
+
+    art = prompts_name(name, backbone, jscc_id, train.cache_id, class_ids, cfg.prompt, tcfg)
+    got, _ = artefacts.obtain(art, f"{method_name(name)} prompts ({train.name}, {which} classes, seed {seed})", load, make, log)
+    return got
 
 
 def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:

@@ -4,6 +4,7 @@ split = direction, metrics r@1, r@5, r@10)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -14,6 +15,9 @@ from semclip.eval.results import Record
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
 from semclip.tasks.retrieval import CaptionIndex
+
+if TYPE_CHECKING:  # baselines come after eval in the library's order
+    from semclip.baselines.quantize import TokenQuantizer
 
 
 def _records(method, channel, csi, snr, uses, recall, dataset, k=None, receiver=None) -> list[Record]:
@@ -67,17 +71,16 @@ def retrieval_markdown(records: Sequence[Record]) -> str:
 
 @torch.no_grad()
 def sweep_retrieval_digital(
-    tokens: torch.Tensor, train_tokens: torch.Tensor, index: CaptionIndex, channels: Sequence[str],
-    snrs_db: Sequence[float], dataset: str, seed: int = 0, bits: int = 1, batch_size: int = 125,
+    tokens: torch.Tensor, quant: TokenQuantizer, index: CaptionIndex, channels: Sequence[str],
+    snrs_db: Sequence[float], dataset: str, seed: int = 0, batch_size: int = 125,
 ) -> list[Record]:
-    """token-digital for retrieval: the token at ``bits`` per component over CRC + LDPC +
-    QAM, the MCS picked by the SNR-gap rule (one link per point: a search per point over
-    all MCSs would cost minutes here); failed blocks keep the decoder's hard bits."""
+    """token-digital for retrieval: the token quantised by ``quant`` (fitted on training
+    tokens) over CRC + LDPC + QAM, the MCS picked by the SNR-gap rule (one link per point: a
+    search per point over all MCSs would cost minutes here); failed blocks keep the
+    decoder's hard bits."""
     from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, coherent_channel
     from semclip.baselines.one_image import pick_mcs
-    from semclip.baselines.quantize import TokenQuantizer
 
-    quant = TokenQuantizer(train_tokens, bits)
     payload = quant.encode(tokens)
     table = [MCS.parse(s) for s in DEFAULT_MCS]
     records = []

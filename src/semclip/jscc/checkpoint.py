@@ -15,10 +15,12 @@ from safetensors.torch import save_file
 from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.device import current as current_device
 from semclip.errors import SemclipError
+from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-token-jscc"
+LINEAR_KIND = "semclip-linear-code"
 
 
 def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | None = None, provenance: Provenance | None = None) -> Path:
@@ -83,3 +85,25 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     model = TokenJSCC(cfg)
     load_weights(model, path, "the token codec it describes")
     return model
+
+
+def save_linear(code: LinearCode, path: str | Path, backbone: str, provenance: Provenance) -> Path:
+    """The fitted PCA code's statistics, with its bandwidths, backbone and what it saw."""
+    meta = {"kind": LINEAR_KIND, "dim": str(code.cfg.dim), "ks": json.dumps(code.cfg.ks), "backbone": backbone,
+            META_KEY: provenance.to_json()}
+    state = {k: v.detach().cpu().contiguous() for k, v in code.state_dict().items()}
+    return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
+
+
+def load_linear(path: str | Path, backbone: str, k: int | None = None) -> LinearCode:
+    """A saved PCA code on the run's device, sending ``k`` symbols; refused when it was
+    fitted for another backbone."""
+    meta = read_meta(path)
+    if meta.get("kind") != LINEAR_KIND:
+        raise SemclipError(f"{path} is not a semclip linear-code file")
+    if meta.get("backbone") != backbone:
+        raise SemclipError(f"{path} was fitted for backbone {meta.get('backbone')!r}, not {backbone!r}: delete it to refit")
+    with checkpoint_errors(path, "linear code"):
+        code = LinearCode(int(meta["dim"]), json.loads(meta["ks"]), k)
+        load_weights(code, path, "the linear code it describes")
+    return code.to(current_device())

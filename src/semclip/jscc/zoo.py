@@ -21,10 +21,12 @@ from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.data.token_cache import Tokens, lazy_tokens, resolve_tokens
 from semclip.data.token_store import TokenStore
 from semclip.distributed import dist
-from semclip.jscc.checkpoint import load_jscc, save_jscc
+from semclip import artefacts
+from semclip.jscc.checkpoint import load_jscc, load_linear, save_jscc, save_linear
+from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.provenance import DatasetSeen, Provenance, Vocabulary
@@ -96,10 +98,24 @@ def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
     return (channel,), mode == "decoder"
 
 
+def codec_configs(backbone: Backbone, channels: Sequence[str], csi: bool, ks: Sequence[int] = DEFAULT_KS,
+                  tcfg: JSCCTrainConfig | None = None) -> tuple[JSCCConfig, JSCCTrainConfig]:
+    """The model and training configs of the codec for ``channels`` (``codec_recipe``)."""
+    # without CSI (rayleigh:none) no linear MMSE receiver exists to build on
+    mcfg = JSCCConfig(dim=backbone.dim, ks=list(ks), csi=csi, linear_base="rayleigh:none" not in channels)
+    return mcfg, replace(tcfg or JSCCTrainConfig(), channels=list(channels))
+
+
+def codec_name(backbone: Backbone, train: LabelledImages, mcfg: JSCCConfig, tcfg: JSCCTrainConfig) -> str:
+    """The codec's artefact name (``semclip.artefacts``): by backbone, images and settings."""
+    return artefacts.name("jscc", f"token-jscc-k{'_'.join(map(str, mcfg.ks))}",
+                          [backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"])
+
+
 def get_jscc(
     backbone: Backbone,
     train: LabelledImages,
-    train_tokens: torch.Tensor,
+    train_tokens: Tokens,
     channels: tuple[str, ...],
     csi: bool,
     ks: Sequence[int] = DEFAULT_KS,
@@ -107,21 +123,37 @@ def get_jscc(
     k: int = 16,
     log=print,
 ) -> tuple[TokenJSCC, Path]:
-    """Load the cached codec for this (backbone, training data, bandwidths, training config),
-    or train it; returned sending ``k`` symbols (``.at(k)`` for the other served ks)."""
-    # without CSI (rayleigh:none) no linear MMSE receiver exists to build on
-    mcfg = JSCCConfig(dim=train_tokens.shape[1], ks=list(ks), csi=csi, linear_base="rayleigh:none" not in channels)
-    tcfg = replace(tcfg or JSCCTrainConfig(), channels=list(channels))
-    key = hashlib.sha1(
-        json.dumps([backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"], sort_keys=True).encode()
-    ).hexdigest()[:12]
-    path = cache_dir() / "jscc" / f"token-jscc-k{'_'.join(map(str, mcfg.ks))}-{key}.safetensors"
-    if path.exists():
-        log(f"reusing token JSCC {path}")
-        return load_jscc(path, backbone=backbone.fingerprint, k=k), path
-    bank = corpus_bank(backbone, train) if tcfg.semantic_weight > 0 else None
-    model = fit_jscc(mcfg, tcfg, backbone, train_tokens, bank, codec_provenance(train, tcfg), path)
-    return model.at(k), path
+    """The codec for this (backbone, training data, bandwidths, training config): cached,
+    shipped with semclip (``semclip.artefacts``), or trained now on ``train_tokens`` (a
+    tensor, or a function giving it: the images are encoded only when training needs them);
+    returned sending ``k`` symbols (``.at(k)`` for the other served ks)."""
+    mcfg, tcfg = codec_configs(backbone, channels, csi, ks, tcfg)
+
+    def make(path: Path) -> TokenJSCC:
+        bank = corpus_bank(backbone, train) if tcfg.semantic_weight > 0 else None
+        model = fit_jscc(mcfg, tcfg, backbone, resolve_tokens(train_tokens), bank, codec_provenance(train, tcfg), path)
+        return model.at(k)
+
+    return artefacts.obtain(codec_name(backbone, train, mcfg, tcfg), f"token codec ({train.name}; {'+'.join(channels)}"
+                            f"{', csi' if csi else ''})", lambda path: load_jscc(path, backbone=backbone.fingerprint, k=k),
+                            make, log)
+
+
+def linear_name(backbone: Backbone, train: LabelledImages, ks: Sequence[int]) -> str:
+    return artefacts.name("jscc", f"linear-k{'_'.join(map(str, ks))}", [backbone.fingerprint, train.cache_id, list(ks), "v1"])
+
+
+def linear_code(backbone: Backbone, train: LabelledImages, train_tokens: Tokens, ks: Sequence[int] = DEFAULT_KS,
+                k: int = 16, log=print) -> tuple[LinearCode, Path]:
+    """The PCA code (``pca``) fitted on ``train``'s tokens: cached, shipped or fitted now."""
+    def make(path: Path) -> LinearCode:
+        code = LinearCode.fitted(resolve_tokens(train_tokens), list(ks), k)
+        seen = Provenance("linear code", datasets=codec_provenance(train, JSCCTrainConfig(semantic_weight=0.0)).datasets)
+        save_linear(code, path, backbone.fingerprint, seen)
+        return code
+
+    return artefacts.obtain(linear_name(backbone, train, ks), f"pca code ({train.name})",
+                            lambda path: load_linear(path, backbone.fingerprint, k), make, log)
 
 
 def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int = 16) -> tuple[TokenJSCC, Path]:
@@ -129,8 +161,7 @@ def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int =
     default settings, cached): what the demo, eval, transmit, serve and the benchmarks use
     when no checkpoint is given."""
     train = create_dataset(CODEC_DATASET)
-    tokens, _ = dataset_tokens(backbone, train)
-    return get_jscc(backbone, train, tokens, *codec_recipe(channel), k=k, log=log)
+    return get_jscc(backbone, train, lazy_tokens(backbone, train), *codec_recipe(channel), k=k, log=log)
 
 
 def fit_jscc(
