@@ -4,8 +4,9 @@
     python scripts/ship_artefacts.py --check    # train them anew and compare with what is shipped
 
 Both run the default main job (``semclip demo`` with ``--no-shipped``) in a cache of their
-own (``--work``/cache; kept, so a rerun reuses what an earlier one trained: delete it to
-start from nothing). Regenerating copies every trained part the job used into the package
+own (``--work``/cache; kept, so a rerun reuses the tokens and parts an earlier one made:
+delete it to start from nothing; its cached results are dropped first, so that every
+trained part is asked for). Regenerating copies every trained part the job used into the package
 (the token codecs' weight matrices as float16, everything else as trained) and writes
 ``MANIFEST.json`` (what each part is, its digest, how it was made and on what machine).
 
@@ -76,6 +77,7 @@ def ship(results: dict) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
         state, meta = shippable(src)
         save_file({k: v.contiguous() for k, v in state.items()}, str(dst), metadata=meta)
+        dst.chmod(0o644)
         parts.append({"what": used["what"], "name": used["name"], "sha256": sha256(dst), "bytes": dst.stat().st_size,
                       "trained_sha256": sha256(src)})
     names = {p["name"] for p in parts}
@@ -127,6 +129,8 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.02, help="--check: largest allowed change of any record")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ship_check.json")
     args = ap.parse_args()
+    for results_cache in ("baselines", "records"):  # results read back would hide the parts that made them
+        shutil.rmtree(args.work / "cache" / results_cache, ignore_errors=True)
     regen = run_job(args.work, args.work / "cache", shipped=False, out=args.work / "regenerated")
     if not args.check:
         ship(regen)
@@ -136,7 +140,8 @@ def main() -> None:
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     for shared in ("tokens", "text", "engines"):  # what the frozen backbone computes is not a trained part
-        (cache / shared).symlink_to(args.work / "cache" / shared, target_is_directory=True)
+        if (args.work / "cache" / shared).is_dir():
+            (cache / shared).symlink_to((args.work / "cache" / shared).resolve(), target_is_directory=True)
     shipped = run_job(args.work, cache, shipped=True, out=args.work / "shipped")
     origins = {u["name"]: u["origin"] for u in shipped["artefacts"]}
     records = compare_records(regen, shipped)

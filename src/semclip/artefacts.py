@@ -69,9 +69,11 @@ def obtain(name: str, what: str, load: Callable[[Path], T], make: Callable[[Path
     """The artefact ``name``: ``load``-ed from the cache or the package when there, else
     ``make``-d now (which trains it and writes it to the path it is given, in the cache).
     Says where it came from through ``log``; returns it with its file."""
+    first = name not in _noted
     path = find(name, what)
     if path is not None:
-        log(f"{what}: {origin_of(name)} ({path})")
+        if first:
+            log(f"{what}: {origin_of(name)} ({path})")
         return load(path), path
     path = cache_path(name)
     got = make(path)
