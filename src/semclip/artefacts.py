@@ -49,8 +49,8 @@ def use_shipped(flag: bool) -> None:
 
 def find(name: str, what: str) -> Path | None:
     """The artefact called ``name`` (a path relative to the cache, e.g. ``jscc/x.safetensors``):
-    the cached file, else the shipped one, else None (the caller trains it and calls
-    ``trained``). Noted under ``what`` either way it is found."""
+    the cached file, else the shipped one (noted under ``what`` with where it was found),
+    else None (``obtain`` then trains it)."""
     for origin, root in (("cached", cache_dir()), ("shipped", SHIPPED if _use_shipped else None)):
         if root is not None and (root / name).is_file():
             _note(what, name, origin, root / name)

@@ -4,10 +4,15 @@ know the grid, like a codebook agreed beforehand)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from semclip import artefacts
+from semclip._io import atomic_write, checkpoint_errors
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.token_cache import Tokens, resolve_tokens
@@ -40,26 +45,18 @@ class TokenQuantizer:
             self.levels = self.lo[:, None] + step[:, None] * (torch.arange(n, device=t.device) + 0.5)  # [d, 2^b] cell centres
             self.step = step
 
-    def save(self, path, backbone: str, data: str):
+    def save(self, path: str | Path, backbone: str, data: str) -> Path:
         """Write the grid (per-component levels, and thresholds) with its bit width, backbone
         and training data, atomically."""
-        from safetensors.torch import save_file
-
-        from semclip._io import atomic_write
-
         state = {"lo": self.lo, "levels": self.levels} | ({"step": self.step} if self.bits > 1 else {})
         state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         meta = {"kind": KIND, "bits": str(self.bits), "backbone": backbone, "data": data}
         return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
     @classmethod
-    def load(cls, path, backbone: str, bits: int) -> "TokenQuantizer":
+    def load(cls, path: str | Path, backbone: str, bits: int) -> "TokenQuantizer":
         """A saved grid; refused when it is not one, or was fitted for another backbone or
         bit width."""
-        from safetensors import safe_open
-
-        from semclip._io import checkpoint_errors
-
         with checkpoint_errors(path, "token quantiser"):
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
@@ -105,7 +102,7 @@ def quantizer_name(backbone: Backbone, train: LabelledImages, bits: int) -> str:
 def fitted_quantizer(backbone: Backbone, train: LabelledImages, train_tokens: Tokens, bits: int, log=print) -> TokenQuantizer:
     """The ``bits``-bit quantiser of ``train``'s tokens: cached, shipped with semclip
     (``semclip.artefacts``), or fitted now (encoding the images if they are not yet)."""
-    def make(path) -> TokenQuantizer:
+    def make(path: Path) -> TokenQuantizer:
         q = TokenQuantizer(resolve_tokens(train_tokens), bits)
         q.save(path, backbone.fingerprint, train.cache_id)
         return q

@@ -1,7 +1,8 @@
 """The token codec zoo: which codec serves which channel, and where a trained one is kept.
 
 A codec is named by what made it (backbone fingerprint, training images, bandwidths, training
-settings), cached under ``$SEMCLIP_CACHE/jscc``, and trained on first use; its loss may use a
+settings), found in the cache or among the shipped files (``semclip.artefacts``), else
+trained on first use; its loss may use a
 text bank fixed by its corpus (ImageNet names and the corpus' captions, never an evaluation
 class list), and its provenance records what it saw.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from semclip import artefacts
 from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
@@ -24,7 +26,6 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import Tokens, lazy_tokens, resolve_tokens
 from semclip.data.token_store import TokenStore
 from semclip.distributed import dist
-from semclip import artefacts
 from semclip.jscc.checkpoint import load_jscc, load_linear, save_jscc, save_linear
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
@@ -157,9 +158,9 @@ def linear_code(backbone: Backbone, train: LabelledImages, train_tokens: Tokens,
 
 
 def default_codec(backbone: Backbone, channel: str = "awgn", log=print, k: int = 16) -> tuple[TokenJSCC, Path]:
-    """The default codec serving ``channel`` (trained on the transmitter corpus with the
-    default settings, cached): what the demo, eval, transmit, serve and the benchmarks use
-    when no checkpoint is given."""
+    """The default codec serving ``channel`` (the transmitter corpus, default settings:
+    shipped with semclip, else cached or trained): what the demo, eval, transmit, serve and
+    the benchmarks use when no checkpoint is given."""
     train = create_dataset(CODEC_DATASET)
     return get_jscc(backbone, train, lazy_tokens(backbone, train), *codec_recipe(channel), k=k, log=log)
 
