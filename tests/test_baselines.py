@@ -4,6 +4,7 @@ never the original) when blocks fail; the quantiser and the image codec behave; 
 four baselines run end to end at the same receiver on a tiny CLIP."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.run import JPEG_FRAMING, BaselineConfig, Context, JpegSource, best_over_mcs, jpeg_ldpc_outcome, Outcome
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
+from semclip.tasks.zeroshot import top1_accuracy
 
 
 def _quantizers(train: torch.Tensor):
@@ -275,3 +277,55 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
     assert len(list((isolated_cache / "baselines").glob("*.json"))) == 8
     again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache
     assert [r.model_dump() for r in again] == [r.model_dump() for r in recs]
+
+
+def test_link_adaptation_picks_by_bler_and_refuses_bad_targets():
+    from semclip.baselines.adaptation import measure_bler, select_mcs
+
+    table = [MCS.parse(s) for s in ("qpsk:1/3", "16qam:1/2", "64qam:2/3")]
+    links = {m: DigitalLink(BlockPlan.for_budget(512, m)) for m in table}
+    # far above every waterfall: the most efficient MCS; far below: the most robust one
+    assert select_mcs(links, "awgn", 30.0, 0.1, 40, seed=0) == (MCS.parse("64qam:2/3"), 0.0)
+    m, bler = select_mcs(links, "awgn", -10.0, 0.1, 40, seed=0)
+    assert m == MCS.parse("qpsk:1/3") and bler == 1.0
+    # between them (AWGN, 9 dB: QPSK 1/3 and 16-QAM 1/2 decode, 64-QAM 2/3 does not)
+    assert measure_bler(links[MCS.parse("64qam:2/3")], "awgn", 9.0, 40, seed=0) > 0.5
+    assert select_mcs(links, "awgn", 9.0, 0.1, 40, seed=0)[0] == MCS.parse("16qam:1/2")
+    # the same probes give the same figure (a stream per channel, MCS and SNR)
+    assert measure_bler(links[MCS.parse("16qam:1/2")], "awgn", 3.0, 40, seed=1) == measure_bler(
+        links[MCS.parse("16qam:1/2")], "awgn", 3.0, 40, seed=1)
+    for bad in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(SemclipError, match=r"target BLER must be in \(0, 1\)"):
+            BaselineConfig(target_bler=bad).validate()
+    with pytest.raises(SemclipError, match="unknown link adaptation 'genie'"):
+        BaselineConfig(link_adaptation="genie").validate()
+
+
+def test_default_link_adaptation_never_reads_the_test_labels(tiny_clip_dir, tmp_path, monkeypatch):
+    """The labels are read once per reported accuracy, to score it, after the choice is
+    made: the digital baselines' choices (MCS, JPEG quality, bit width) are the same
+    whatever the labels say, and only the accuracy changes. The oracle reads them for every
+    candidate, and says it is one."""
+    import semclip.baselines.run as run_module
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.run import run_baselines
+
+    scored = []  # every read of the labels goes through top1_accuracy
+    monkeypatch.setattr(run_module, "top1_accuracy", lambda pred, labels: scored.append(1) or top1_accuracy(pred, labels))
+
+    backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    cfg = BaselineConfig(methods=["image-jpeg-ldpc", "token-digital"], limit=6, budget=300,
+                         mcs=["qpsk:1/3", "16qam:1/2", "64qam:2/3"], token_bits=[1, 2], probe_payloads=20)
+    runs, ctx = [], _context(backbone)
+    for i, labels in enumerate(([0, 1, 0, 1, 0, 1], [1, 1, 1, 0, 0, 0])):
+        ctx = replace(ctx, labels=torch.tensor(labels))
+        runs.append(run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 8.0, 20.0], log=lambda *a: None, cache=tmp_path / str(i)))
+    a, b = runs
+    assert len(scored) == len(a) + len(b)  # one read per record: its score
+    assert [r.detail for r in a] == [r.detail for r in b]  # the same choices
+    assert [r.channel_uses_per_image for r in a] == [r.channel_uses_per_image for r in b]
+    assert [r.value for r in a] != [r.value for r in b]  # ... scored against other labels
+    assert {r.link_adaptation for r in a} == {"bler"} and all("probe BLER" in r.detail for r in a)
+    oracle = run_baselines(ctx, replace(cfg, link_adaptation="oracle"), ["awgn"], [20.0], log=lambda *a: None,
+                           cache=tmp_path / "oracle")
+    assert {r.link_adaptation for r in oracle} == {"oracle"} and len(scored) - len(a) - len(b) > len(oracle)

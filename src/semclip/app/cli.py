@@ -106,6 +106,9 @@ def demo(
     baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images (LDPC decoding is slow on CPU).")] = 200,
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
     image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,
+    target_bler: Annotated[float, typer.Option(help="Block error rate the digital baselines' link adaptation aims at (on random payloads).")] = 0.1,
+    mcs_oracle: Annotated[bool, typer.Option(help="Choose the digital baselines' MCS and bit width by accuracy on the test labels "
+                                                  "(an oracle no real link has; every record says 'oracle').")] = False,
     retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
     allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
@@ -148,7 +151,8 @@ def demo(
         learners=_csv(learners),
         prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
         baselines=BaselineConfig(
-            methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps)
+            methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps),
+            link_adaptation="oracle" if mcs_oracle else "bler", target_bler=target_bler,
         ),
         retrieval_dataset=retrieval_dataset or None,
         allow_leak=allow_leak,

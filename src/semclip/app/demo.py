@@ -417,8 +417,11 @@ def baseline_notes(results: Results) -> str:
     recs = [r for r in results.records if r.detail and r.method in ("image-jpeg-ldpc", "token-digital")]
     if not recs:
         return ""
-    lines = ["\n## What the digital baselines chose\n", "| method | channel | SNR (dB) | choice |", "|---|---|---|---|"]
-    lines += [f"| {r.method} | {r.channel}{f' ({r.csi})' if r.csi else ''} | {r.snr_db:g} | {r.detail} |" for r in recs]
+    lines = ["\n## What the digital baselines chose\n",
+             "Link adaptation `bler`: the most efficient MCS whose block error rate on random payloads meets the target "
+             "(no test label is read); `oracle`: the best by accuracy on the test labels (`--mcs-oracle`).\n",
+             "| method | channel | SNR (dB) | link adaptation | choice |", "|---|---|---|---|---|"]
+    lines += [f"| {r.method} | {r.channel}{f' ({r.csi})' if r.csi else ''} | {r.snr_db:g} | {r.link_adaptation} | {r.detail} |" for r in recs]
     return "\n".join(lines) + "\n"
 
 

@@ -2,14 +2,17 @@
 (backbone + zero-shot classifier) as semclip and writing the same Record schema.
 
 - ``image-jpeg-ldpc``: JPEG at the highest quality that fits the budget -> CRC + 5G LDPC ->
-  QAM; the best MCS per SNR (searched over the MCS table). A block that fails its CRC
-  loses the image: the receiver sees a grey frame.
+  QAM; the MCS per SNR by link adaptation (``semclip.baselines.adaptation``: the most
+  efficient one whose BLER on random payloads meets the target; ``oracle``: the best by
+  test accuracy). A block that fails its CRC loses the image: the receiver sees a grey frame.
 - ``image-capacity``: the same JPEG framing sent at Shannon capacity, error-free, within
   the same budget: the ideal digital bound (Rayleigh: the instantaneous capacity of each
   block, i.e. rate adapted to h, an upper bound on any real scheme).
 - ``image-jscc``: a convolutional DeepJSCC of the pixels, then the backbone.
 - ``token-digital``: the clean token quantised to b bits per component -> CRC + LDPC ->
-  QAM; the best (b, MCS) per SNR. Failed blocks keep the decoder's hard bits.
+  QAM; per SNR, each b's MCS by link adaptation and the largest b that then fits the
+  budget (``oracle``: the best (b, MCS) by test accuracy). Failed blocks keep the
+  decoder's hard bits.
 
 Each (method, channel) result is cached on disk once finished, so a rerun or a crashed
 run only redoes what is missing.
@@ -30,6 +33,7 @@ from PIL import Image
 from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.backbones.base import Backbone
+from semclip.baselines.adaptation import LINK_ADAPTATIONS, check_target, select_mcs
 from semclip.baselines.digital import DECODERS, DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.image_jscc import (
     ImageJSCC,
@@ -66,7 +70,9 @@ class BaselineConfig:
     """What the baselines run on. ``limit``: test images (the digital chains decode real
     LDPC codewords, about 5-80 ms each on 2 cores). ``budget``: complex channel uses per
     image for the JPEG baselines. ``mcs``: the modulation-and-coding table searched per SNR.
-    ``token_bits``: bit widths tried for token-digital."""
+    ``token_bits``: bit widths tried for token-digital. ``link_adaptation``: ``bler`` (the
+    MCS from block error rates on ``probe_payloads`` random payloads against
+    ``target_bler``; never the test labels) or ``oracle`` (the best by test accuracy)."""
 
     methods: list[str] = field(default_factory=lambda: list(BASELINES))
     limit: int | None = 200
@@ -78,6 +84,9 @@ class BaselineConfig:
     num_iter: int = 20
     batch_size: int = 125
     decoder: str = "layered"  # LDPC decoder: layered offset min-sum (ours, compiled) or "sionna" (flooding BP)
+    link_adaptation: str = "bler"  # "bler" (label-free, the default) or "oracle" (tuned on test labels, named so)
+    target_bler: float = 0.1
+    probe_payloads: int = 200  # random payloads per (channel, MCS, SNR) to measure BLER
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in BASELINES]
@@ -91,6 +100,11 @@ class BaselineConfig:
             raise SemclipError(f"baseline budget must be >= 16 channel uses and limit >= 1 (got {self.budget}, {self.limit})")
         if not self.token_bits or any(not 1 <= b <= 16 for b in self.token_bits):
             raise SemclipError(f"token bit widths must be in 1..16, got {self.token_bits}")
+        if self.link_adaptation not in LINK_ADAPTATIONS:
+            raise SemclipError(f"unknown link adaptation {self.link_adaptation!r}; choose from {list(LINK_ADAPTATIONS)}")
+        check_target(self.target_bler)
+        if self.probe_payloads < 10:
+            raise SemclipError(f"probe_payloads must be at least 10 to measure a BLER, got {self.probe_payloads}")
 
     @property
     def mcs_table(self) -> list[MCS]:
@@ -203,8 +217,13 @@ def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[f
     links = {m: DigitalLink(BlockPlan.for_budget(cfg.budget, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
     out = []
     for snr in snrs:
-        best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size))
-        out.append(_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None)))
+        if cfg.link_adaptation == "oracle":
+            best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size))
+        else:
+            mcs, bler = select_mcs(links, spec, snr, cfg.target_bler, cfg.probe_payloads, ctx.seed, cfg.batch_size)
+            best = jpeg_ldpc_outcome(src, links[mcs], channel, snr, cfg.batch_size)
+            best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
+        out.append(_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
         tick()
     return out
 
@@ -261,24 +280,40 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
         lost = 1 - ok.all(1).float().mean().item()
         return Outcome(acc, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
 
-    links = {(b, m): DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter, decoder=cfg.decoder) for b, q in quant.items() for m in cfg.mcs_table}
+    links = {b: {m: DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
+             for b, q in quant.items()}
     out = []
     for snr in snrs:
-        cands = [best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[(b, m)], snr)) for b in cfg.token_bits]
-        best = max(cands, key=lambda o: (o.acc, -o.uses))
-        out.append(_record("token-digital", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None)))
+        if cfg.link_adaptation == "oracle":
+            cands = [best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[b][m], snr)) for b in cfg.token_bits]
+            best = max(cands, key=lambda o: (o.acc, -o.uses))
+        else:
+            b, mcs, bler = token_link(links, spec, snr, cfg, ctx.seed)
+            best = outcome(b, links[b][mcs], snr)
+            best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
+        out.append(_record("token-digital", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
         tick()
     return out
 
 
-def _record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver: str | None) -> Record:
+def token_link(links: dict[int, dict[MCS, DigitalLink]], spec: str, snr: float, cfg: BaselineConfig, seed: int) -> tuple[int, MCS, float]:
+    """token-digital's label-free choice: each bit width's MCS by link adaptation, then the
+    largest bit width whose link fits the budget (the finest token the allotted channel
+    uses carry reliably); when none fits, the smallest."""
+    picks = {b: select_mcs(by_mcs, spec, snr, cfg.target_bler, cfg.probe_payloads, seed, cfg.batch_size) for b, by_mcs in links.items()}
+    fits = [b for b, (m, _) in picks.items() if links[b][m].plan.channel_uses <= cfg.budget]
+    b = max(fits) if fits else min(picks)
+    return b, *picks[b]
+
+
+def _record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver: str | None, link_adaptation: str | None = None) -> Record:
     """A record of the channel ``spec`` (its name and CSI mode, so methods compare per channel),
     with ``receiver`` saying what the chain really did there (digital chains equalise by zero
     forcing whatever the mode; the capacity bound adapts to h at the transmitter)."""
     ch = create_channel(spec)
     return Record(
         method=method, channel=ch.name, csi=getattr(ch, "csi", None), receiver=receiver, snr_db=float(snr), value=o.acc,
-        channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n,
+        channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n, link_adaptation=link_adaptation,
     )
 
 

@@ -33,6 +33,9 @@ class Record(BaseModel):
     seed: int | None = None  # few-shot / training seed, for methods that learn
     n_images: int | None = None  # set where a method ran on a subset of the test set
     detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
+    # how a digital baseline chose its MCS (and bit width): "bler" from block error rates on
+    # random payloads (label-free), "oracle" by accuracy on the test labels
+    link_adaptation: Literal["bler", "oracle"] | None = None
     k: int | None = None  # complex symbols per token sent by a token code (semclip, pca)
     leak: str | None = None  # set on every record of a run that broke zero-shot (--allow-leak), saying how
 

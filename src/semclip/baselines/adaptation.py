@@ -1,0 +1,55 @@
+"""Link adaptation without labels: a digital baseline picks its MCS per channel and SNR
+from block error rates measured on random payloads, as 5G link adaptation does (the most
+efficient MCS whose BLER stays at or under a target, 10 % by default), never from what
+the receiver's classifier gets right. ``oracle`` (the best MCS by test accuracy) stays
+available, named as such in every record it makes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import torch
+
+from semclip.baselines.digital import MCS, DigitalLink, coherent_channel
+from semclip.device import generator
+from semclip.errors import SemclipError
+
+LINK_ADAPTATIONS = ("bler", "oracle")
+
+
+def check_target(target_bler: float) -> None:
+    if not 0.0 < target_bler < 1.0:
+        raise SemclipError(f"target BLER must be in (0, 1), e.g. 0.1, got {target_bler}")
+
+
+def probe_generator(seed: int, spec: str, mcs: MCS, snr_db: float) -> torch.Generator:
+    """A stream of its own per (seed, channel, MCS, SNR), apart from the test images'."""
+    key = hashlib.sha1(f"probe|{spec}|{mcs.name}|{snr_db:g}".encode()).hexdigest()[:8]
+    return generator(seed * 1_000_003 + int(key, 16))
+
+
+@torch.no_grad()
+def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None = None) -> float:
+    """Fraction of ``payloads`` random payloads (one fading block each) with a failed code
+    block after the link: the payload error rate the link adapts on."""
+    gen = probe_generator(seed, spec, link.plan.mcs, snr_db)
+    bits = torch.randint(0, 2, (payloads, link.plan.info_bits), generator=gen, device=gen.device, dtype=torch.uint8)
+    _, ok = link.transmit(bits.to(link.device), coherent_channel(spec, gen), snr_db, batch_size)
+    return 1.0 - ok.all(1).float().mean().item()
+
+
+def select_mcs(links: Mapping[MCS, DigitalLink], spec: str, snr_db: float, target_bler: float, payloads: int, seed: int,
+               batch_size: int | None = None) -> tuple[MCS, float]:
+    """The most efficient MCS whose measured BLER is at most ``target_bler``; when none
+    reaches it, the most robust (lowest BLER, then lowest efficiency). Returns it with its
+    measured BLER."""
+    check_target(target_bler)
+    measured = {m: measure_bler(link, spec, snr_db, payloads, seed, batch_size) for m, link in links.items()}
+    ok = [m for m, b in measured.items() if b <= target_bler]
+    if ok:
+        best = max(ok, key=lambda m: (m.efficiency, -measured[m]))
+    else:
+        best = min(measured, key=lambda m: (measured[m], m.efficiency))
+    return best, measured[best]
