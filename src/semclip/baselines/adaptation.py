@@ -31,13 +31,24 @@ def probe_generator(seed: int, spec: str, mcs: MCS, snr_db: float) -> torch.Gene
 
 
 @torch.no_grad()
-def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None = None) -> float:
+def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None = None,
+                 stop_above: float | None = None) -> float:
     """Fraction of ``payloads`` random payloads (one fading block each) with a failed code
-    block after the link: the payload error rate the link adapts on."""
+    block after the link: the payload error rate the link adapts on. With ``stop_above``,
+    probing stops as soon as more than that fraction of all ``payloads`` has failed (the
+    figure is then the fraction among those sent, above the bound either way): a hopeless
+    MCS costs a batch, not every payload at every decoder iteration."""
     gen = probe_generator(seed, spec, link.plan.mcs, snr_db)
     bits = torch.randint(0, 2, (payloads, link.plan.info_bits), generator=gen, device=gen.device, dtype=torch.uint8)
-    _, ok = link.transmit(bits.to(link.device), coherent_channel(spec, gen), snr_db, batch_size)
-    return 1.0 - ok.all(1).float().mean().item()
+    channel = coherent_channel(spec, gen)
+    step = min(batch_size or payloads, 50 if stop_above is not None else payloads)
+    failed = sent = 0
+    for s in range(0, payloads, step):
+        _, ok = link.transmit(bits[s : s + step].to(link.device), channel, snr_db)
+        failed, sent = failed + int((~ok.all(1)).sum()), sent + ok.shape[0]
+        if stop_above is not None and failed > stop_above * payloads:
+            break
+    return failed / sent
 
 
 def select_mcs(links: Mapping[MCS, DigitalLink], spec: str, snr_db: float, target_bler: float, payloads: int, seed: int,
@@ -46,7 +57,7 @@ def select_mcs(links: Mapping[MCS, DigitalLink], spec: str, snr_db: float, targe
     reaches it, the most robust (lowest BLER, then lowest efficiency). Returns it with its
     measured BLER."""
     check_target(target_bler)
-    measured = {m: measure_bler(link, spec, snr_db, payloads, seed, batch_size) for m, link in links.items()}
+    measured = {m: measure_bler(link, spec, snr_db, payloads, seed, batch_size, stop_above=target_bler) for m, link in links.items()}
     ok = [m for m, b in measured.items() if b <= target_bler]
     if ok:
         best = max(ok, key=lambda m: (m.efficiency, -measured[m]))

@@ -75,7 +75,7 @@ class BaselineConfig:
     ``target_bler``; never the test labels) or ``oracle`` (the best by test accuracy)."""
 
     methods: list[str] = field(default_factory=lambda: list(BASELINES))
-    limit: int | None = 200
+    limit: int | None = 2000
     budget: int = 1024
     mcs: list[str] = field(default_factory=lambda: list(DEFAULT_MCS))
     token_bits: list[int] = field(default_factory=lambda: [1, 2])
@@ -365,7 +365,7 @@ def run_baselines(
                 log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
                 continue
             key = hashlib.sha1(json.dumps(
-                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v2"],
+                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v3"],
                 sort_keys=True, default=str).encode()).hexdigest()[:16]
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
     to_run = [t for t in todo if not t[2].exists()]
