@@ -42,7 +42,7 @@ def run(*args, env=None):
         (["train", "--learner", "cooop"], "unknown prompt learner"),
         (["train", "--classes", "novel"], "'base' or 'all'"),
         (["demo", "--quick", "--test-limit", "5000"], "--quick runs --test-limit 300 at most, but --test-limit is 5000"),
-        (["demo", "--quick", "--baseline-limit", "2000"], "--quick runs --baseline-limit 100 at most, but --baseline-limit is 2000"),
+        (["demo", "--quick", "--baseline-limit", "5000"], "--quick runs --baseline-limit 100 at most, but --baseline-limit is 5000"),
         (["demo", "--engine", "tensorrt"], "unknown engine 'tensorrt'"),
     ],
 )

@@ -152,7 +152,8 @@ def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Rec
     records = []
     for i, e in enumerate(evals):
         clean = top1_accuracy(e.classifier.predict(e.tokens), e.labels)
-        records.append(Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0, dataset=e.data.name))
+        records.append(Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0, dataset=e.data.name,
+                              n=len(e.labels)))
         for method, by_recipe in codes.items():
             if method == "semclip-indomain" and i > 0:
                 continue  # the reference is about the main set's domain
@@ -447,7 +448,7 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Calla
                     records += [r for r in recs if r.method != "clean"]
     if "token-digital" in cfg.baselines.methods:
         key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
-                                       cfg.train_dataset, cfg.train_limit, "retrieval-v2"]).encode()).hexdigest()[:16]
+                                       cfg.train_dataset, cfg.train_limit, "retrieval-v3"]).encode()).hexdigest()[:16]
         path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
         if path.exists():
             records += [Record(**r) for r in json.loads(path.read_text())]

@@ -313,7 +313,7 @@ def _record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver: st
     ch = create_channel(spec)
     return Record(
         method=method, channel=ch.name, csi=getattr(ch, "csi", None), receiver=receiver, snr_db=float(snr), value=o.acc,
-        channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n, link_adaptation=link_adaptation,
+        channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n, n=n, link_adaptation=link_adaptation,
     )
 
 

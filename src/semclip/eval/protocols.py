@@ -175,7 +175,8 @@ def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, datase
 
 def _clean(learner: PromptLearner, tokens, labels, classes, split, dataset) -> Record:
     acc = top1_accuracy(learner.predict(tokens, torch.zeros(tokens.shape[0], 1, device=tokens.device), classes), labels)
-    return Record(method="clean", split=split, channel="none", snr_db=None, value=acc, channel_uses_per_image=0, dataset=dataset)
+    return Record(method="clean", split=split, channel="none", snr_db=None, value=acc, channel_uses_per_image=0, dataset=dataset,
+                  n=len(labels))
 
 
 def harmonic_records(records: Sequence[Record]) -> list[Record]:
@@ -189,7 +190,7 @@ def harmonic_records(records: Sequence[Record]) -> list[Record]:
         if len(pair) == 2:
             b, n = pair["base"].value, pair["novel"].value
             hm = 0.0 if b + n == 0 else 2 * b * n / (b + n)
-            out.append(pair["base"].model_copy(update={"split": "hm", "value": hm}))
+            out.append(pair["base"].model_copy(update={"split": "hm", "value": hm, "n": None, "ci95": None}))  # not a proportion
     return out
 
 

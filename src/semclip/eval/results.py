@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from semclip._io import atomic_write_text
 from semclip.errors import SemclipError
+from semclip.eval.stats import wilson
 
 SCHEMA_VERSION = 1
 
@@ -32,12 +33,22 @@ class Record(BaseModel):
     dataset: str | None = None  # set where one results file covers several datasets
     seed: int | None = None  # few-shot / training seed, for methods that learn
     n_images: int | None = None  # set where a method ran on a subset of the test set
+    n: int | None = None  # trials behind ``value``: images scored (retrieval: queries)
+    ci95: tuple[float, float] | None = None  # 95 % Wilson interval of ``value`` (filled from ``n``)
     detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
     # how a digital baseline chose its MCS (and bit width): "bler" from block error rates on
     # random payloads (label-free), "oracle" by accuracy on the test labels
     link_adaptation: Literal["bler", "oracle"] | None = None
     k: int | None = None  # complex symbols per token sent by a token code (semclip, pca)
     leak: str | None = None  # set on every record of a run that broke zero-shot (--allow-leak), saying how
+
+    @model_validator(mode="after")
+    def _interval(self) -> "Record":
+        """Every proportion measured on ``n`` trials carries its interval."""
+        if self.ci95 is None and self.n and (self.metric == "top1" or self.metric.startswith("r@")):
+            lo, hi = wilson(self.value, self.n)
+            self.ci95 = (round(lo, 5), round(hi, 5))
+        return self
 
 
 def software_versions() -> dict[str, str]:

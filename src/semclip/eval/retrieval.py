@@ -20,10 +20,11 @@ if TYPE_CHECKING:  # baselines come after eval in the library's order
     from semclip.baselines.quantize import TokenQuantizer
 
 
-def _records(method, channel, csi, snr, uses, recall, dataset, k=None, receiver=None) -> list[Record]:
+def _records(method, channel, csi, snr, uses, recall, dataset, index: CaptionIndex, k=None, receiver=None) -> list[Record]:
+    queries = {"image-to-text": len(index.target), "text-to-image": len(index.texts)}
     return [
         Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
-               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver)
+               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver, n=queries[direction])
         for direction, metrics in recall.items() for m, v in metrics.items()
     ]
 
@@ -43,9 +44,9 @@ def sweep_retrieval(
         recs = []
         for snr in snrs_db:
             received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
-            recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, jscc.cfg.k)
+            recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
         mine.append(recs)
-    clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset)
+    clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset, index)
     return clean + [r for recs in d.gather_items(mine) for r in recs]
 
 
@@ -93,5 +94,5 @@ def sweep_retrieval_digital(
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
             got, _ = link.transmit(payload, channel, snr, batch_size)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
-                                index.recall(quant.decode(got)), dataset, receiver=getattr(channel, "csi", None))
+                                index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None))
     return records

@@ -68,6 +68,7 @@ def sweep(
                     value=acc,
                     channel_uses_per_image=jscc.cfg.k,
                     k=jscc.cfg.k,
+                    n=len(labels),
                 )
             )
     return records

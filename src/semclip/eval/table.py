@@ -26,7 +26,18 @@ def markdown_table(results: Results) -> str:
     header, rows = _grid(results)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + interval_note(results.records)
+
+
+def interval_note(records) -> str:
+    """One line under a table: how wide the 95 % intervals of its cells are at most."""
+    recs = [r for r in records if r.metric == "top1" and r.split == "all" and r.ci95]
+    if not recs:
+        return ""
+    half = max((r.ci95[1] - r.ci95[0]) / 2 for r in recs)
+    ns = sorted({r.n for r in recs})
+    on = f"{ns[0]:,}".replace(",", " ") if len(ns) == 1 else f"{ns[0]:,}–{ns[-1]:,}".replace(",", " ")
+    return f"\n95 % intervals (Wilson; each cell's is `ci95` in results.json): at most ±{half:.3f} here ({on} images per cell).\n"
 
 
 def rich_table(results: Results, title: str = "zero-shot top-1 accuracy") -> Table:
