@@ -329,3 +329,42 @@ def test_default_link_adaptation_never_reads_the_test_labels(tiny_clip_dir, tmp_
     oracle = run_baselines(ctx, replace(cfg, link_adaptation="oracle"), ["awgn"], [20.0], log=lambda *a: None,
                            cache=tmp_path / "oracle")
     assert {r.link_adaptation for r in oracle} == {"oracle"} and len(scored) - len(a) - len(b) > len(oracle)
+
+
+def test_every_method_sees_the_same_fade_on_the_same_image(tiny_clip_dir, tmp_path, monkeypatch):
+    """Common random numbers: at a given (image, SNR, seed) semclip's sweep and every
+    baseline's link fade by the same h (their noise stays their own; the link-adaptation
+    probes draw fades of their own)."""
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.run import run_baselines
+    from semclip.channels.rayleigh import RayleighBlockFading, common_gains
+    from semclip.eval.sweep import sweep
+    from semclip.jscc.linear import LinearCode
+
+    used: list[torch.Tensor] = []  # the common fades each channel block took, in order
+    draw = RayleighBlockFading.sample_gain
+
+    def spy(self, batch, device=None):
+        h = draw(self, batch, device)
+        if getattr(self, "_fixed", None) is not None:
+            used.append(h)
+        return h
+
+    monkeypatch.setattr(RayleighBlockFading, "sample_gain", spy)
+    backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ctx = _context(backbone, n=8)
+    cfg = BaselineConfig(limit=8, budget=1024, mcs=["64qam:2/3"], token_bits=[1], probe_payloads=10, batch_size=3)
+    by_method = {}
+    for method in ("image-jpeg-ldpc", "token-digital"):  # image-jscc sends through its model like the sweep below
+        used.clear()
+        run_baselines(ctx, replace(cfg, methods=[method]), ["rayleigh"], [5.0], log=lambda *a: None, cache=tmp_path / method)
+        by_method[method] = torch.cat(used)
+    used.clear()
+    sweep(LinearCode.fitted(torch.randn(50, ctx.tokens.shape[1]), [4], 4), ctx.tokens, ctx.labels, lambda t, s: t[:, 0] > 0,
+          ["rayleigh"], [5.0], seed=0, batch_size=3)
+    by_method["semclip"] = torch.cat(used)
+    h = common_gains(0, 5.0, 8)
+    for method, got in by_method.items():
+        assert torch.equal(got.cpu(), h.cpu()), method
+    assert not torch.equal(common_gains(0, 5.0, 8), common_gains(0, 10.0, 8))  # another SNR, other fades
+    assert not torch.equal(common_gains(0, 5.0, 8), common_gains(1, 5.0, 8))  # another seed, too

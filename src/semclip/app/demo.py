@@ -448,7 +448,7 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Calla
                     records += [r for r in recs if r.method != "clean"]
     if "token-digital" in cfg.baselines.methods:
         key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
-                                       cfg.train_dataset, cfg.train_limit, "retrieval-v3"]).encode()).hexdigest()[:16]
+                                       cfg.train_dataset, cfg.train_limit, "retrieval-v4"]).encode()).hexdigest()[:16]
         path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
         if path.exists():
             records += [Record(**r) for r in json.loads(path.read_text())]

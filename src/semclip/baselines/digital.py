@@ -15,6 +15,7 @@ which is exact for a flat block. The transmitter knows only the average SNR.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -210,18 +211,22 @@ class DigitalLink:
         return bits, ok
 
     def transmit(
-        self, bits: torch.Tensor, channel: Channel, snr_db: float | torch.Tensor, batch_size: int | None = None
+        self, bits: torch.Tensor, channel: Channel, snr_db: float | torch.Tensor, batch_size: int | None = None,
+        gains: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Send payloads [B, info_bits] over ``channel`` (one fading block per payload),
-        ``batch_size`` at a time (the decoder's memory grows with the batch)
-        -> (decoded bits [B, info_bits] uint8, block_ok [B, blocks])."""
+        """Send payloads [B, info_bits] over ``channel`` (one fading block per payload; on a
+        fading channel with ``gains`` [B, 1], payload i fades by gains[i]: the common random
+        numbers every method shares), ``batch_size`` at a time (the decoder's memory grows
+        with the batch) -> (decoded bits [B, info_bits] uint8, block_ok [B, blocks])."""
         step = batch_size or max(1, bits.shape[0])
         parts = []
         for s in range(0, bits.shape[0], step):
             snr = snr_db[s : s + step] if torch.is_tensor(snr_db) and snr_db.dim() > 0 else snr_db
             if torch.is_tensor(snr):
                 snr = snr.to(self.device)
-            out = channel(self.modulate(bits[s : s + step]), snr)
+            x = self.modulate(bits[s : s + step])
+            with channel.gains(gains[s : s + x.shape[0]]) if gains is not None and hasattr(channel, "gains") else nullcontext():
+                out = channel(x, snr)
             parts.append(self.demodulate(out.y, out.noise_var))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 

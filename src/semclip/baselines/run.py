@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
 from semclip.baselines.jpeg import JpegImage, decode, frame, grey, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
-from semclip.channels.rayleigh import RayleighBlockFading
+from semclip.channels.rayleigh import common_gains
 from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.device import generator
@@ -155,6 +156,12 @@ def best_over_mcs(table: Sequence[MCS], evaluate: Callable[[MCS], Outcome]) -> O
     return best
 
 
+def _gains(ctx: Context, spec: str, snr: float) -> torch.Tensor | None:
+    """The test images' fades at this SNR on a fading channel (``common_gains``: the same
+    for every method, semclip's sweep included); None on AWGN."""
+    return common_gains(ctx.seed, snr, len(ctx.labels)) if spec.startswith("rayleigh") else None
+
+
 def _generator(seed: int, spec: str) -> torch.Generator:
     """Each (seed, channel) its own stream on the run's device: a configuration's draws do
     not depend on which others ran before it, or on which process ran it."""
@@ -186,7 +193,7 @@ class JpegSource:
         return top1_accuracy(self.ctx.classifier.predict(tokens), self.ctx.labels)
 
 
-def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, batch: int) -> Outcome:
+def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, batch: int, gains: torch.Tensor | None = None) -> Outcome:
     plan = link.plan
     max_scan = plan.info_bits // 8 - JPEG_FRAMING
     qs = [j.best_fit(max_scan) for j in src.jpegs]
@@ -198,7 +205,7 @@ def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, b
             shown[i] = src.received(i, None)  # does not fit even at the lowest quality
     if sent:
         payload = torch.stack([bits_from_bytes(frame(qs[i], src.jpegs[i].scans[qs[i]]), plan.info_bits) for i in sent])
-        bits, ok = link.transmit(payload, channel, snr, batch)
+        bits, ok = link.transmit(payload, channel, snr, batch, None if gains is None else gains[sent])
         for row, i in enumerate(sent):
             got = unframe(bytes_from_bits(bits[row]), max_scan) if ok[row].all() else None
             lost += got is None
@@ -217,11 +224,12 @@ def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[f
     links = {m: DigitalLink(BlockPlan.for_budget(cfg.budget, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
     out = []
     for snr in snrs:
+        h = _gains(ctx, spec, snr)
         if cfg.link_adaptation == "oracle":
-            best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size))
+            best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size, h))
         else:
             mcs, bler = select_mcs(links, spec, snr, cfg.target_bler, cfg.probe_payloads, ctx.seed, cfg.batch_size)
-            best = jpeg_ldpc_outcome(src, links[mcs], channel, snr, cfg.batch_size)
+            best = jpeg_ldpc_outcome(src, links[mcs], channel, snr, cfg.batch_size, h)
             best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
         out.append(_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
         tick()
@@ -234,7 +242,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        gain = RayleighBlockFading(generator=gen).sample_gain(n, gen.device).abs().pow(2).reshape(-1) if fading else torch.ones(n, device=gen.device)
+        gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1) if fading else torch.ones(n, device=gen.device)
         cap = torch.log2(1 + gain * 10 ** (snr / 10))  # bits per channel use, per image
         shown, uses, lost = [], [], 0
         for i, j in enumerate(src.jpegs):
@@ -258,8 +266,10 @@ def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[
     for snr in snrs:
         recs = []
         with torch.no_grad():
+            h = _gains(ctx, spec, snr)
             for s in range(0, x.shape[0], 256):
-                rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
+                with channel.gains(h[s : s + 256]) if h is not None else nullcontext():
+                    rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
                 recs += [to_image(r) for r in rec]
         tokens = receiver.tokens(recs, [None] * len(recs))
         acc = top1_accuracy(ctx.classifier.predict(tokens), ctx.labels)
@@ -275,7 +285,7 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
     payload = {b: q.encode(ctx.tokens) for b, q in quant.items()}
 
     def outcome(b: int, link: DigitalLink, snr: float) -> Outcome:
-        got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size)
+        got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size, _gains(ctx, spec, snr))
         acc = top1_accuracy(ctx.classifier.predict(quant[b].decode(got)), ctx.labels)
         lost = 1 - ok.all(1).float().mean().item()
         return Outcome(acc, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
@@ -365,7 +375,7 @@ def run_baselines(
                 log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
                 continue
             key = hashlib.sha1(json.dumps(
-                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v3"],
+                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v4"],
                 sort_keys=True, default=str).encode()).hexdigest()[:16]
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
     to_run = [t for t in todo if not t[2].exists()]

@@ -6,9 +6,18 @@ k symbols (a block shorter than the coherence time), with a choice of receiver:
 - ``zf``: perfect CSI, zero forcing x_hat = y / h;
 - ``decoder``: y untouched, h handed to the decoder as side information;
 - ``none``: y untouched, nothing known about h.
+
+Common random numbers: ``common_gains(seed, snr_db, n)`` are the fades of images 0..n-1 at
+one (seed, SNR), the same for every method; a method that knows which images it sends
+passes their rows (``with channel.gains(h): ...``), so that at a given (image, channel,
+SNR, seed) every method sees the same h, and only the noise is its own.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -29,8 +38,26 @@ class RayleighBlockFading(Channel):
         self.gives_csi = csi == "decoder"
 
     def sample_gain(self, batch: int, device: torch.device | None = None) -> torch.Tensor:
-        """h: [B, 1] complex64, CN(0, 1): E|h|^2 = 1, uniform phase."""
+        """h: [B, 1] complex64, CN(0, 1): E|h|^2 = 1, uniform phase (the next rows of the
+        gains given with ``gains(h)``, when given)."""
+        fixed = getattr(self, "_fixed", None)
+        if fixed is not None:
+            if fixed.shape[0] - self._used < batch:
+                raise SemclipError(f"{batch} fading blocks asked for, {fixed.shape[0] - self._used} common gains left")
+            h = fixed[self._used : self._used + batch].to(device or fixed.device)
+            self._used += batch
+            return h
         return complex_noise(torch.Size((batch, 1)), torch.ones(batch, 1, device=device), self.generator)
+
+    @contextmanager
+    def gains(self, h: torch.Tensor) -> Iterator[None]:
+        """Within the block, blocks take their fades from ``h`` [N, 1] in order (one row per
+        sample sent) instead of drawing them."""
+        self._fixed, self._used = h.reshape(-1, 1), 0
+        try:
+            yield
+        finally:
+            self._fixed = None
 
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float) -> ChannelOutput:
         """x: [B, k] complex64; snr_db: [B, 1] average SNR -> ChannelOutput."""
@@ -48,3 +75,13 @@ class RayleighBlockFading(Channel):
         if self.csi == "decoder":
             return ChannelOutput(y, h, var, inst_snr)
         return ChannelOutput(y, None, var, snr)
+
+
+def common_gains(seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
+    """[n, 1] CN(0, 1) fades of images 0..n-1 at (seed, SNR): the same for every method
+    (a stream of their own, apart from any method's noise)."""
+    from semclip.device import generator
+
+    key = int(hashlib.sha1(f"fading|{float(snr_db):g}".encode()).hexdigest()[:8], 16)
+    gen = generator(seed * 1_000_003 + key, device)
+    return complex_noise(torch.Size((n, 1)), torch.ones(n, 1, device=gen.device), gen)

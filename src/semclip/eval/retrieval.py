@@ -4,10 +4,12 @@ split = direction, metrics r@1, r@5, r@10)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import torch
 
+from semclip.channels.rayleigh import common_gains
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -43,7 +45,9 @@ def sweep_retrieval(
         channel = create_channel(ch, generator=generator(seed, dev))
         recs = []
         for snr in snrs_db:
-            received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
+            h = common_gains(seed, snr, tokens.shape[0], dev) if hasattr(channel, "gains") else None  # shared by every method
+            with channel.gains(h) if h is not None else nullcontext():
+                received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
             recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
         mine.append(recs)
     clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset, index)
@@ -92,7 +96,8 @@ def sweep_retrieval_digital(
         label = create_channel(ch)
         for snr in snrs_db:
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
-            got, _ = link.transmit(payload, channel, snr, batch_size)
+            h = common_gains(seed, snr, payload.shape[0]) if hasattr(channel, "gains") else None
+            got, _ = link.transmit(payload, channel, snr, batch_size, h)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
                                 index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None))
     return records
