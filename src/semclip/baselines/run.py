@@ -70,7 +70,7 @@ BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")
 class BaselineConfig:
     """What the baselines run on. ``limit``: test images (the digital chains decode real
     LDPC codewords, about 5-80 ms each on 2 cores). ``budget``: complex channel uses per
-    image for the JPEG baselines. ``mcs``: the modulation-and-coding table searched per SNR.
+    image for the JPEG baselines. ``mcs``: the modulation-and-coding table link adaptation chooses from.
     ``token_bits``: bit widths tried for token-digital. ``link_adaptation``: ``bler`` (the
     MCS from block error rates on ``probe_payloads`` random payloads against
     ``target_bler``; never the test labels) or ``oracle`` (the best by test accuracy)."""
