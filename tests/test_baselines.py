@@ -192,12 +192,17 @@ def test_one_bit_quantiser_levels_by_hand():
     assert torch.allclose(q.decode(bits), expected)
 
 
-def test_capacity_baseline_by_hand():
+def test_capacity_and_outage_bounds_by_hand():
     """AWGN at 10 dB carries log2(1 + 10) = 3.4594 bits per channel use; with a budget of 300 uses
-    an image gets the best JPEG whose scan and 3 framing bytes fit 300 * 3.4594 / 8 = 129.7 bytes,
-    and is charged (3 + scan bytes) * 8 / 3.4594 uses; at -10 dB nothing fits and it is lost."""
+    an image gets the best JPEG whose scan and 3 framing bytes fit 300 * 3.4594 / 8 = 129.7 bytes;
+    at -10 dB nothing fits and it is lost. Every image baseline occupies its budget. On Rayleigh
+    the outage bound sends at one rate R = log2(1 - SNR ln(1 - 0.1)) and loses exactly the images
+    whose fade cannot carry it; the capacity bound (CSIT) adapts to each fade."""
+    import math
+
     from semclip.baselines.receiver import ImageReceiver
-    from semclip.baselines.run import JpegSource, run_capacity
+    from semclip.baselines.run import JpegSource, run_capacity, run_outage
+    from semclip.channels.rayleigh import common_gains
 
     class Receiver(ImageReceiver):  # the arithmetic is the test here, not the backbone
         def __init__(self):
@@ -210,16 +215,24 @@ def test_capacity_baseline_by_hand():
     images = [_texture(i, (24, 24)) for i in range(3)]
     clf = type("Clf", (), {"predict": lambda self, t: torch.zeros(len(t), dtype=torch.long)})()
     ctx = Context(None, clf, images, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2), _quantizers(torch.zeros(5, 2)), None, "t", 0)
-    src = JpegSource(ctx, Receiver())
-    recs = run_capacity(ctx, BaselineConfig(budget=300), "awgn", [10.0, -10.0], src, lambda: None)
+    receiver = Receiver()
+    src = JpegSource(ctx, receiver)
+    cfg = BaselineConfig(budget=300)
+    recs = run_capacity(ctx, cfg, "awgn", [10.0, -10.0], src, lambda: None)
     c = 3.4594316186372973  # log2(11)
-    expected_uses = []
-    for j in src.jpegs:
-        fits = [q for q, scan in j.scans.items() if 3 + len(scan) <= 300 * c / 8]
-        expected_uses.append(min(300, 8 * (3 + len(j.scans[max(fits)])) / c) if fits else 300)
-    assert recs[0].channel_uses_per_image == round(sum(expected_uses) / 3, 1)
-    assert recs[1].channel_uses_per_image == 300.0 and "lost (outage) 1.000" in recs[1].detail
-    assert recs[0].value == 1.0 and recs[0].receiver is None  # AWGN: no fading to adapt to
+    fits = [[q for q, scan in j.scans.items() if 3 + len(scan) <= 300 * c / 8] for j in src.jpegs]
+    assert all(fits) and [r.channel_uses_per_image for r in recs] == [300.0, 300.0]
+    assert "fit no JPEG 1.000" in recs[1].detail and recs[0].value == 1.0 and recs[0].receiver is None
+    assert run_outage(ctx, cfg, "awgn", [10.0], src, lambda: None)[0].value == recs[0].value  # AWGN: the same bound
+    # Rayleigh at 5 dB: which images the outage bound loses, by hand
+    snr = 5.0
+    rate = math.log2(1 - 10 ** (snr / 10) * math.log(0.9))
+    inst = torch.log2(1 + common_gains(0, snr, 3).abs().pow(2).reshape(-1).cpu() * 10 ** (snr / 10))
+    expect_lost = sum(1 for i, j in enumerate(src.jpegs) if inst[i] < rate or j.best_fit(300 * rate / 8 - 3) is None)
+    out = run_outage(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
+    assert f"fixed rate {rate:.3f}" in out.detail and f"images lost {expect_lost / 3:.3f}" in out.detail
+    cap = run_capacity(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
+    assert cap.receiver == "csit" and out.receiver is None and out.channel_uses_per_image == 300.0
 
 
 def test_image_jscc_shapes_power_checkpoint(tmp_path):
@@ -269,12 +282,12 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
         assert 0 <= r.value <= 1 and r.n_images == 6 and r.detail
         # the channel's mode names the comparison; the receiver says what each chain really did:
         # digital chains equalise by zero forcing, the capacity bound adapts to h at the transmitter
-        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-jscc": "mmse"}
+        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-outage": None, "image-jscc": "mmse"}
         assert r.csi == ("mmse" if r.channel == "rayleigh" else None)
         assert r.receiver == (expected[r.method] if r.channel == "rayleigh" else None), (r.method, r.receiver)
     uses = {r.method: r.channel_uses_per_image for r in recs if r.snr_db == 20.0 and r.channel == "awgn"}
     assert uses["image-jpeg-ldpc"] <= 300 and uses["image-capacity"] <= 300 and uses["image-jscc"] == 98
-    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 8
+    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 10
     again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache
     assert [r.model_dump() for r in again] == [r.model_dump() for r in recs]
 

@@ -109,7 +109,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
         "--transfer-dataset", f"folder:{other}", "--reference-dataset", f"folder:{train}",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--ks", "2,4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
-        "--baselines", "image-jpeg-ldpc,image-capacity,image-jscc,token-digital", "--baseline-limit", "5", "--budget", "1024",
+        "--baselines", "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,token-digital", "--baseline-limit", "5", "--budget", "1024",
         "--image-jscc-steps", "5",
         "--retrieval-dataset", "",
     ]
@@ -117,7 +117,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
     whole = {(x.method, x.channel) for x in res.records if x.split == "all" and x.dataset == "folder-imgs"}
-    baselines = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")  # every baseline and learner on real CLIP code
+    baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh")} | {
         (m, c) for m in ("semclip", "pca") for c in ("awgn", "rayleigh")}
     assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.split == "all"} == {

@@ -102,7 +102,7 @@ def demo(
     learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
     shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
     prompt_steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
-    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-jscc,token-digital",
+    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-outage, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,token-digital",
     baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images.")] = 2000,
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
     image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,

@@ -7,7 +7,12 @@
   test accuracy). A block that fails its CRC loses the image: the receiver sees a grey frame.
 - ``image-capacity``: the same JPEG framing sent at Shannon capacity, error-free, within
   the same budget: the ideal digital bound (Rayleigh: the instantaneous capacity of each
-  block, i.e. rate adapted to h, an upper bound on any real scheme).
+  block, i.e. rate adapted to h with CSI at the transmitter, an upper bound on any real
+  scheme).
+- ``image-outage``: the bound without CSI at the transmitter: one rate per SNR from the
+  average SNR (outage probability = the target BLER); an image in outage is lost.
+  Every image baseline occupies its whole budget (``channel_uses_per_image``), the
+  way a transmitter holds the resource it was allotted.
 - ``image-jscc``: a convolutional DeepJSCC of the pixels, then the backbone.
 - ``token-digital``: the clean token quantised to b bits per component -> CRC + LDPC ->
   QAM; per SNR, each b's MCS by link adaptation and the largest b that then fits the
@@ -63,7 +68,7 @@ from semclip.provenance import DatasetSeen, Provenance
 from semclip.resume import partial_path
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
-BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-jscc", "token-digital")
+BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "token-digital")
 
 
 @dataclass
@@ -236,23 +241,52 @@ def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[f
     return out
 
 
+def _jpeg_at_rates(src: JpegSource, cfg: BaselineConfig, rates: torch.Tensor) -> tuple[float, int]:
+    """Each image's best JPEG that its rate (bits per channel use; 0: in outage) delivers
+    error-free within the budget, shown to the receiver -> (accuracy, images lost)."""
+    shown, lost = [], 0
+    for i, j in enumerate(src.jpegs):
+        q = j.best_fit(cfg.budget * rates[i].item() / 8 - JPEG_FRAMING)
+        shown.append(src.received(i, q))
+        lost += q is None
+    return src.accuracy(shown), lost
+
+
 def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], src: JpegSource, tick) -> list[Record]:
-    gen = _generator(ctx.seed, spec)
+    """JPEG at log2(1 + |h|^2 SNR) per image: the rate adapted to each block's fade, i.e.
+    CSI at the transmitter (CSIT) on Rayleigh; log2(1 + SNR) on AWGN."""
     n = len(ctx.images)
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1) if fading else torch.ones(n, device=gen.device)
-        cap = torch.log2(1 + gain * 10 ** (snr / 10))  # bits per channel use, per image
-        shown, uses, lost = [], [], 0
-        for i, j in enumerate(src.jpegs):
-            c = cap[i].item()
-            q = j.best_fit(cfg.budget * c / 8 - JPEG_FRAMING)
-            shown.append(src.received(i, q))
-            lost += q is None
-            uses.append(cfg.budget if q is None else min(cfg.budget, 8 * (JPEG_FRAMING + len(j.scans[q])) / c))
-        o = Outcome(src.accuracy(shown), sum(uses) / n, lost / n, f"JPEG at capacity, images lost (outage) {lost / n:.3f}")
+        gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1).cpu() if fading else torch.ones(n, device="cpu")
+        acc, lost = _jpeg_at_rates(src, cfg, torch.log2(1 + gain * 10 ** (snr / 10)))
+        o = Outcome(acc, cfg.budget, lost / n, f"JPEG at capacity{' with CSIT' if fading else ''}, images that fit no JPEG {lost / n:.3f}")
         out.append(_record("image-capacity", spec, snr, o, n, "csit" if fading else None))
+        tick()
+    return out
+
+
+def run_outage(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], src: JpegSource, tick) -> list[Record]:
+    """JPEG at the outage bound, no CSI at the transmitter: one rate R per SNR, fixed from
+    the average SNR so that P(log2(1 + |h|^2 SNR) < R) equals the target BLER
+    (|h|^2 ~ Exp(1): R = log2(1 - SNR ln(1 - target))); an image whose block cannot carry
+    R is lost. On AWGN it is the capacity bound."""
+    n = len(ctx.images)
+    fading = spec.startswith("rayleigh")
+    out = []
+    for snr in snrs:
+        lin = 10 ** (snr / 10)
+        if fading:
+            rate = math.log2(1 - lin * math.log(1 - cfg.target_bler))
+            gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1).cpu()
+            rates = torch.where(torch.log2(1 + gain * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
+        else:
+            rate, rates = math.log2(1 + lin), torch.full((n,), math.log2(1 + lin))
+        acc, lost = _jpeg_at_rates(src, cfg, rates)
+        o = Outcome(acc, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
+                    f"images lost {lost / n:.3f}")
+        out.append(_record("image-outage", spec, snr, o, n, None))
         tick()
     return out
 
@@ -389,7 +423,7 @@ def run_baselines(
             model = get_image_jscc(cfg, ctx, log)
         d.barrier()
         model = model or get_image_jscc(cfg, ctx, log)
-    src = JpegSource(ctx, receiver) if {m for m, _, p in todo if p in mine} & {"image-jpeg-ldpc", "image-capacity"} else None
+    src = JpegSource(ctx, receiver) if {m for m, _, p in todo if p in mine} & {"image-jpeg-ldpc", "image-capacity", "image-outage"} else None
     with progress(disable=not d.is_main) as bar:
         for method, spec, path in todo:
             if path not in mine:
@@ -400,6 +434,8 @@ def run_baselines(
                 recs = run_jpeg_ldpc(ctx, cfg, spec, snrs, src, tick)
             elif method == "image-capacity":
                 recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
+            elif method == "image-outage":
+                recs = run_outage(ctx, cfg, spec, snrs, src, tick)
             elif method == "image-jscc":
                 recs = run_image_jscc(ctx, cfg, spec, snrs, model, receiver, tick)
             else:

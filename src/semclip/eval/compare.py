@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from semclip.eval.results import Record, channel_label, uses_span
 from semclip.eval.stats import newcombe
 
-IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-jscc")
+IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc")
 
 
 def beats_chance(acc: float, chance: float, n: int) -> bool:
