@@ -52,7 +52,7 @@ def shippable(path: Path) -> tuple[dict, dict[str, str]]:
     return state, meta
 
 
-def run_job(work: Path, cache: Path, shipped: bool, out: Path) -> dict:
+def run_job(cache: Path, shipped: bool, out: Path) -> dict:
     """The default main job in ``cache``; returns its results.json."""
     os.environ["SEMCLIP_CACHE"] = str(cache)
     from semclip import device
@@ -131,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     for results_cache in ("baselines", "records"):  # results read back would hide the parts that made them
         shutil.rmtree(args.work / "cache" / results_cache, ignore_errors=True)
-    regen = run_job(args.work, args.work / "cache", shipped=False, out=args.work / "regenerated")
+    regen = run_job(args.work / "cache", shipped=False, out=args.work / "regenerated")
     if not args.check:
         ship(regen)
         return
@@ -142,7 +142,7 @@ def main() -> None:
     for shared in ("tokens", "text", "engines"):  # what the frozen backbone computes is not a trained part
         if (args.work / "cache" / shared).is_dir():
             (cache / shared).symlink_to((args.work / "cache" / shared).resolve(), target_is_directory=True)
-    shipped = run_job(args.work, cache, shipped=True, out=args.work / "shipped")
+    shipped = run_job(cache, shipped=True, out=args.work / "shipped")
     origins = {u["name"]: u["origin"] for u in shipped["artefacts"]}
     records = compare_records(regen, shipped)
     report = {"parts": parts, "shipped_run_origins": origins, "records": records, "tolerance": args.tolerance}

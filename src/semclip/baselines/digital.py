@@ -15,7 +15,6 @@ which is exact for a flat block. The transmitter knows only the average SNR.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -225,7 +224,7 @@ class DigitalLink:
             if torch.is_tensor(snr):
                 snr = snr.to(self.device)
             x = self.modulate(bits[s : s + step])
-            with channel.gains(gains[s : s + x.shape[0]]) if gains is not None and hasattr(channel, "gains") else nullcontext():
+            with channel.gains(None if gains is None else gains[s : s + x.shape[0]]):
                 out = channel(x, snr)
             parts.append(self.demodulate(out.y, out.noise_var))
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,6 +166,12 @@ def _gains(ctx: Context, spec: str, snr: float) -> torch.Tensor | None:
     return common_gains(ctx.seed, snr, len(ctx.labels)) if spec.startswith("rayleigh") else None
 
 
+def _fade_power(ctx: Context, spec: str, snr: float) -> torch.Tensor:
+    """|h|^2 of each test image's fade at this SNR, on the host (ones on AWGN)."""
+    h = _gains(ctx, spec, snr)
+    return torch.ones(len(ctx.labels), device="cpu") if h is None else h.abs().pow(2).reshape(-1).cpu()
+
+
 def _generator(seed: int, spec: str) -> torch.Generator:
     """Each (seed, channel) its own stream on the run's device: a configuration's draws do
     not depend on which others ran before it, or on which process ran it."""
@@ -259,8 +264,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1).cpu() if fading else torch.ones(n, device="cpu")
-        acc, lost = _jpeg_at_rates(src, cfg, torch.log2(1 + gain * 10 ** (snr / 10)))
+        acc, lost = _jpeg_at_rates(src, cfg, torch.log2(1 + _fade_power(ctx, spec, snr) * 10 ** (snr / 10)))
         o = Outcome(acc, cfg.budget, lost / n, f"JPEG at capacity{' with CSIT' if fading else ''}, images that fit no JPEG {lost / n:.3f}")
         out.append(_record("image-capacity", spec, snr, o, n, "csit" if fading else None))
         tick()
@@ -279,8 +283,7 @@ def run_outage(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[floa
         lin = 10 ** (snr / 10)
         if fading:
             rate = math.log2(1 - lin * math.log(1 - cfg.target_bler))
-            gain = _gains(ctx, spec, snr).abs().pow(2).reshape(-1).cpu()
-            rates = torch.where(torch.log2(1 + gain * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
+            rates = torch.where(torch.log2(1 + _fade_power(ctx, spec, snr) * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
         else:
             rate, rates = math.log2(1 + lin), torch.full((n,), math.log2(1 + lin))
         acc, lost = _jpeg_at_rates(src, cfg, rates)
@@ -302,7 +305,7 @@ def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[
         with torch.no_grad():
             h = _gains(ctx, spec, snr)
             for s in range(0, x.shape[0], 256):
-                with channel.gains(h[s : s + 256]) if h is not None else nullcontext():
+                with channel.gains(None if h is None else h[s : s + 256]):
                     rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
                 recs += [to_image(r) for r in rec]
         tokens = receiver.tokens(recs, [None] * len(recs))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -72,10 +74,17 @@ class Channel(nn.Module):
 
     name = "channel"
     gives_csi = False  # whether ChannelOutput.csi is filled for the decoder
+    fading = False  # whether samples fade (and so can take common fades: ``gains``)
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.generator = generator
+
+    @contextmanager
+    def gains(self, h: torch.Tensor | None) -> Iterator[None]:
+        """Within the block, samples fade by the rows of ``h`` [N, 1] in order (common random
+        numbers shared by every method); ``None``, or a channel without fading: drawn as usual."""
+        yield
 
     @staticmethod
     def capacity(snr_db: float) -> float:

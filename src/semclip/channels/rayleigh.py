@@ -29,6 +29,7 @@ CSI_MODES = ("mmse", "zf", "decoder", "none")
 
 class RayleighBlockFading(Channel):
     name = "rayleigh"
+    fading = True
 
     def __init__(self, csi: str = "mmse", generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
@@ -36,24 +37,25 @@ class RayleighBlockFading(Channel):
             raise SemclipError(f"unknown CSI mode {csi!r}; choose one of {CSI_MODES}")
         self.csi = csi
         self.gives_csi = csi == "decoder"
+        self._fixed: torch.Tensor | None = None  # common fades given with ``gains``, and how many are used
+        self._used = 0
 
     def sample_gain(self, batch: int, device: torch.device | None = None) -> torch.Tensor:
         """h: [B, 1] complex64, CN(0, 1): E|h|^2 = 1, uniform phase (the next rows of the
         gains given with ``gains(h)``, when given)."""
-        fixed = getattr(self, "_fixed", None)
-        if fixed is not None:
-            if fixed.shape[0] - self._used < batch:
-                raise SemclipError(f"{batch} fading blocks asked for, {fixed.shape[0] - self._used} common gains left")
-            h = fixed[self._used : self._used + batch].to(device or fixed.device)
+        if self._fixed is not None:
+            if self._fixed.shape[0] - self._used < batch:
+                raise SemclipError(f"{batch} fading blocks asked for, {self._fixed.shape[0] - self._used} common gains left")
+            h = self._fixed[self._used : self._used + batch].to(device or self._fixed.device)
             self._used += batch
             return h
         return complex_noise(torch.Size((batch, 1)), torch.ones(batch, 1, device=device), self.generator)
 
     @contextmanager
-    def gains(self, h: torch.Tensor) -> Iterator[None]:
+    def gains(self, h: torch.Tensor | None) -> Iterator[None]:
         """Within the block, blocks take their fades from ``h`` [N, 1] in order (one row per
-        sample sent) instead of drawing them."""
-        self._fixed, self._used = h.reshape(-1, 1), 0
+        sample sent) instead of drawing them; ``None``: drawn."""
+        self._fixed, self._used = (None if h is None else h.reshape(-1, 1)), 0
         try:
             yield
         finally:

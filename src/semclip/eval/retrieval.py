@@ -4,7 +4,6 @@ split = direction, metrics r@1, r@5, r@10)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import torch
@@ -45,8 +44,8 @@ def sweep_retrieval(
         channel = create_channel(ch, generator=generator(seed, dev))
         recs = []
         for snr in snrs_db:
-            h = common_gains(seed, snr, tokens.shape[0], dev) if hasattr(channel, "gains") else None  # shared by every method
-            with channel.gains(h) if h is not None else nullcontext():
+            h = common_gains(seed, snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
+            with channel.gains(h):
                 received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
             recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
         mine.append(recs)
@@ -96,7 +95,7 @@ def sweep_retrieval_digital(
         label = create_channel(ch)
         for snr in snrs_db:
             link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
-            h = common_gains(seed, snr, payload.shape[0]) if hasattr(channel, "gains") else None
+            h = common_gains(seed, snr, payload.shape[0]) if channel.fading else None
             got, _ = link.transmit(payload, channel, snr, batch_size, h)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
                                 index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None))

@@ -4,7 +4,6 @@ pass of the small codec and the receiver, never the image backbone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -53,10 +52,10 @@ def sweep(
         csi = getattr(channel, "csi", None)
         for snr in snrs_db:
             preds = []
-            h = common_gains(seed, snr, tokens.shape[0], dev) if hasattr(channel, "gains") else None  # shared by every method
+            h = common_gains(seed, snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
             for s in range(0, tokens.shape[0], batch_size):
                 t = tokens[s : s + batch_size].to(dev)
-                with channel.gains(h[s : s + t.shape[0]]) if h is not None else nullcontext():
+                with channel.gains(None if h is None else h[s : s + t.shape[0]]):
                     decoded, out = jscc(t, torch.full((t.shape[0], 1), float(snr), device=dev), channel)
                 rows = torch.tensor_split(torch.arange(t.shape[0], device=dev), d.world)[d.rank]
                 mine = receiver(F.normalize(decoded[rows], dim=-1), out.rx_snr_db[rows]).cpu()
