@@ -13,12 +13,13 @@ from PIL import Image
 
 from semclip.baselines.digital import CRC_BITS, MAX_K, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.image_jscc import ImageJSCC, ImageJSCCConfig, auto_config, load_image_jscc, save_image_jscc
-from semclip.baselines.jpeg import JpegImage, decode, known_header
+from semclip.baselines.jpeg import QUALITIES, JpegImage, decode, default_sides, frame, known_header, receive, sent_size, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.run import JPEG_FRAMING, BaselineConfig, Context, JpegSource, best_over_mcs, jpeg_ldpc_outcome, Outcome
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
-from semclip.tasks.zeroshot import top1_accuracy
+from semclip.eval.stats import unpack_outcomes
+from semclip.tasks.zeroshot import correct
 
 
 def _quantizers(train: torch.Tensor):
@@ -105,17 +106,46 @@ def test_abbreviated_jpeg_is_the_file_pillow_writes(mode):
     import io
 
     im = _texture(0, (28, 20), mode)
-    j = JpegImage.of(im, qualities=(5, 50, 90))
+    j = JpegImage.of(im)
     for q in (5, 50, 90):
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=q, subsampling=0 if mode == "RGB" else -1)
-        assert known_header(q, im.size, mode) + j.scans[q] + b"\xff\xd9" == buf.getvalue()
-    assert len(j.scans[5]) < len(j.scans[50]) < len(j.scans[90])
-    assert decode(j.scans[50], 50, im.size, mode).size == im.size
+        assert known_header(q, im.size, mode) + j.scan(28, q) + b"\xff\xd9" == buf.getvalue()
+    assert len(j.scan(28, 5)) < len(j.scan(28, 50)) < len(j.scan(28, 90))
+    assert decode(j.scan(28, 50), 50, im.size, mode).size == im.size
     empty = decode(b"", 50, im.size, mode)  # an empty scan must not raise: None, or a frame of the right size
     assert empty is None or (empty.size == im.size and empty.mode == mode)
-    budget = len(j.scans[50])
-    assert j.best_fit(budget) == 50 and j.best_fit(len(j.scans[5]) - 1) is None
+    budget = len(j.scan(28, 50))
+    assert j.best_fit(budget) == max(q for q in QUALITIES if len(j.scan(28, q)) <= budget) >= 50
+    assert j.best_fit(len(j.scan(28, 1)) - 1) is None
+
+
+def test_downscaled_jpeg_rate_distortion_choice():
+    """Sides 28 down to 7 for a 28-px image; a smaller picture is sent when the full one does
+    not fit, the receiver shows it at the original size, and among what fits the transmitter
+    takes the least pixel error (by hand over every side), reading no label."""
+    im = _texture(3, (28, 28))
+    assert default_sides(im.size) == (28, 20, 14, 10, 7)
+    assert sent_size((28, 20), 14) == (14, 10)
+    j = JpegImage.of(im, default_sides(im.size))
+    tight = len(j.scan(28, 1)) - 1  # the full-size picture no longer fits at any quality
+    side, q = j.choose(tight)
+    assert side < 28 and len(j.scan(side, q)) <= tight
+    fits = [(s, j.best_fit(tight, s)) for s in j.sides if j.best_fit(tight, s)]
+    errors = {sq: float(np.mean((np.asarray(receive(j.scan(*sq), sq[1], sq[0], im.size, "L"), float) - np.asarray(im, float)) ** 2))
+              for sq in fits}
+    assert (side, q) == min(errors, key=errors.get)
+    assert receive(j.scan(side, q), q, side, im.size, "L").size == im.size
+    assert j.choose(len(j.scan(7, 1)) - 1) is None  # nothing fits: the image is lost
+    loose = j.choose(10_000)
+    assert loose[0] == 28 and loose[1] == 95  # room for everything: full size at the top quality
+    payload = frame(q, side, j.scan(side, q))
+    assert unframe(payload, tight, j.sides) == (q, side, j.scan(side, q))
+    assert unframe(payload, tight, (28,)) is None  # a side the receiver does not serve
+    with pytest.raises(SemclipError, match=r"side\(s\) \[40\] px outside 4..28"):
+        JpegImage.of(im, (28, 40))
+    with pytest.raises(SemclipError, match="JPEG sides must be pixels"):
+        BaselineConfig(jpeg_sides=[2]).validate()
 
 
 def _context(backbone, n=6, tokens=None):
@@ -138,7 +168,7 @@ def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
     ctx = _context(backbone)
     src = JpegSource(ctx, ImageReceiver(backbone))
     shown = []
-    src.accuracy = lambda s: shown.append(s) or 0.5  # record what the receiver was shown
+    src.outcomes = lambda s: shown.append(s) or torch.zeros(len(s), dtype=torch.bool)  # record what the receiver was shown
     for spec, snr, lost in (("qpsk:1/3", 30.0, 0.0), ("64qam:2/3", -5.0, 1.0)):
         link = DigitalLink(BlockPlan.for_budget(400, MCS.parse(spec)))
         o = jpeg_ldpc_outcome(src, link, coherent_channel("awgn", torch.Generator().manual_seed(0)), snr, 4)
@@ -148,9 +178,9 @@ def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
             if lost:  # every block failed: a grey frame, never the original
                 assert key[0] == "grey" and set(np.asarray(im).ravel()) == {128}
             else:
-                q = key[1]
-                assert key == (i, q) and len(src.jpegs[i].scans[q]) <= max_scan
-                assert q == src.jpegs[i].best_fit(max_scan)
+                side, q = key[1:]
+                assert key == (i, side, q) and len(src.jpegs[i].scan(side, q)) <= max_scan
+                assert (side, q) == src.jpegs[i].choose(max_scan)
 
 
 def test_mcs_search_stops_after_a_total_loss():
@@ -159,7 +189,7 @@ def test_mcs_search_stops_after_a_total_loss():
 
     def evaluate(m):
         seen.append(m)
-        return Outcome(acc=[0.5, 0.7, 0.1, 0.9][len(seen) - 1], uses=10, lost=[0, 0, 1.0, 0][len(seen) - 1], detail=m.name)
+        return Outcome(torch.arange(10) < [5, 7, 1, 9][len(seen) - 1], uses=10, lost=[0, 0, 1.0, 0][len(seen) - 1], detail=m.name)
 
     best = best_over_mcs(table, evaluate)
     assert best.detail == "QPSK r=2/3" and len(seen) == 3
@@ -194,7 +224,7 @@ def test_one_bit_quantiser_levels_by_hand():
 
 def test_capacity_and_outage_bounds_by_hand():
     """AWGN at 10 dB carries log2(1 + 10) = 3.4594 bits per channel use; with a budget of 300 uses
-    an image gets the best JPEG whose scan and 3 framing bytes fit 300 * 3.4594 / 8 = 129.7 bytes;
+    an image gets the best JPEG whose scan and 4 framing bytes fit 300 * 3.4594 / 8 = 129.7 bytes;
     at -10 dB nothing fits and it is lost. Every image baseline occupies its budget. On Rayleigh
     the outage bound sends at one rate R = log2(1 - SNR ln(1 - 0.1)) and loses exactly the images
     whose fade cannot carry it; the capacity bound (CSIT) adapts to each fade."""
@@ -220,7 +250,7 @@ def test_capacity_and_outage_bounds_by_hand():
     cfg = BaselineConfig(budget=300)
     recs = run_capacity(ctx, cfg, "awgn", [10.0, -10.0], src, lambda: None)
     c = 3.4594316186372973  # log2(11)
-    fits = [[q for q, scan in j.scans.items() if 3 + len(scan) <= 300 * c / 8] for j in src.jpegs]
+    fits = [j.choose(300 * c / 8 - 4) for j in src.jpegs]
     assert all(fits) and [r.channel_uses_per_image for r in recs] == [300.0, 300.0]
     assert "fit no JPEG 1.000" in recs[1].detail and recs[0].value == 1.0 and recs[0].receiver is None
     assert run_outage(ctx, cfg, "awgn", [10.0], src, lambda: None)[0].value == recs[0].value  # AWGN: the same bound
@@ -228,7 +258,7 @@ def test_capacity_and_outage_bounds_by_hand():
     snr = 5.0
     rate = math.log2(1 - 10 ** (snr / 10) * math.log(0.9))
     inst = torch.log2(1 + common_gains(0, snr, 3).abs().pow(2).reshape(-1).cpu() * 10 ** (snr / 10))
-    expect_lost = sum(1 for i, j in enumerate(src.jpegs) if inst[i] < rate or j.best_fit(300 * rate / 8 - 3) is None)
+    expect_lost = sum(1 for i, j in enumerate(src.jpegs) if inst[i] < rate or j.choose(300 * rate / 8 - 4) is None)
     out = run_outage(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
     assert f"fixed rate {rate:.3f}" in out.detail and f"images lost {expect_lost / 3:.3f}" in out.detail
     cap = run_capacity(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
@@ -273,6 +303,7 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
     ctx = _context(backbone)
     ctx.image_train = create_dataset(f"folder:{image_folder}")
+    ctx.indomain_train = create_dataset(f"folder:{image_folder}", limit=3)
     cfg = BaselineConfig(limit=6, budget=300, mcs=["qpsk:1/3", "16qam:1/2", "64qam:2/3"], token_bits=[1, 2],
                          image_jscc_train=ImageJSCCTrainConfig(steps=5, batch_size=4))
     recs = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)
@@ -280,14 +311,18 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
         (m, c, s) for m in BASELINES for c in ("awgn", "rayleigh") for s in (0.0, 20.0)}
     for r in recs:
         assert 0 <= r.value <= 1 and r.n_images == 6 and r.detail
+        assert unpack_outcomes(r.outcomes, 6).mean() == pytest.approx(r.value)  # per image, for paired comparisons
         # the channel's mode names the comparison; the receiver says what each chain really did:
         # digital chains equalise by zero forcing, the capacity bound adapts to h at the transmitter
-        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-outage": None, "image-jscc": "mmse"}
+        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-outage": None, "image-jscc": "mmse",
+                    "image-jscc-indomain": "mmse"}
         assert r.csi == ("mmse" if r.channel == "rayleigh" else None)
         assert r.receiver == (expected[r.method] if r.channel == "rayleigh" else None), (r.method, r.receiver)
     uses = {r.method: r.channel_uses_per_image for r in recs if r.snr_db == 20.0 and r.channel == "awgn"}
     assert uses["image-jpeg-ldpc"] <= 300 and uses["image-capacity"] <= 300 and uses["image-jscc"] == 98
-    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 10
+    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 12
+    trained = list((isolated_cache / "jscc").glob("image-jscc-*.safetensors"))
+    assert len(trained) == 2  # one pixel codec per training set (the corpus; the in-domain reference)
     again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache
     assert [r.model_dump() for r in again] == [r.model_dump() for r in recs]
 
@@ -316,15 +351,15 @@ def test_link_adaptation_picks_by_bler_and_refuses_bad_targets():
 
 def test_default_link_adaptation_never_reads_the_test_labels(tiny_clip_dir, tmp_path, monkeypatch):
     """The labels are read once per reported accuracy, to score it, after the choice is
-    made: the digital baselines' choices (MCS, JPEG quality, bit width) are the same
+    made: the digital baselines' choices (MCS, JPEG side and quality, bit width) are the same
     whatever the labels say, and only the accuracy changes. The oracle reads them for every
     candidate, and says it is one."""
     import semclip.baselines.run as run_module
     from semclip.backbones.base import create_backbone
     from semclip.baselines.run import run_baselines
 
-    scored = []  # every read of the labels goes through top1_accuracy
-    monkeypatch.setattr(run_module, "top1_accuracy", lambda pred, labels: scored.append(1) or top1_accuracy(pred, labels))
+    scored = []  # every read of the labels goes through correct()
+    monkeypatch.setattr(run_module, "correct", lambda pred, labels: scored.append(1) or correct(pred, labels))
 
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
     cfg = BaselineConfig(methods=["image-jpeg-ldpc", "token-digital"], limit=6, budget=300,

@@ -109,7 +109,8 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         "--dataset", f"folder:{image_folder}", "--train-dataset", f"folder:{train}", "--shots-dataset", f"folder:{train}",
         "--transfer-dataset", f"folder:{other}", "--reference-dataset", f"folder:{train}",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--ks", "2,4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
-        "--baselines", "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,token-digital", "--baseline-limit", "5", "--budget", "1024",
+        "--baselines", "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,image-jscc-indomain,token-digital", "--baseline-limit", "5",
+        "--budget", "1024", "--view-limit", "4",
         "--image-jscc-steps", "5",
         "--retrieval-dataset", "",
     ]
@@ -117,7 +118,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
     whole = {(x.method, x.channel) for x in res.records if x.split == "all" and x.dataset == "folder-imgs"}
-    baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "token-digital")  # every baseline and learner on real CLIP code
+    baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh")} | {
         (m, c) for m in ("semclip", "pca") for c in ("awgn", "rayleigh")}
     assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.split == "all"} == {
@@ -126,13 +127,19 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         (m, k) for m in ("semclip", "pca") for k in (2, 4)}  # the k sweep on both sets; the in-domain reference on the main one only
     assert res.provenance["leaks"] == [] and all(x.leak is None for x in res.records)
     assert res.provenance["semclip (awgn+rayleigh)"]["datasets"][0]["name"] == "folder-train"
-    assert all(x.n_images == 5 for x in res.records if x.method in baselines or x.split == "subset")
+    assert all(x.n_images == 5 for x in res.records if (x.method in baselines and x.split == "all") or x.split == "subset")
     assert {(x.method, x.channel) for x in res.records if x.split == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
-    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset", "k-sweep")}
+    # the fair views: semclip at each baseline point's energy; every method against channel uses on the first 4 images
+    assert {x.method for x in res.records if x.split == "equal-energy"} == {"semclip"}
+    view = [x for x in res.records if x.split == "bandwidth"]
+    assert {x.method for x in view} == {"semclip", *baselines} and all(x.n == 4 and x.outcomes for x in view)
+    assert {x.channel_uses_per_image for x in view if x.method == "image-capacity"} == {64, 128, 256, 512, 1024, 2048}
+    assert {x.k for x in view if x.method == "semclip"} == {2, 4}
+    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset", "k-sweep", "equal-energy", "bandwidth")}
     methods = ("semclip", "semclip+coop", "semclip+cocoop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
-    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.split != "k-sweep")
+    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.split not in ("k-sweep", "bandwidth"))
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
     assert (out / "base_to_novel.png").stat().st_size > 10000
     assert (out / "accuracy_vs_k.png").stat().st_size > 10000 and (out / "accuracy_vs_snr_folder-other.png").exists()
@@ -141,6 +148,8 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert "| semclip | rayleigh (mmse) | 4 |" in md
     assert "## Bandwidth" in md and "| image-jpeg-ldpc | 1024 | 256.0x |" in md
     assert "## semclip against the best image baseline" in md and "## What the digital baselines chose" in md
+    assert "## Equal energy" in md and "## Equal bandwidth" in md
+    assert (out / "accuracy_vs_energy.png").stat().st_size > 10000 and (out / "accuracy_vs_bandwidth.png").stat().st_size > 10000
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
     # every trained part is listed with where it came from: all trained by this first run

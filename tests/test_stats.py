@@ -37,3 +37,71 @@ def test_a_sweep_gives_every_record_n_and_interval():
     for r in recs:
         assert r.n == 300 and r.ci95[0] <= r.value <= r.ci95[1]
     assert recs[1].ci95[1] - recs[1].ci95[0] < recs[0].ci95[1] - recs[0].ci95[0]  # near 1: narrower
+
+
+def test_paired_bootstrap_by_hand_and_tighter_than_independent():
+    """Outcomes travel packed in records; the paired interval of a difference resamples
+    images, so what two methods get right (or wrong) together cancels: 500 images both right,
+    30 only a, 10 only b, 460 neither -> the difference 0.02 with a standard error
+    sqrt((0.03 + 0.01 - 0.02^2) / 1000) = 0.0063, far tighter than treating the two as
+    independent (Newcombe's, about 0.022)."""
+    import numpy as np
+
+    from semclip.eval.stats import pack_outcomes, paired_bootstrap, unpack_outcomes
+
+    a = np.array([True] * 530 + [False] * 470)
+    b = np.array([True] * 500 + [False] * 30 + [True] * 10 + [False] * 460)
+    assert (unpack_outcomes(pack_outcomes(a.tolist()), 1000) == a).all()
+    with pytest.raises(ValueError, match="not 990 images"):
+        unpack_outcomes(pack_outcomes(a.tolist()), 990)
+    lo, hi = paired_bootstrap(a, b)
+    se = ((0.03 + 0.01 - 0.02**2) / 1000) ** 0.5
+    assert lo == pytest.approx(0.02 - 1.96 * se, abs=0.002) and hi == pytest.approx(0.02 + 1.96 * se, abs=0.002)
+    nlo, nhi = newcombe(0.53, 1000, 0.51, 1000)
+    assert nlo < 0 < lo and hi - lo < 0.4 * (nhi - nlo)  # paired: a gain; independent: none shown
+    assert paired_bootstrap(a, a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_bootstrap(a, b[:10])
+
+
+def _rec(method, snr, uses, value, split="all", n=100, k=None):
+    outcomes = [True] * round(value * n) + [False] * (n - round(value * n))
+    from semclip.eval.stats import pack_outcomes
+
+    return Record(method=method, channel="awgn", snr_db=snr, value=round(value * n) / n, channel_uses_per_image=uses, split=split,
+                  n=n, k=k, outcomes=pack_outcomes(outcomes))
+
+
+def test_equal_energy_matches_points_by_energy_per_image():
+    """A 1024-use baseline at -10 dB spends 10 log10(1024 / 16) = 18.06 dB more per image
+    than semclip's 16 uses at -10 dB: semclip is compared with it at +8.06 dB."""
+    from semclip.eval.views import energy_claims, energy_db, equal_energy_rows, equal_energy_snrs
+
+    base = [_rec("image-capacity", -10.0, 1024, 0.3), _rec("image-jscc", -10.0, 98, 0.25), _rec("image-capacity", 20.0, 1024, 0.9)]
+    snrs = equal_energy_snrs(base, 16)
+    assert list(snrs) == pytest.approx([-2.1289, 8.0618, 38.0618], abs=1e-3) and list(snrs.values()) == [-10.0, -10.0, 20.0]
+    assert energy_db(base[0]) == pytest.approx(20.103, abs=1e-3)
+    ref = [_rec("semclip", s, 16, v, split="equal-energy") for s, v in zip(snrs, (0.5, 0.6, 0.7))]
+    ref.append(_rec("semclip", -10.0, 16, 0.1, split="subset"))  # same SNR, not the same energy: never matched
+    rows = equal_energy_rows(base + ref)
+    by = {(r["method"], r["snr_db"]): r for r in rows}
+    assert by[("image-capacity", -10.0)]["reference_snr_db"] == pytest.approx(8.0618, abs=1e-3)
+    assert by[("image-capacity", -10.0)]["difference"] == pytest.approx(0.3)
+    assert by[("image-jscc", -10.0)]["semclip"] == 0.5 and by[("image-capacity", 20.0)]["difference"] == pytest.approx(-0.2)
+    assert all(r["interval"] == "paired" for r in rows)
+    claims = energy_claims(rows)  # per point, the baseline semclip does worst against
+    assert [(c["method"], c["snr_db"]) for c in claims] == [("image-jscc", -10.0), ("image-capacity", 20.0)]
+
+
+def test_equal_bandwidth_compares_at_shared_uses_and_finds_the_uses_to_match():
+    from semclip.eval.views import bandwidth_claims
+
+    recs = [_rec("semclip", 0.0, k, v, split="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
+    recs += [_rec("image-jpeg-ldpc", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.1), (256, 0.5), (1024, 0.8))]
+    recs += [_rec("image-capacity", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.2), (256, 0.65))]
+    [c] = bandwidth_claims(recs, 16)
+    assert (c["uses"], c["best"], c["best_acc"]) == (64, "image-capacity", 0.2)
+    assert c["difference"] == pytest.approx(0.5) and c["ci95"][0] > 0
+    assert c["uses_to_match"] == 256 and c["largest_budget"] == 1024
+    [c] = bandwidth_claims([r for r in recs if r.value < 0.6 or r.method == "semclip"], 16)
+    assert c["uses_to_match"] is None  # no budget of the view reaches semclip at k = 16

@@ -58,7 +58,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 # --quick: the demo's sizes, each an upper bound (a smaller value given with --quick is kept)
 # --quick evaluates fewer images with the same trained parts (so the shipped ones serve it)
-QUICK = {"test_limit": 300, "baseline_limit": 100}
+QUICK = {"test_limit": 300, "baseline_limit": 100, "view_limit": 100}
 
 
 def demo_defaults() -> dict:
@@ -102,7 +102,13 @@ def demo(
     learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
     shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
     prompt_steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
-    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-outage, image-jscc, token-digital.")] = "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,token-digital",
+    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-outage, image-jscc, "
+                                           "image-jscc-indomain, token-digital.")] = (
+        "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,image-jscc-indomain,token-digital"),
+    jpeg_sides: Annotated[str, typer.Option(help="Pixels of the longer side the JPEG baselines may send a picture at, e.g. 28 for "
+                                            "the paper's fixed resolution ('': 1, 5/7, 1/2, 5/14 and 1/4 of the test images' side).")] = "",
+    views: Annotated[bool, typer.Option(help="Also compare at equal energy per image and at equal bandwidth (channel uses).")] = True,
+    view_limit: Annotated[int, typer.Option(help="Images of the equal-bandwidth view (the first N of the baselines').")] = 500,
     baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images.")] = 2000,
     budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
     image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,
@@ -124,7 +130,7 @@ def demo(
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     if quick:
         sizes = quick_sizes(locals(), demo_defaults())
-        test_limit, baseline_limit = (sizes[k] for k in QUICK)
+        test_limit, baseline_limit, view_limit = (sizes[k] for k in QUICK)
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BaselineConfig
     from semclip.app.demo import DemoConfig, run_demo
@@ -153,7 +159,10 @@ def demo(
         baselines=BaselineConfig(
             methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps),
             link_adaptation="oracle" if mcs_oracle else "bler", target_bler=target_bler,
+            jpeg_sides=_ints(jpeg_sides, "--jpeg-sides") if jpeg_sides.strip() else None,
         ),
+        views=views,
+        view_limit=view_limit,
         retrieval_dataset=retrieval_dataset or None,
         allow_leak=allow_leak,
         shipped=shipped,

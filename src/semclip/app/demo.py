@@ -17,7 +17,9 @@ from semclip import artefacts
 from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.baselines.quantize import TokenQuantizer, fitted_quantizer
-from semclip.baselines.run import BaselineConfig, Context, run_baselines
+from semclip.baselines.digital import BlockPlan
+from semclip.baselines.receiver import ImageReceiver
+from semclip.baselines.run import BaselineConfig, Context, image_codec_provenance, run_baselines
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
@@ -25,13 +27,14 @@ from semclip.data.token_cache import Tokens, dataset_tokens, lazy_tokens
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.compare import comparison_markdown
-from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_protocol
+from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_equal_bandwidth, plot_equal_energy, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.device import of as device_of
 from semclip.eval.memo import memo_records
 from semclip.eval.results import Record, Results, channel_label, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
+from semclip.eval.views import BANDWIDTH_SPLIT, BASELINE_METHODS, ENERGY_SPLIT, VIEW_BUDGETS, VIEW_SNRS, equal_energy_snrs, views_markdown
 from semclip.eval.sweep import sweep
 from semclip.eval.table import markdown_table
 from semclip.data.base import LabelledImages
@@ -69,6 +72,10 @@ class DemoConfig:
     learners: list[str] = field(default_factory=lambda: ["coop", "tapl"])  # base-to-novel; [] to skip
     prompts: PromptTrainConfig = field(default_factory=PromptTrainConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)  # methods [] to skip
+    views: bool = True  # the equal-energy and equal-bandwidth views of the comparison (semclip.eval.views)
+    view_snrs_db: list[float] = field(default_factory=lambda: list(VIEW_SNRS))  # SNRs of the equal-bandwidth view
+    view_budgets: list[int] = field(default_factory=lambda: list(VIEW_BUDGETS))  # image baselines' channel uses there
+    view_limit: int | None = 500  # the equal-bandwidth view's images: the first N of the baselines'
     retrieval_dataset: str | None = "clipart:test"  # captioned images for retrieval; None to skip
     allow_leak: bool = False  # run even if an evaluation split or class list reached a trained part (recorded)
     shipped: bool = True  # take trained parts shipped with semclip when they match the recipe (semclip.artefacts)
@@ -78,6 +85,13 @@ class DemoConfig:
         JSCCConfig(ks=self.ks, k=self.k)  # raises on a k not among ks
         self.jscc.validate()
         self.baselines.validate()
+        if self.views:
+            as_snr_tensor(torch.tensor(self.view_snrs_db, device="cpu"), len(self.view_snrs_db))
+            table = self.baselines.mcs_table
+            for budget in self.view_budgets:  # a budget that carries no payload at any MCS of the table: said now
+                BlockPlan.for_budget(budget, max(table, key=lambda m: m.efficiency))
+            if self.view_limit is not None and self.view_limit < 1:
+                raise SemclipError(f"view_limit must be at least 1 image, got {self.view_limit}")
         for name in self.learners:
             learner_config(name)
         as_snr_tensor(torch.tensor(self.snrs_db, device="cpu"), len(self.snrs_db))
@@ -239,11 +253,13 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         leaks += prompt_leaks
     clock.stage("baselines")
     if cfg.baselines.methods:
-        records += baselines(cfg, backbone, main, quantizer, codes["semclip"], log)
-        if "image-jscc" in cfg.baselines.methods:
-            from semclip.baselines.run import image_codec_provenance
-
-            provenance["image-jscc"] = asdict(image_codec_provenance(create_dataset(cfg.shots_dataset)))
+        if "image-jscc" in cfg.baselines.methods:  # the corpus codec of pixels is held to zero-shot like semclip's
+            prov = image_codec_provenance(train, in_domain=False)
+            provenance["image-jscc"] = asdict(prov)
+            leaks += check(prov, main.data.name, main.data.classes, cfg.allow_leak, log, split_id=main.data.cache_id)
+        if "image-jscc-indomain" in cfg.baselines.methods:
+            provenance["image-jscc-indomain"] = asdict(image_codec_provenance(create_dataset(cfg.shots_dataset), in_domain=True))
+        records += baselines(cfg, backbone, main, train, quantizer, codes["semclip"], log)
     clock.stage("report")
     if leaks:
         note = leak_note(leaks)
@@ -300,10 +316,14 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
         on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in ("pca", "semclip-indomain")]
-        md += baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes))
+        md += baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, cfg.k)
+        if cfg.views:
+            plot_equal_energy(on_main, out / "accuracy_vs_energy.png", BASELINE_METHODS)
+            plot_equal_bandwidth(on_main, out / "accuracy_vs_bandwidth.png", BASELINE_METHODS)
         if "jpeg_min_channel_uses" in results.model_extra:
             md += (
-                f"\nThe smallest JPEG of each image (quality 1, {results.jpeg_min_channel_uses['mcs']}, the table's most "
+                f"\nThe smallest JPEG of each image ({results.jpeg_min_channel_uses.get('side', '?')} px, quality 1, "
+                f"{results.jpeg_min_channel_uses['mcs']}, the table's most "
                 f"efficient MCS) would need {results.jpeg_min_channel_uses['mean']:.0f} channel uses per image on average: the "
                 f"least any JPEG-over-LDPC link needs, {results.jpeg_min_channel_uses['mean'] / cfg.k:.1f}x semclip's {cfg.k}. "
                 "Sent error-free at AWGN capacity it would need, per SNR: "
@@ -384,48 +404,86 @@ def base_to_novel(cfg, backbone, main: EvalSet, codes: dict, log) -> tuple[list[
     return [r.model_copy(update={"dataset": None}) for r in run.records], run.provenance, run.leaks
 
 
-def baselines(cfg, backbone, main: EvalSet, quantizer, codes, log) -> list[Record]:
+def baselines(cfg, backbone, main: EvalSet, corpus: LabelledImages, quantizer, codes, log) -> list[Record]:
     """The baselines on the first ``cfg.baselines.limit`` test images, and semclip on the
-    same images (split 'subset') so that the comparison is paired."""
+    same images (split 'subset') so that the comparison is paired; with ``cfg.views``,
+    semclip at the energy of each baseline point (split 'equal-energy') and the
+    equal-bandwidth view (split 'bandwidth')."""
     test = main.data
     n = min(cfg.baselines.limit or len(test), len(test))
-    pool = create_dataset(cfg.shots_dataset)  # image-jscc trains on these images (training split)
-    ctx = Context(
+    ctx = Context(  # image-jscc trains on the token codec's corpus, image-jscc-indomain on the main set's training split
         backbone, main.classifier, [test.image(i) for i in range(n)], main.labels[:n], main.tokens[:n], quantizer,
-        pool, f"{test.cache_id}-first{n}", cfg.seed,
+        corpus, f"{test.cache_id}-first{n}", cfg.seed, indomain_train=create_dataset(cfg.shots_dataset),
     )
-    recs = run_baselines(ctx, cfg.baselines, cfg.channels, cfg.snrs_db, log)
+    receiver = ImageReceiver(backbone)  # shared: a received picture's tokens are computed once for every run below
+    recs = run_baselines(ctx, cfg.baselines, cfg.channels, cfg.snrs_db, log, receiver=receiver)
+    predict = lambda t, s: main.classifier.predict(t)  # noqa: E731
     for ch in cfg.channels:
         jscc, _ = codes[codec_recipe(ch)]
-        sub = sweep(jscc, main.tokens[:n], main.labels[:n], lambda t, s: main.classifier.predict(t), [ch], cfg.snrs_db, split="subset", seed=cfg.seed)
+        sub = sweep(jscc, ctx.tokens, ctx.labels, predict, [ch], cfg.snrs_db, split="subset", seed=cfg.seed, outcomes=True)
+        if cfg.views:  # semclip given each baseline point's energy per image, on its images and fades
+            label = channel_label(sub[0])
+            snrs = equal_energy_snrs([r for r in recs if r.method in BASELINE_METHODS and channel_label(r) == label], jscc.cfg.k)
+            sub += sweep(jscc, ctx.tokens, ctx.labels, predict, [ch], list(snrs), split=ENERGY_SPLIT, seed=cfg.seed, outcomes=True,
+                         fade_snrs_db=list(snrs.values()))
         recs += [r.model_copy(update={"n_images": n}) for r in sub]
+    if cfg.views:
+        recs += bandwidth_view(cfg, ctx, codes, receiver, log)
     return recs
 
 
+def bandwidth_view(cfg: DemoConfig, ctx: Context, codes: dict, receiver: ImageReceiver, log) -> list[Record]:
+    """Accuracy against channel uses at ``cfg.view_snrs_db`` on the first ``cfg.view_limit``
+    baseline images: the image baselines at each budget of ``cfg.view_budgets``, image-jscc
+    at its own, token-digital at each bit width, semclip at each k it serves."""
+    m = min(cfg.view_limit or len(ctx.labels), len(ctx.labels))
+    small = replace(ctx, images=ctx.images[:m], labels=ctx.labels[:m], tokens=ctx.tokens[:m], dataset_id=f"{ctx.dataset_id}-first{m}",
+                    jpegs=ctx.jpegs[:m] if ctx.jpegs else None)
+    bcfg, snrs = cfg.baselines, cfg.view_snrs_db
+    runs = [replace(bcfg, methods=[x for x in ("image-jpeg-ldpc", "image-capacity", "image-outage") if x in bcfg.methods], budget=b)
+            for b in cfg.view_budgets]
+    runs += [replace(bcfg, methods=[x for x in ("image-jscc", "image-jscc-indomain") if x in bcfg.methods])]
+    runs += [replace(bcfg, methods=["token-digital"], token_bits=[b]) for b in bcfg.token_bits] if "token-digital" in bcfg.methods else []
+    out = []
+    for run in runs:
+        if run.methods:
+            out += run_baselines(small, replace(run, limit=m), cfg.channels, snrs, log, receiver=receiver)
+    for ch in cfg.channels:
+        jscc, _ = codes[codec_recipe(ch)]
+        for k in cfg.ks:
+            out += sweep(jscc.at(k), small.tokens, small.labels, lambda t, s: small.classifier.predict(t), [ch], snrs,
+                         split=BANDWIDTH_SPLIT, seed=cfg.seed, outcomes=True)
+    return [r.model_copy(update={"split": BANDWIDTH_SPLIT, "n_images": m}) for r in out]
+
+
 def jpeg_floor(cfg: DemoConfig, test) -> dict:
-    """Mean channel uses of each baseline test image's quality-1 JPEG at the most efficient MCS."""
-    from semclip.baselines.jpeg import JpegImage
-    from semclip.baselines.run import JPEG_FRAMING, min_jpeg_channel_uses
+    """Mean channel uses of each baseline test image's smallest JPEG (smallest side,
+    quality 1) at the most efficient MCS."""
+    from semclip.baselines.jpeg import JpegImage, default_sides
+    from semclip.baselines.run import min_jpeg_channel_uses, smallest_jpeg_bits
     from semclip.channels.base import Channel
 
     n = min(cfg.baselines.limit or len(test), len(test))
     table = cfg.baselines.mcs_table
-    jpegs = [JpegImage.of(test.image(i), qualities=(1,)) for i in range(n)]
-    bits = sum(8 * (JPEG_FRAMING + len(j.scans[1])) for j in jpegs) / n
+    jpegs = [JpegImage.of(im, cfg.baselines.jpeg_sides or default_sides(im.size)) for im in (test.image(i) for i in range(n))]
+    bits = sum(smallest_jpeg_bits(j) for j in jpegs) / n
     return {
         "mean": round(min_jpeg_channel_uses(jpegs, table), 1),
         "mcs": max(table, key=lambda m: m.efficiency).name,
+        "side": min(jpegs[0].sides),
         "at_capacity_awgn": {f"{s:g}": round(bits / Channel.capacity(s), 1) for s in cfg.snrs_db},
     }
 
 
 def baseline_notes(results: Results) -> str:
     """Which MCS / bit width each digital baseline chose per SNR."""
-    recs = [r for r in results.records if r.detail and r.method in ("image-jpeg-ldpc", "token-digital")]
+    recs = [r for r in results.records if r.detail and r.split == "all" and r.method in ("image-jpeg-ldpc", "token-digital")]
     return table_section(
         "What the digital baselines chose",
         "Link adaptation `bler`: the most efficient MCS whose block error rate on random payloads meets the target "
-        "(no test label is read); `oracle`: the best by accuracy on the test labels (`--mcs-oracle`).",
+        "(no test label is read); `oracle`: the best by accuracy on the test labels (`--mcs-oracle`). Each image's JPEG "
+        "side and quality: among the sides that fit the payload, the least pixel error against the original (the "
+        "transmitter's rate-distortion choice, no label read); the receiver upscales the picture.",
         ["method", "channel", "SNR (dB)", "link adaptation", "choice"],
         [[r.method, channel_label(r), f"{r.snr_db:g}", r.link_adaptation, r.detail] for r in recs])
 

@@ -237,7 +237,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
             "clean": {"top5": t.clean},
             "baseline": {
                 "top5": top_k(base_p, clf.classes, 5), "channel_uses": sent.channel_uses, "mcs": sent.mcs,
-                "quality": sent.quality, "lost": sent.lost, "image": _data_url(sent.image),
+                "quality": sent.quality, "side": sent.side, "lost": sent.lost, "image": _data_url(sent.image),
             },
         }
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
-from semclip.baselines.jpeg import FRAMING, JpegImage, decode, frame, grey, unframe
+from semclip.baselines.jpeg import FRAMING, JpegImage, default_sides, frame, grey, receive, unframe
 from semclip.device import generator
 
 SNR_GAP_DB = 3.0  # typical distance of practical LDPC + QAM from capacity at these lengths
@@ -24,6 +24,7 @@ class SentImage:
     quality: int | None  # JPEG quality sent (None: did not fit)
     lost: bool
     channel_uses: int
+    side: int | None = None  # px of the longer side the picture was sent at
 
 
 def pick_mcs(snr_db: float, table: Sequence[MCS], gap_db: float = SNR_GAP_DB) -> MCS:
@@ -36,14 +37,15 @@ def send_jpeg(image: Image.Image, budget: int, channel: str, snr_db: float, seed
               table: Sequence[str] = DEFAULT_MCS) -> SentImage:
     mcs = pick_mcs(snr_db, [MCS.parse(s) for s in table])
     plan = BlockPlan.for_budget(budget, mcs)
-    jpeg = JpegImage.of(image)
+    jpeg = JpegImage.of(image, default_sides(image.size))
     max_scan = plan.info_bits // 8 - FRAMING
-    q = jpeg.best_fit(max_scan)
-    if q is None:
+    choice = jpeg.choose(max_scan)
+    if choice is None:
         return SentImage(grey(jpeg.size, jpeg.mode), mcs.name, None, True, plan.channel_uses)
+    side, q = choice
     link = DigitalLink(plan)
-    bits, ok = link.transmit(bits_from_bytes(frame(q, jpeg.scans[q]), plan.info_bits)[None],
+    bits, ok = link.transmit(bits_from_bytes(frame(q, side, jpeg.scan(side, q)), plan.info_bits)[None],
                              coherent_channel(channel, generator(seed, link.device)), snr_db)
-    got = unframe(bytes_from_bits(bits[0]), max_scan) if ok.all() else None
-    shown = decode(got[1], got[0], jpeg.size, jpeg.mode) if got else None
-    return SentImage(shown or grey(jpeg.size, jpeg.mode), mcs.name, q, shown is None, plan.channel_uses)
+    got = unframe(bytes_from_bits(bits[0]), max_scan, jpeg.sides) if ok.all() else None
+    shown = receive(got[2], got[0], got[1], jpeg.size, jpeg.mode) if got else None
+    return SentImage(shown or grey(jpeg.size, jpeg.mode), mcs.name, q, shown is None, plan.channel_uses, side)

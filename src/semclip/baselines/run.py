@@ -1,7 +1,9 @@
 """The four baselines over a grid of channels and SNRs, each ending at the same receiver
 (backbone + zero-shot classifier) as semclip and writing the same Record schema.
 
-- ``image-jpeg-ldpc``: JPEG at the highest quality that fits the budget -> CRC + 5G LDPC ->
+- ``image-jpeg-ldpc``: JPEG at the side and quality that fit the budget with the least pixel
+  error (``semclip.baselines.jpeg``: 28, 20, 14, 10 or 7 px for 28-px images, upscaled at
+  the receiver; ``jpeg_sides=[28]`` is the paper's fixed-resolution framing) -> CRC + 5G LDPC ->
   QAM; the MCS per SNR by link adaptation (``semclip.baselines.adaptation``: the most
   efficient one whose BLER on random payloads meets the target; ``oracle``: the best by
   test accuracy). A block that fails its CRC loses the image: the receiver sees a grey frame.
@@ -13,7 +15,10 @@
   average SNR (outage probability = the target BLER); an image in outage is lost.
   Every image baseline occupies its whole budget (``channel_uses_per_image``), the
   way a transmitter holds the resource it was allotted.
-- ``image-jscc``: a convolutional DeepJSCC of the pixels, then the backbone.
+- ``image-jscc``: a convolutional DeepJSCC of the pixels, then the backbone, trained on the
+  same task-agnostic corpus as semclip's token codec (both learned codecs meet the test
+  domain unseen); ``image-jscc-indomain``: the same trained on the main set's training
+  images, the in-domain reference.
 - ``token-digital``: the clean token quantised to b bits per component -> CRC + LDPC ->
   QAM; per SNR, each b's MCS by link adaptation and the largest b that then fits the
   budget (``oracle``: the best (b, MCS) by test accuracy). Failed blocks keep the
@@ -52,7 +57,7 @@ from semclip.baselines.image_jscc import (
     train_image_jscc,
 )
 from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
-from semclip.baselines.jpeg import JpegImage, decode, frame, grey, unframe
+from semclip.baselines.jpeg import MAX_SIDE, MIN_SIDE, JpegImage, default_sides, frame, grey, receive, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.rayleigh import common_gains
@@ -65,9 +70,11 @@ from semclip.eval.results import Record
 from semclip.progress import progress
 from semclip.provenance import DatasetSeen, Provenance
 from semclip.resume import partial_path
-from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
+from semclip.eval.stats import pack_outcomes
+from semclip.tasks.zeroshot import ZeroShotClassifier, correct
 
-BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "token-digital")
+BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")
+IMAGE_JSCC = ("image-jscc", "image-jscc-indomain")
 
 
 @dataclass
@@ -92,6 +99,7 @@ class BaselineConfig:
     link_adaptation: str = "bler"  # "bler" (label-free, the default) or "oracle" (tuned on test labels, named so)
     target_bler: float = 0.1
     probe_payloads: int = 200  # random payloads per (channel, MCS, SNR) to measure BLER
+    jpeg_sides: list[int] | None = None  # px of the longer side a JPEG may be sent at; None: 1, 5/7, 1/2, 5/14, 1/4 of it
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in BASELINES]
@@ -108,6 +116,9 @@ class BaselineConfig:
         if self.link_adaptation not in LINK_ADAPTATIONS:
             raise SemclipError(f"unknown link adaptation {self.link_adaptation!r}; choose from {list(LINK_ADAPTATIONS)}")
         check_target(self.target_bler)
+        if self.jpeg_sides is not None and (not self.jpeg_sides or any(not MIN_SIDE <= s <= MAX_SIDE for s in self.jpeg_sides)):
+            raise SemclipError(f"JPEG sides must be pixels in {MIN_SIDE}..{MAX_SIDE} (and at most the test images' side), "
+                               f"got {self.jpeg_sides}")
         if self.probe_payloads < 10:
             raise SemclipError(f"probe_payloads must be at least 10 to measure a BLER, got {self.probe_payloads}")
 
@@ -127,19 +138,25 @@ class Context:
     labels: torch.Tensor  # [N]
     tokens: torch.Tensor  # [N, d] clean tokens of the same images (token-digital's source)
     quantizer: Callable[[int], TokenQuantizer]  # bits -> token-digital's quantiser (fitted on training tokens)
-    image_train: LabelledImages  # trains image-jscc
+    image_train: LabelledImages | None  # trains image-jscc: the task-agnostic corpus
     dataset_id: str
     seed: int = 0
+    indomain_train: LabelledImages | None = None  # trains image-jscc-indomain: the main set's training images
+    jpegs: list[JpegImage] | None = None  # the test images' JPEG ladders, made by the first JPEG baseline and kept
 
 
 @dataclass
 class Outcome:
     """One configuration's result at one SNR."""
 
-    acc: float
+    correct: torch.Tensor  # [N] bool: which test images the receiver got right
     uses: float
     lost: float  # fraction of images (or tokens) with a failed block
     detail: str
+
+    @property
+    def acc(self) -> float:
+        return float(self.correct.float().mean())
 
 
 STOP_DROP = 0.1  # accuracy below the best so far by this much ends the MCS search
@@ -181,51 +198,64 @@ def _generator(seed: int, spec: str) -> torch.Generator:
 class JpegSource:
     """Rate control + the receiver side of the JPEG baselines."""
 
-    def __init__(self, ctx: Context, receiver: ImageReceiver) -> None:
+    def __init__(self, ctx: Context, receiver: ImageReceiver, sides: Sequence[int] | None = None) -> None:
         self.ctx = ctx
         self.receiver = receiver
-        self.jpegs = [JpegImage.of(im) for im in ctx.images]
+        wanted = [tuple(sorted(set(sides), reverse=True)) if sides else default_sides(im.size) for im in ctx.images[:1]]
+        if ctx.jpegs is None or len(ctx.jpegs) != len(ctx.images) or [j.sides for j in ctx.jpegs[:1]] != wanted:
+            ctx.jpegs = [JpegImage.of(im, sides or default_sides(im.size)) for im in ctx.images]
+        self.jpegs = ctx.jpegs
 
-    def received(self, i: int, q: int | None, scan: bytes | None = None) -> tuple[Image.Image, tuple | None]:
-        """The image the receiver shows for test image i and its cache key: the JPEG at
-        quality q when its scan arrived intact, a grey frame when nothing usable did."""
+    def received(self, i: int, choice: tuple[int, int] | None, scan: bytes | None = None) -> tuple[Image.Image, tuple | None]:
+        """The image the receiver shows for test image i and its cache key: the JPEG sent
+        at ``choice`` = (side, quality), upscaled, when its scan arrived intact; a grey
+        frame when nothing usable did."""
         j = self.jpegs[i]
-        if q is None:
+        if choice is None:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
-        sent = j.scans[q]
-        im = decode(sent if scan is None else scan, q, j.size, j.mode)
+        side, q = choice
+        sent = j.scan(side, q)
+        im = receive(sent if scan is None else scan, q, side, j.size, j.mode)
         if im is None:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
-        return im, ((i, q) if scan is None or scan == sent else None)
+        return im, ((i, side, q) if scan is None or scan == sent else None)
 
-    def accuracy(self, shown: list[tuple[Image.Image, tuple | None]]) -> float:
+    def outcomes(self, shown: list[tuple[Image.Image, tuple | None]]) -> torch.Tensor:
+        """[N] bool: which test images the receiver classifies right from what it was shown."""
         tokens = self.receiver.tokens([s[0] for s in shown], [s[1] for s in shown])
-        return top1_accuracy(self.ctx.classifier.predict(tokens), self.ctx.labels)
+        return correct(self.ctx.classifier.predict(tokens), self.ctx.labels)
+
+
+def sent_mix(choices: Sequence[tuple[int, int] | None]) -> str:
+    """'20 px 60 %, 14 px 40 %, q≈35': what the rate control sent, for a record's detail."""
+    sent = [c for c in choices if c is not None]
+    if not sent:
+        return "no JPEG fits"
+    sides = sorted({s for s, _ in sent}, reverse=True)
+    mix = ", ".join(f"{s} px {100 * sum(c[0] == s for c in sent) / len(sent):.0f} %" for s in sides)
+    return f"JPEG {mix}, q≈{sum(q for _, q in sent) / len(sent):.0f}"
 
 
 def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, batch: int, gains: torch.Tensor | None = None) -> Outcome:
     plan = link.plan
     max_scan = plan.info_bits // 8 - JPEG_FRAMING
-    qs = [j.best_fit(max_scan) for j in src.jpegs]
-    shown: list = [None] * len(qs)
-    sent = [i for i, q in enumerate(qs) if q is not None]
-    lost = len(qs) - len(sent)
-    for i, q in enumerate(qs):
-        if q is None:
-            shown[i] = src.received(i, None)  # does not fit even at the lowest quality
+    choices = [j.choose(max_scan) for j in src.jpegs]
+    shown: list = [None] * len(choices)
+    sent = [i for i, c in enumerate(choices) if c is not None]
+    lost = len(choices) - len(sent)
+    for i, c in enumerate(choices):
+        if c is None:
+            shown[i] = src.received(i, None)  # does not fit even at the smallest side and lowest quality
     if sent:
-        payload = torch.stack([bits_from_bytes(frame(qs[i], src.jpegs[i].scans[qs[i]]), plan.info_bits) for i in sent])
+        payload = torch.stack([bits_from_bytes(frame(choices[i][1], choices[i][0], src.jpegs[i].scan(*choices[i])), plan.info_bits)
+                               for i in sent])
         bits, ok = link.transmit(payload, channel, snr, batch, None if gains is None else gains[sent])
         for row, i in enumerate(sent):
-            got = unframe(bytes_from_bits(bits[row]), max_scan) if ok[row].all() else None
+            got = unframe(bytes_from_bits(bits[row]), max_scan, src.jpegs[i].sides) if ok[row].all() else None
             lost += got is None
-            shown[i] = src.received(i, *got) if got else src.received(i, None)
-    delivered = [qs[i] for i in sent]
-    mean_q = sum(delivered) / len(delivered) if delivered else 0
-    return Outcome(
-        src.accuracy(shown), plan.channel_uses, lost / len(qs),
-        f"{plan.mcs.name}, JPEG q≈{mean_q:.0f}, images lost {lost / len(qs):.3f}",
-    )
+            shown[i] = src.received(i, (got[1], got[0]), got[2]) if got else src.received(i, None)
+    return Outcome(src.outcomes(shown), plan.channel_uses, lost / len(choices),
+                   f"{plan.mcs.name}, {sent_mix(choices)}, images lost {lost / len(choices):.3f}")
 
 
 def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], src: JpegSource, tick) -> list[Record]:
@@ -246,15 +276,13 @@ def run_jpeg_ldpc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[f
     return out
 
 
-def _jpeg_at_rates(src: JpegSource, cfg: BaselineConfig, rates: torch.Tensor) -> tuple[float, int]:
-    """Each image's best JPEG that its rate (bits per channel use; 0: in outage) delivers
-    error-free within the budget, shown to the receiver -> (accuracy, images lost)."""
-    shown, lost = [], 0
-    for i, j in enumerate(src.jpegs):
-        q = j.best_fit(cfg.budget * rates[i].item() / 8 - JPEG_FRAMING)
-        shown.append(src.received(i, q))
-        lost += q is None
-    return src.accuracy(shown), lost
+def _jpeg_at_rates(src: JpegSource, cfg: BaselineConfig, rates: torch.Tensor) -> tuple[torch.Tensor, int, str]:
+    """Each image's best JPEG (side, quality) that its rate (bits per channel use; 0: in
+    outage) delivers error-free within the budget, shown to the receiver -> (outcomes,
+    images lost, what was sent)."""
+    choices = [j.choose(cfg.budget * rates[i].item() / 8 - JPEG_FRAMING) for i, j in enumerate(src.jpegs)]
+    shown = [src.received(i, c) for i, c in enumerate(choices)]
+    return src.outcomes(shown), sum(c is None for c in choices), sent_mix(choices)
 
 
 def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], src: JpegSource, tick) -> list[Record]:
@@ -264,8 +292,8 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     fading = spec.startswith("rayleigh")
     out = []
     for snr in snrs:
-        acc, lost = _jpeg_at_rates(src, cfg, torch.log2(1 + _fade_power(ctx, spec, snr) * 10 ** (snr / 10)))
-        o = Outcome(acc, cfg.budget, lost / n, f"JPEG at capacity{' with CSIT' if fading else ''}, images that fit no JPEG {lost / n:.3f}")
+        ok, lost, mix = _jpeg_at_rates(src, cfg, torch.log2(1 + _fade_power(ctx, spec, snr) * 10 ** (snr / 10)))
+        o = Outcome(ok, cfg.budget, lost / n, f"JPEG at capacity{' with CSIT' if fading else ''}, {mix}, images that fit no JPEG {lost / n:.3f}")
         out.append(_record("image-capacity", spec, snr, o, n, "csit" if fading else None))
         tick()
     return out
@@ -286,15 +314,16 @@ def run_outage(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[floa
             rates = torch.where(torch.log2(1 + _fade_power(ctx, spec, snr) * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
         else:
             rate, rates = math.log2(1 + lin), torch.full((n,), math.log2(1 + lin))
-        acc, lost = _jpeg_at_rates(src, cfg, rates)
-        o = Outcome(acc, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
-                    f"images lost {lost / n:.3f}")
+        ok, lost, mix = _jpeg_at_rates(src, cfg, rates)
+        o = Outcome(ok, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
+                    f"{mix}, images lost {lost / n:.3f}")
         out.append(_record("image-outage", spec, snr, o, n, None))
         tick()
     return out
 
 
-def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], model: ImageJSCC, receiver: ImageReceiver, tick) -> list[Record]:
+def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], model: ImageJSCC, receiver: ImageReceiver, tick,
+                   method: str = "image-jscc") -> list[Record]:
     gen = _generator(ctx.seed, spec)
     channel = create_channel(spec, gen)
     model.to(gen.device)
@@ -309,9 +338,8 @@ def run_image_jscc(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[
                     rec, _ = model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
                 recs += [to_image(r) for r in rec]
         tokens = receiver.tokens(recs, [None] * len(recs))
-        acc = top1_accuracy(ctx.classifier.predict(tokens), ctx.labels)
-        o = Outcome(acc, model.cfg.channel_uses, 0.0, f"conv DeepJSCC {model.cfg.size}px, {model.cfg.channel_uses} ch. uses")
-        out.append(_record("image-jscc", spec, snr, o, len(recs), getattr(channel, "csi", None)))
+        o = Outcome(correct(ctx.classifier.predict(tokens), ctx.labels), model.cfg.channel_uses, 0.0, f"conv DeepJSCC {model.cfg.size}px, {model.cfg.channel_uses} ch. uses")
+        out.append(_record(method, spec, snr, o, len(recs), getattr(channel, "csi", None)))
         tick()
     return out
 
@@ -323,9 +351,9 @@ def run_token_digital(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequen
 
     def outcome(b: int, link: DigitalLink, snr: float) -> Outcome:
         got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size, _gains(ctx, spec, snr))
-        acc = top1_accuracy(ctx.classifier.predict(quant[b].decode(got)), ctx.labels)
+        right = correct(ctx.classifier.predict(quant[b].decode(got)), ctx.labels)
         lost = 1 - ok.all(1).float().mean().item()
-        return Outcome(acc, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
+        return Outcome(right, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
 
     links = {b: {m: DigitalLink(BlockPlan.for_payload(q.payload_bits, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
              for b, q in quant.items()}
@@ -361,45 +389,58 @@ def _record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver: st
     return Record(
         method=method, channel=ch.name, csi=getattr(ch, "csi", None), receiver=receiver, snr_db=float(snr), value=o.acc,
         channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n, n=n, link_adaptation=link_adaptation,
+        outcomes=pack_outcomes(o.correct.tolist()),
     )
 
 
-def image_codec_provenance(train: LabelledImages) -> Provenance:
-    """The image-jscc baseline's pixel codec learns from training images with an MSE loss
-    (no class list): in-domain by design, which favours the baseline."""
-    return Provenance("image-codec", datasets=[DatasetSeen(train.name, train.cache_id, len(train))],
-                      notes=["image-jscc baseline: trained on the main set's training images (in-domain), pixel MSE"])
+def image_codec_provenance(train: LabelledImages, in_domain: bool) -> Provenance:
+    """What an image-jscc pixel codec learned from (MSE on pixels, no class list): the
+    task-agnostic corpus, or the main set's training images (in-domain, which favours it)."""
+    note = ("image-jscc-indomain reference: trained on the main set's training images (in-domain), pixel MSE" if in_domain
+            else "image-jscc baseline: trained on the task-agnostic corpus (no evaluation image, no class list), pixel MSE")
+    return Provenance("image-codec", datasets=[DatasetSeen(train.name, train.cache_id, len(train))], notes=[note])
 
 
 def image_jscc_name(cfg: BaselineConfig, mcfg: ImageJSCCConfig, train: LabelledImages) -> str:
     return artefacts.name("jscc", f"image-jscc-{mcfg.channel_uses}", [asdict(mcfg), asdict(cfg.image_jscc_train), train.cache_id])
 
 
-def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print) -> ImageJSCC:
-    """The image codec for (config, training images): cached, shipped with semclip
-    (``semclip.artefacts``), or trained now."""
+def image_jscc_train(ctx: Context, method: str) -> LabelledImages:
+    """The images ``method`` (image-jscc or image-jscc-indomain) trains on."""
+    train = ctx.indomain_train if method == "image-jscc-indomain" else ctx.image_train
+    if train is None:
+        raise SemclipError(f"{method} needs its training images (Context.{'indomain_train' if method.endswith('indomain') else 'image_train'})")
+    return train
+
+
+def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print, method: str = "image-jscc") -> ImageJSCC:
+    """The image codec of ``method`` for (config, its training images): cached, shipped with
+    semclip (``semclip.artefacts``), or trained now (images resized to the test images')."""
     mcfg = cfg.image_jscc or auto_config(ctx.images[0])
+    train = image_jscc_train(ctx, method)
 
     def make(path: Path) -> ImageJSCC:
         torch.manual_seed(cfg.image_jscc_train.seed)
         model = ImageJSCC(mcfg)
-        x = torch.stack([to_tensor(ctx.image_train.image(i), mcfg) for i in range(len(ctx.image_train))])
+        x = torch.stack([to_tensor(train.image(i), mcfg) for i in range(len(train))])
         train_log = train_image_jscc(model, x, cfg.image_jscc_train, partial=partial_path(path))
-        save_image_jscc(model, path, {"train_data": ctx.image_train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
-                        image_codec_provenance(ctx.image_train))
+        save_image_jscc(model, path, {"train_data": train.cache_id, "train": asdict(cfg.image_jscc_train), "log": train_log[-1:]},
+                        image_codec_provenance(train, method == "image-jscc-indomain"))
         partial_path(path).unlink(missing_ok=True)
         return model
 
-    model, _ = artefacts.obtain(image_jscc_name(cfg, mcfg, ctx.image_train), f"image DeepJSCC ({ctx.image_train.name})",
+    model, _ = artefacts.obtain(image_jscc_name(cfg, mcfg, train), f"image DeepJSCC ({train.name})",
                                 lambda path: load_image_jscc(path, mcfg), make, log)
     return model
 
 
 def run_baselines(
-    ctx: Context, cfg: BaselineConfig, channels: Sequence[str], snrs: Sequence[float], log=print, cache: Path | None = None
+    ctx: Context, cfg: BaselineConfig, channels: Sequence[str], snrs: Sequence[float], log=print, cache: Path | None = None,
+    receiver: ImageReceiver | None = None,
 ) -> list[Record]:
     """Every configured baseline on every channel and SNR; finished (method, channel)
-    pairs are read back from the cache. Under ``accelerate launch`` the (method, channel)
+    pairs are read back from the cache. ``receiver``: one shared by several calls on the
+    same images, so that a received picture's tokens are computed once. Under ``accelerate launch`` the (method, channel)
     pairs are split over the processes, each writes its own cache files, and every process
     then reads them all back in order: the records equal a one-process run."""
     cfg.validate()
@@ -408,25 +449,26 @@ def run_baselines(
     todo = []  # (method, spec, cache file), in output order
     for method in cfg.methods:
         for spec in channels:
-            if method != "image-jscc" and spec == "rayleigh:none":
+            if method not in IMAGE_JSCC and spec == "rayleigh:none":
                 log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
                 continue
+            trained_on = image_jscc_train(ctx, method).cache_id if method in IMAGE_JSCC else None
             key = hashlib.sha1(json.dumps(
-                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), "v4"],
+                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), trained_on, "v5"],
                 sort_keys=True, default=str).encode()).hexdigest()[:16]
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
     to_run = [t for t in todo if not t[2].exists()]
     missing = {m for m, _, _ in to_run}
     mine = {path for _, _, path in d.shard_items(to_run)}  # this process's share of what is missing
-    receiver = ImageReceiver(ctx.backbone)
+    receiver = receiver or ImageReceiver(ctx.backbone)
     # built before the progress display: each shows its own (rich nests no live displays)
-    model = None
-    if "image-jscc" in missing:  # trained once, by the main process; the others load it
+    models = {}
+    for method in missing & set(IMAGE_JSCC):  # trained once, by the main process; the others load it
         if d.is_main:
-            model = get_image_jscc(cfg, ctx, log)
+            models[method] = get_image_jscc(cfg, ctx, log, method)
         d.barrier()
-        model = model or get_image_jscc(cfg, ctx, log)
-    src = JpegSource(ctx, receiver) if {m for m, _, p in todo if p in mine} & {"image-jpeg-ldpc", "image-capacity", "image-outage"} else None
+        models[method] = models.get(method) or get_image_jscc(cfg, ctx, log, method)
+    src = JpegSource(ctx, receiver, cfg.jpeg_sides) if {m for m, _, p in todo if p in mine} & {"image-jpeg-ldpc", "image-capacity", "image-outage"} else None
     with progress(disable=not d.is_main) as bar:
         for method, spec, path in todo:
             if path not in mine:
@@ -439,8 +481,8 @@ def run_baselines(
                 recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
             elif method == "image-outage":
                 recs = run_outage(ctx, cfg, spec, snrs, src, tick)
-            elif method == "image-jscc":
-                recs = run_image_jscc(ctx, cfg, spec, snrs, model, receiver, tick)
+            elif method in IMAGE_JSCC:
+                recs = run_image_jscc(ctx, cfg, spec, snrs, models[method], receiver, tick, method)
             else:
                 recs = run_token_digital(ctx, cfg, spec, snrs, tick)
             atomic_write_json(path, [r.model_dump() for r in recs])
@@ -452,8 +494,13 @@ def run_baselines(
 
 
 def min_jpeg_channel_uses(jpegs: Sequence[JpegImage], table: Sequence[MCS]) -> float:
-    """Mean channel uses to send each image's smallest JPEG (quality 1) at the most
-    efficient MCS of the table, CRC included: the least any JPEG-over-LDPC link needs."""
+    """Mean channel uses to send each image's smallest JPEG (smallest side, quality 1) at
+    the most efficient MCS of the table, CRC included: the least any JPEG-over-LDPC link needs."""
     top = max(table, key=lambda m: m.efficiency)
-    bits = [8 * (JPEG_FRAMING + len(j.scans[min(j.scans)])) for j in jpegs]
+    bits = [smallest_jpeg_bits(j) for j in jpegs]
     return sum(BlockPlan.for_payload(b, top).channel_uses for b in bits) / len(bits) if bits else math.nan
+
+
+def smallest_jpeg_bits(j: JpegImage) -> int:
+    """Bits of the least a JPEG link can send of this image: smallest side, quality 1, framed."""
+    return 8 * (JPEG_FRAMING + len(j.scan(min(j.sides), 1)))

@@ -8,9 +8,7 @@ import math
 from collections.abc import Sequence
 
 from semclip.eval.results import Record, channel_label, uses_span
-from semclip.eval.stats import newcombe
-
-IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc")
+from semclip.eval.views import IMAGE_METHODS, difference, verdict
 
 
 def beats_chance(acc: float, chance: float, n: int) -> bool:
@@ -46,13 +44,15 @@ def comparison_rows(records: Sequence[Record], chance: float, reference: str = "
         best = max(imgs, key=lambda r: r.value)
         jpeg = next((r for r in imgs if r.method == "image-jpeg-ldpc"), None)
         n = best.n_images or ref.n_images or 1
+        diff = difference(ref, best)
         rows.append({
             "channel": ch,
             "snr_db": snr,
             reference: ref.value,
             "best_image": best.method,
             "best_image_acc": best.value,
-            "difference_ci95": newcombe(ref.value, ref.n or n, best.value, best.n or n),
+            "difference_ci95": diff[1:3],
+            "interval": diff[3],
             "gain": ref.value / best.value if best.value > 0 else math.inf,
             "image_beats_chance": any(beats_chance(r.value, chance, r.n_images or n) for r in imgs),
             "bandwidth_ratio_vs_jpeg": jpeg.channel_uses_per_image / ref.channel_uses_per_image if jpeg else None,
@@ -84,9 +84,10 @@ def comparison_markdown(records: Sequence[Record], chance: float, reference: str
     md += ["| " + " | ".join(r) + " |" for r in bw]
     md += [
         "\n## semclip against the best image baseline\n",
-        f"On the same {n} test images. 'difference' = {reference} accuracy - best image-baseline accuracy with its 95 % "
-        "interval (Newcombe's, which treats the two as independent: conservative on shared images; the best baseline is "
-        "picked per point, which favours the baselines); 'verdict': gain or loss where the interval excludes zero. "
+        f"On the same {n} test images, at the same per-symbol SNR (the equal-energy and equal-bandwidth views follow). "
+        f"'difference' = {reference} accuracy - best image-baseline accuracy with its 95 % interval (paired: a bootstrap "
+        "over the shared images, from each image's outcome; the best baseline is picked per point, which favours the "
+        "baselines); 'verdict': gain or loss where the interval excludes zero. "
         f"'gain' = the accuracy ratio; 'bandwidth' = image-jpeg-ldpc channel uses / {reference} channel uses. "
         "'beats chance': some image baseline is more than two binomial standard deviations above chance.\n",
         f"| channel | SNR (dB) | {reference} | best image baseline | its accuracy | difference [95 % interval] | verdict | gain | "
@@ -96,10 +97,9 @@ def comparison_markdown(records: Sequence[Record], chance: float, reference: str
     for r in rows:
         bwr = f"{r['bandwidth_ratio_vs_jpeg']:.0f}x" if r["bandwidth_ratio_vs_jpeg"] else ""
         lo, hi = r["difference_ci95"]
-        verdict = "gain" if lo > 0 else "loss" if hi < 0 else "no difference shown"
         md.append(
             f"| {r['channel']} | {r['snr_db']:g} | {r[reference]:.3f} | {r['best_image']} | {r['best_image_acc']:.3f} | "
-            f"{r[reference] - r['best_image_acc']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {verdict} | "
+            f"{r[reference] - r['best_image_acc']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {verdict(lo, hi)} | "
             f"{r['gain']:.2f}x | {bwr} | {'yes' if r['image_beats_chance'] else 'no'} |"
         )
     for ch, r in lowest_snr_targets(rows).items():

@@ -1,5 +1,6 @@
-"""Accuracy-vs-SNR figure: one panel per channel, one line per method, the noiseless
-backbone as a dashed reference line."""
+"""Figures from records: accuracy against SNR (one panel per channel, one line per
+method, its 95 % interval shaded, the noiseless backbone dashed), against channel uses,
+against energy per image, and the prompt protocols."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results, uses_span
+from semclip.eval.results import Results, channel_label, uses_span
 
 STYLE = {"semclip": dict(marker="o", color="C0")}
 LINESTYLES = ("-", "--", "-.", ":")
@@ -33,6 +34,87 @@ def _top1(res: Results) -> list:
     return [r for r in res.records if r.metric == "top1" and r.split == "all" and r.task == "zero-shot-classification"]
 
 
+def _band(ax, records: Sequence, x, color: str) -> None:
+    """Shade the records' 95 % intervals (where they carry one) along x(record)."""
+    pts = sorted((x(r), *r.ci95) for r in records if r.ci95 is not None)
+    if pts:
+        ax.fill_between([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], color=color, alpha=0.15, lw=0)
+
+
+def _figure(path: str | Path, fig) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=140, format="png"))
+    plt.close(fig)
+    return out
+
+
+def _method_lines(ax, records: Sequence, x, methods: Sequence[str]) -> None:
+    """One line per method of ``records`` along x(record), its interval shaded."""
+    for m in dict.fromkeys(r.method for r in records):
+        mine = sorted((r for r in records if r.method == m), key=x)
+        style = STYLE.get(m, dict(marker="s", color=f"C{list(methods).index(m) + 1 if m in methods else 9}"))
+        _band(ax, mine, x, style["color"])
+        ax.plot([x(r) for r in mine], [r.value for r in mine], label=m, ms=4, **style)
+
+
+def plot_equal_energy(records: Sequence, path: str | Path, methods: Sequence[str]) -> Path:
+    """Accuracy against energy per image (E/N0 = SNR + 10 log10 uses, dB), one panel per
+    channel: semclip on the baselines' images (its grid and its equal-energy points) and
+    every baseline, 95 % intervals shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semclip.eval.views import energy_db
+
+    recs = [r for r in records if r.snr_db is not None and r.channel_uses_per_image > 0
+            and ((r.method == "semclip" and r.split in ("subset", "equal-energy")) or (r.method in methods and r.split == "all"))]
+    channels = list(dict.fromkeys(channel_label(r) for r in recs))
+    if not channels:
+        raise ValueError("no records to plot at equal energy")
+    fig, axes = plt.subplots(1, len(channels), figsize=(5.6 * len(channels), 4), sharey=True, squeeze=False)
+    for ax, ch in zip(axes[0], channels):
+        _method_lines(ax, [r for r in recs if channel_label(r) == ch], energy_db, methods)
+        ax.set_title(ch)
+        ax.set_xlabel("energy per image, E/N0 (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][0].set_ylim(0, 1)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    return _figure(path, fig)
+
+
+def plot_equal_bandwidth(records: Sequence, path: str | Path, methods: Sequence[str]) -> Path:
+    """Accuracy against channel uses per image (log) at the equal-bandwidth view's SNRs:
+    one panel per (channel, SNR); semclip over its k, the image baselines over their
+    budgets, token-digital per bit width; 95 % intervals shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [r for r in records if r.split == "bandwidth"]
+    channels = list(dict.fromkeys(channel_label(r) for r in recs))
+    snrs = sorted({r.snr_db for r in recs})
+    if not recs:
+        raise ValueError("no equal-bandwidth records to plot")
+    fig, axes = plt.subplots(len(channels), len(snrs), figsize=(4.4 * len(snrs), 3.6 * len(channels)), sharey=True, squeeze=False)
+    for row, ch in zip(axes, channels):
+        for ax, snr in zip(row, snrs):
+            _method_lines(ax, [r for r in recs if channel_label(r) == ch and r.snr_db == snr], lambda r: r.channel_uses_per_image, methods)
+            ax.set_xscale("log", base=2)
+            ax.set_title(f"{ch}, {snr:g} dB", fontsize=9)
+            ax.set_xlabel("complex channel uses per image")
+            ax.grid(alpha=0.3, which="both")
+        row[0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][0].set_ylim(0, 1)
+    axes[0][-1].legend(loc="upper left", fontsize=7)
+    return _figure(path, fig)
+
+
 def plot_accuracy_vs_snr(results: Runs, path: str | Path, chance: float | None = None) -> Path:
     """One panel per channel, one line per method; several runs (label, Results) overlay
     with a line style each and their label in the legend."""
@@ -55,6 +137,7 @@ def plot_accuracy_vs_snr(results: Runs, path: str | Path, chance: float | None =
                 sub = f", {mine[0].n_images} imgs" if mine[0].n_images else ""
                 style = dict(STYLE.get(m, dict(marker="s", color=f"C{methods.index(m) + 1}")), ls=LINESTYLES[k % len(LINESTYLES)])
                 name = f"{label}: {m}" if label else m
+                _band(ax, mine, lambda r: r.snr_db, style["color"])
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name} ({uses_span(mine)} ch. uses{sub})", **style)
             clean = [r.value for lab, r in recs if lab == label and r.method == "clean"]
             if clean:

@@ -1,11 +1,17 @@
 """Intervals for accuracies: a proportion measured on n images (or queries) is reported
 with its 95 % Wilson score interval, and a difference of two with Newcombe's interval
 built from theirs. Both stay inside [0, 1] (resp. [-1, 1]) and behave near 0 and 1, where
-the normal approximation does not."""
+the normal approximation does not. Two methods scored on the same images are compared
+image by image (``paired_bootstrap``), from the per-image outcomes records carry packed
+(``pack_outcomes``)."""
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 Z95 = 1.959963984540054
 
@@ -28,3 +34,32 @@ def newcombe(p1: float, n1: int, p2: float, n2: int, z: float = Z95) -> tuple[fl
     l2, u2 = wilson(p2, n2, z)
     d = p1 - p2
     return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def pack_outcomes(correct: Sequence[bool]) -> str:
+    """Per-image right/wrong, one bit each, as base64 text a JSON record can carry."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode()
+
+
+def unpack_outcomes(packed: str, n: int) -> np.ndarray:
+    """[n] bool from ``pack_outcomes``."""
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(packed), dtype=np.uint8))
+    if bits.size < n or bits.size >= n + 8:
+        raise ValueError(f"packed outcomes hold {bits.size} bits, not {n} images")
+    return bits[:n].astype(bool)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of mean(a) - mean(b) for two methods' outcomes on
+    the same images (resampling images, so that what both get right or wrong together
+    cancels). Per image the difference is -1, 0 or +1, so a resample is a multinomial
+    draw of those three counts: exact, and cheap for any number of images."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired outcomes need two equal, non-empty vectors, got {a.shape} and {b.shape}")
+    n = a.size
+    counts = np.array([np.sum(a < b), np.sum(a == b), np.sum(a > b)]) / n
+    draws = np.random.default_rng(seed).multinomial(n, counts, size=resamples)
+    diffs = (draws[:, 2] - draws[:, 0]) / n
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    return float(lo), float(hi)

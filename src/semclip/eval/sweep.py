@@ -15,7 +15,8 @@ from semclip.distributed import dist
 from semclip.eval.results import Record
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
-from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
+from semclip.eval.stats import pack_outcomes
+from semclip.tasks.zeroshot import ZeroShotClassifier, correct
 
 TokenCode = TokenJSCC | LinearCode  # anything with cfg.k and forward(tokens, snr_db, channel) -> (decoded, ChannelOutput)
 
@@ -35,8 +36,13 @@ def sweep(
     split: str = "all",
     seed: int = 0,
     batch_size: int = 4096,
+    outcomes: bool = False,
+    fade_snrs_db: Sequence[float] | None = None,
 ) -> list[Record]:
     """One record per (channel, SNR). The same seed gives every method the same noise.
+    ``outcomes``: each record also carries which images were right (for paired
+    comparisons). ``fade_snrs_db``: per point, the SNR whose common fades it draws (default
+    its own): a point compared with a baseline at another SNR (equal energy) fades as it does.
 
     Runs where ``jscc`` lives; ``tokens`` (a tensor or a memory-mapped store) are moved
     there a batch at a time. Under ``accelerate launch`` every process draws the whole
@@ -50,9 +56,9 @@ def sweep(
         gen = generator(seed, dev)
         channel = create_channel(ch, generator=gen)
         csi = getattr(channel, "csi", None)
-        for snr in snrs_db:
+        for snr, fade_snr in zip(snrs_db, fade_snrs_db or snrs_db, strict=True):
             preds = []
-            h = common_gains(seed, snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
+            h = common_gains(seed, fade_snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
             for s in range(0, tokens.shape[0], batch_size):
                 t = tokens[s : s + batch_size].to(dev)
                 with channel.gains(None if h is None else h[s : s + t.shape[0]]):
@@ -60,7 +66,7 @@ def sweep(
                 rows = torch.tensor_split(torch.arange(t.shape[0], device=dev), d.world)[d.rank]
                 mine = receiver(F.normalize(decoded[rows], dim=-1), out.rx_snr_db[rows]).cpu()
                 preds.append(torch.cat(d.gather_items([mine])) if d.world > 1 else mine)
-            acc = top1_accuracy(torch.cat(preds), labels.cpu())
+            right = correct(torch.cat(preds), labels)
             records.append(
                 Record(
                     method=method,
@@ -68,10 +74,11 @@ def sweep(
                     channel=channel.name,
                     csi=csi,
                     snr_db=float(snr),
-                    value=acc,
+                    value=float(right.float().mean()),
                     channel_uses_per_image=jscc.cfg.k,
                     k=jscc.cfg.k,
                     n=len(labels),
+                    outcomes=pack_outcomes(right.tolist()) if outcomes else None,
                 )
             )
     return records

@@ -35,5 +35,10 @@ class ZeroShotClassifier:
         return self.logits(tokens).argmax(dim=-1)
 
 
+def correct(pred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[N] bool on the host: which predictions are right."""
+    return pred.cpu() == labels.cpu()
+
+
 def top1_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((pred.cpu() == labels.cpu()).float().mean())
+    return float(correct(pred, labels).float().mean())

@@ -1,0 +1,170 @@
+"""The two fair views of semclip against the baselines, from records alone.
+
+A per-symbol SNR hides unequal resources: at the same SNR, a baseline occupying 1024
+channel uses spends 64x (18 dB) more energy per image than semclip's 16. So the
+comparison is also made
+
+- at **equal energy**: every method against its energy per image, E/N0 = k x SNR
+  (dB: SNR + 10 log10 k), and semclip run on the baselines' images at the SNR that gives
+  it each baseline point's energy (``equal_energy_snrs``);
+- at **equal bandwidth**: every method against its channel uses per image at a few fixed
+  SNRs, semclip at each k it serves, the image baselines at several budgets, token-digital
+  at each bit width.
+
+Differences come with a 95 % interval: paired (bootstrap over the shared images) where
+both records carry per-image outcomes, Newcombe's otherwise; a gain or loss is one whose
+interval excludes zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from semclip.eval.results import Record, channel_label
+from semclip.eval.stats import newcombe, paired_bootstrap, unpack_outcomes
+
+IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc")  # what semclip's claims are against
+BASELINE_METHODS = (*IMAGE_METHODS, "image-jscc-indomain", "token-digital")  # image-jscc-indomain: a reference, saw the domain
+VIEW_SNRS = (-5.0, 0.0, 10.0)
+VIEW_BUDGETS = (64, 128, 256, 512, 1024, 2048)
+ENERGY_SPLIT = "equal-energy"
+BANDWIDTH_SPLIT = "bandwidth"
+
+
+def energy_db(r: Record) -> float:
+    """Energy per image over N0, in dB: SNR + 10 log10(channel uses)."""
+    return r.snr_db + 10 * math.log10(r.channel_uses_per_image)
+
+
+def difference(a: Record, b: Record) -> tuple[float, float, float, str]:
+    """a - b with its 95 % interval and how it was made: ``paired`` (bootstrap over the
+    same images) where both carry outcomes on as many images, ``independent`` (Newcombe)
+    otherwise."""
+    d = a.value - b.value
+    if a.outcomes and b.outcomes and a.n and a.n == b.n:
+        lo, hi = paired_bootstrap(unpack_outcomes(a.outcomes, a.n), unpack_outcomes(b.outcomes, b.n))
+        return d, lo, hi, "paired"
+    lo, hi = newcombe(a.value, a.n or 1, b.value, b.n or 1)
+    return d, lo, hi, "independent"
+
+
+def verdict(lo: float, hi: float) -> str:
+    return "gain" if lo > 0 else "loss" if hi < 0 else "no difference shown"
+
+
+def equal_energy_snrs(baselines: Sequence[Record], k: int) -> dict[float, float]:
+    """{SNR at which a k-use method spends a baseline point's energy: that point's SNR}."""
+    out: dict[float, float] = {}
+    for r in baselines:
+        if r.snr_db is not None and r.channel_uses_per_image > 0:
+            out.setdefault(round(r.snr_db + 10 * math.log10(r.channel_uses_per_image / k), 4), r.snr_db)
+    return dict(sorted(out.items()))
+
+
+def _matches(a: Record, b: Record) -> bool:
+    return channel_label(a) == channel_label(b) and abs(energy_db(a) - energy_db(b)) < 1e-3
+
+
+def equal_energy_rows(records: Sequence[Record], reference: str = "semclip") -> list[dict]:
+    """Per baseline point (method, channel, SNR): the reference at the same energy per image
+    on the same images, and the difference."""
+    refs = [r for r in records if r.method == reference and r.split == ENERGY_SPLIT]
+    rows = []
+    for b in records:
+        if b.method not in BASELINE_METHODS or b.split != "all" or b.snr_db is None:
+            continue
+        ref = next((r for r in refs if _matches(r, b)), None)
+        if ref is None:
+            continue
+        d, lo, hi, how = difference(ref, b)
+        rows.append({"channel": channel_label(b), "method": b.method, "snr_db": b.snr_db, "channel_uses": b.channel_uses_per_image,
+                     "energy_db": round(energy_db(b), 2), "reference_snr_db": ref.snr_db, reference: ref.value, "baseline": b.value,
+                     "difference": d, "ci95": (lo, hi), "interval": how})
+    return rows
+
+
+def energy_claims(rows: Sequence[dict], methods: Sequence[str] = IMAGE_METHODS) -> list[dict]:
+    """Per (channel, baseline SNR): the image baseline semclip does worst against at equal
+    energy (the smallest lower bound), i.e. semclip beats every one where that is a gain."""
+    out = {}
+    for r in rows:
+        if r["method"] in methods:
+            key = (r["channel"], r["snr_db"])
+            if key not in out or r["ci95"][0] < out[key]["ci95"][0]:
+                out[key] = r
+    return [out[k] for k in sorted(out)]
+
+
+def bandwidth_claims(records: Sequence[Record], k: int, reference: str = "semclip") -> list[dict]:
+    """Per (channel, view SNR): the reference at its k against the best image baseline at the
+    smallest budget they share (equal bandwidth: the same channel uses), and the smallest
+    budget at which an image baseline reaches the reference's accuracy at ``k`` (the
+    bandwidth ratio at equal accuracy; None where no budget of the view does)."""
+    view = [r for r in records if r.split == BANDWIDTH_SPLIT]
+    out = []
+    for ch, snr in sorted({(channel_label(r), r.snr_db) for r in view if r.method == reference}):
+        here = [r for r in view if (channel_label(r), r.snr_db) == (ch, snr)]
+        ref = next((r for r in here if r.method == reference and r.k == k), None)
+        imgs = [r for r in here if r.method in IMAGE_METHODS]
+        if ref is None or not imgs:
+            continue
+        served = {r.channel_uses_per_image: r for r in here if r.method == reference}
+        common = sorted(set(served) & {r.channel_uses_per_image for r in imgs})
+        row = {"channel": ch, "snr_db": snr, reference: ref.value, "k": k}
+        if common:
+            uses = common[0]
+            best = max((r for r in imgs if r.channel_uses_per_image == uses), key=lambda r: r.value)
+            d, lo, hi, how = difference(served[uses], best)
+            row |= {"uses": uses, "reference_at_uses": served[uses].value, "best": best.method, "best_acc": best.value,
+                    "difference": d, "ci95": (lo, hi), "interval": how}
+        reach = sorted(r.channel_uses_per_image for r in imgs if r.value >= ref.value)
+        row["uses_to_match"] = reach[0] if reach else None
+        row["largest_budget"] = max(r.channel_uses_per_image for r in imgs)
+        out.append(row)
+    return out
+
+
+def _cell(d: float, lo: float, hi: float) -> str:
+    return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip") -> str:
+    """The equal-energy and equal-bandwidth sections of results.md, with their claims."""
+    md = ""
+    rows = equal_energy_rows(records, reference)
+    if rows:
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        md += (
+            "\n## Equal energy\n\n"
+            f"Each baseline point against {reference} given the same energy per image (E/N0 = SNR + 10 log10 uses): "
+            f"{reference} at {k} channel uses runs at SNR + 10 log10(uses / {k}) on the same images (fading: the same fades). "
+            f"Cells: {reference} - baseline, with a 95 % interval (paired bootstrap over the images); SNR is the baseline's.\n\n"
+            "| channel | SNR (dB) | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods) + "\n"
+        )
+        for ch, snr in dict.fromkeys((r["channel"], r["snr_db"]) for r in rows):
+            by = {r["method"]: r for r in rows if (r["channel"], r["snr_db"]) == (ch, snr)}
+            md += f"| {ch} | {snr:g} | " + " | ".join(_cell(by[m]["difference"], *by[m]["ci95"]) if m in by else "" for m in methods) + " |\n"
+        claims = energy_claims(rows)
+        wins = [c for c in claims if c["ci95"][0] > 0]
+        md += (f"\nAt equal energy {reference} beats every image baseline (interval above zero) at {len(wins)} of {len(claims)} points"
+               + (": " + ", ".join(f"{c['channel']} {c['snr_db']:g} dB" for c in wins) if wins else "") + ".\n")
+    claims = bandwidth_claims(records, k, reference)
+    if claims:
+        md += (
+            "\n## Equal bandwidth\n\n"
+            f"At fixed SNRs, {reference} at each k it serves, the image baselines at budgets of channel uses, token-digital at "
+            f"each bit width (`accuracy_vs_bandwidth.png`), on the first {next(r.n for r in records if r.split == BANDWIDTH_SPLIT)} "
+            f"test images. 'same uses': {reference} against the best image baseline at the smallest budget both occupy; "
+            f"'uses to match': the smallest budget at which an image baseline reaches {reference}'s accuracy at k = {k}, and "
+            f"its ratio to {k}.\n\n"
+            f"| channel | SNR (dB) | {reference} at k={k} | same uses | {reference} there | best image baseline there | "
+            "difference [95 % interval] | verdict | uses to match (ratio) |\n|---|---|---|---|---|---|---|---|---|\n"
+        )
+        for c in claims:
+            same = (f"{c['uses']:g} | {c['reference_at_uses']:.3f} | {c['best']} {c['best_acc']:.3f} | "
+                    f"{_cell(c['difference'], *c['ci95'])} | {verdict(*c['ci95'])}") if "uses" in c else "| | | | "
+            match = (f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"]
+                     else f"> {c['largest_budget']:g} (> {c['largest_budget'] / k:.0f}x)")
+            md += f"| {c['channel']} | {c['snr_db']:g} | {c[reference]:.3f} | {same} | {match} |\n"
+    return md
