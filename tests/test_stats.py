@@ -105,3 +105,20 @@ def test_equal_bandwidth_compares_at_shared_uses_and_finds_the_uses_to_match():
     assert c["uses_to_match"] == 256 and c["largest_budget"] == 1024
     [c] = bandwidth_claims([r for r in recs if r.value < 0.6 or r.method == "semclip"], 16)
     assert c["uses_to_match"] is None  # no budget of the view reaches semclip at k = 16
+
+
+def test_claims_per_view_list_wins_and_losses_by_interval():
+    """Same SNR: semclip 0.2 against image-capacity 0.5 (a loss); at equal energy semclip
+    gets 0.8 against 0.5 (a gain); at equal bandwidth (64 uses) 0.7 against 0.1 (a gain),
+    and image-capacity needs 256 uses to reach semclip's 0.6 at k = 16 (16x)."""
+    from semclip.eval.compare import claims_markdown, claims_rows
+
+    recs = [_rec("semclip", -10.0, 16, 0.2, split="subset", n=400), _rec("image-capacity", -10.0, 1024, 0.5, n=400),
+            _rec("semclip", 8.0618, 16, 0.8, split="equal-energy", n=400)]
+    recs += [_rec("semclip", 0.0, k, v, split="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
+    recs += [_rec("image-capacity", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.1), (256, 0.65))]
+    same, energy, bandwidth = claims_rows(recs, chance=0.1, k=16)
+    assert (same["wins"], same["losses"]) == ([], [("awgn", -10.0)]) and "0.40x the best (image-capacity)" in same["claim"]
+    assert (energy["wins"], energy["losses"]) == ([("awgn", -10.0)], []) and "1.60x" in energy["claim"]
+    assert (bandwidth["wins"], bandwidth["losses"]) == ([("awgn", 0.0)], []) and "256 (16x)" in bandwidth["claim"]
+    assert "| equal energy per image | awgn -10 dB | none |" in claims_markdown(recs, 0.1, 16)

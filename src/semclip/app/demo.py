@@ -26,7 +26,7 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import Tokens, dataset_tokens, lazy_tokens
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.eval.compare import comparison_markdown
+from semclip.eval.compare import claims_markdown, comparison_markdown
 from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_equal_bandwidth, plot_equal_energy, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.device import of as device_of
@@ -316,7 +316,8 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
         on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in ("pca", "semclip-indomain")]
-        md += baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, cfg.k)
+        md += (baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, cfg.k)
+               + claims_markdown(on_main, 1.0 / len(main.classes), cfg.k))
         if cfg.views:
             plot_equal_energy(on_main, out / "accuracy_vs_energy.png", BASELINE_METHODS)
             plot_equal_bandwidth(on_main, out / "accuracy_vs_bandwidth.png", BASELINE_METHODS)
