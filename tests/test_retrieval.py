@@ -59,6 +59,7 @@ def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
 def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     from semclip.backbones.base import create_backbone
     from semclip.baselines.quantize import TokenQuantizer
+    from semclip.baselines.digital import MCS, BlockPlan
     from semclip.eval.retrieval import sweep_retrieval_digital
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
@@ -67,6 +68,8 @@ def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     train = F.normalize(torch.randn(200, bb.dim), dim=-1)
     recs = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["awgn", "rayleigh:none"], [30.0], "toy")
     assert len(recs) == 6 and {r.method for r in recs} == {"token-digital"}  # rayleigh:none skipped: no CSI
+    assert {r.link_adaptation for r in recs} == {"bler"}  # the MCS from random payloads' BLER, as for classification
+    assert recs[0].channel_uses_per_image == BlockPlan.for_payload(2 * bb.dim, MCS.parse("64qam:2/3")).channel_uses  # 30 dB: the top MCS
     fading = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["rayleigh"], [30.0], "toy")
     assert {(r.csi, r.receiver) for r in fading} == {("mmse", "zf")}  # the chain equalises by zero forcing
     q = TokenQuantizer(train, 2)

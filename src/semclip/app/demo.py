@@ -511,13 +511,15 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Calla
                     records += [r for r in recs if r.method != "clean"]
     if "token-digital" in cfg.baselines.methods:
         key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
-                                       cfg.train_dataset, cfg.train_limit, "retrieval-v4"]).encode()).hexdigest()[:16]
+                                       cfg.train_dataset, cfg.train_limit, cfg.baselines.target_bler,
+                                       cfg.baselines.probe_payloads, "retrieval-v5"]).encode()).hexdigest()[:16]
         path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
         if path.exists():
             records += [Record(**r) for r in json.loads(path.read_text())]
         else:
             log("token-digital retrieval (one LDPC link per point)")
-            recs = sweep_retrieval_digital(tokens, quantizer(1), index, cfg.channels, cfg.snrs_db, data.name, cfg.seed)
+            recs = sweep_retrieval_digital(tokens, quantizer(1), index, cfg.channels, cfg.snrs_db, data.name, cfg.seed,
+                                           target_bler=cfg.baselines.target_bler, probe_payloads=cfg.baselines.probe_payloads)
             atomic_write_json(path, [r.model_dump() for r in recs])
             records += recs
     return records

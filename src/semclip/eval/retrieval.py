@@ -21,11 +21,13 @@ if TYPE_CHECKING:  # baselines come after eval in the library's order
     from semclip.baselines.quantize import TokenQuantizer
 
 
-def _records(method, channel, csi, snr, uses, recall, dataset, index: CaptionIndex, k=None, receiver=None) -> list[Record]:
+def _records(method, channel, csi, snr, uses, recall, dataset, index: CaptionIndex, k=None, receiver=None,
+             link_adaptation=None) -> list[Record]:
     queries = {"image-to-text": len(index.target), "text-to-image": len(index.texts)}
     return [
         Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
-               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver, n=queries[direction])
+               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver, n=queries[direction],
+               link_adaptation=link_adaptation)
         for direction, metrics in recall.items() for m, v in metrics.items()
     ]
 
@@ -76,17 +78,19 @@ def retrieval_markdown(records: Sequence[Record]) -> str:
 @torch.no_grad()
 def sweep_retrieval_digital(
     tokens: torch.Tensor, quant: TokenQuantizer, index: CaptionIndex, channels: Sequence[str],
-    snrs_db: Sequence[float], dataset: str, seed: int = 0, batch_size: int = 125,
+    snrs_db: Sequence[float], dataset: str, seed: int = 0, batch_size: int = 125, target_bler: float = 0.1,
+    probe_payloads: int = 200,
 ) -> list[Record]:
     """token-digital for retrieval: the token quantised by ``quant`` (fitted on training
-    tokens) over CRC + LDPC + QAM, the MCS picked by the SNR-gap rule (one link per point: a
-    search per point over all MCSs would cost minutes here); failed blocks keep the
-    decoder's hard bits."""
+    tokens) over CRC + LDPC + QAM, the MCS per point by the same label-free link adaptation
+    as classification's (BLER of random payloads against ``target_bler``); failed blocks
+    keep the decoder's hard bits."""
+    from semclip.baselines.adaptation import select_mcs
     from semclip.baselines.digital import DEFAULT_MCS, MCS, BlockPlan, DigitalLink, coherent_channel
-    from semclip.baselines.one_image import pick_mcs
 
     payload = quant.encode(tokens)
-    table = [MCS.parse(s) for s in DEFAULT_MCS]
+    links = {m: DigitalLink(BlockPlan.for_payload(quant.payload_bits, m)) for m in sorted(
+        (MCS.parse(s) for s in DEFAULT_MCS), key=lambda m: (m.efficiency, m.bits_per_symbol))}
     records = []
     for ch in channels:
         if ch == "rayleigh:none":
@@ -94,9 +98,11 @@ def sweep_retrieval_digital(
         channel = coherent_channel(ch, generator(seed))  # the chain equalises by zero forcing: its `receiver`
         label = create_channel(ch)
         for snr in snrs_db:
-            link = DigitalLink(BlockPlan.for_payload(quant.payload_bits, pick_mcs(snr, table)))
+            mcs, _ = select_mcs(links, ch, snr, target_bler, probe_payloads, seed, batch_size)
+            link = links[mcs]
             h = common_gains(seed, snr, payload.shape[0]) if channel.fading else None
             got, _ = link.transmit(payload, channel, snr, batch_size, h)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
-                                index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None))
+                                index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None),
+                                link_adaptation="bler")
     return records
