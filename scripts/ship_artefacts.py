@@ -52,6 +52,23 @@ def shippable(path: Path) -> tuple[dict, dict[str, str]]:
     return state, meta
 
 
+def same_content(path: Path, state: dict, meta: dict) -> bool:
+    """Whether the safetensors file holds these tensors and metadata (aside from its header's
+    key order, which the writer does not keep stable, and the training time)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return (_stable(f.metadata() or {}) == _stable(meta) and set(f.keys()) == set(state)
+                and all(f.get_tensor(k).equal(state[k]) for k in state))
+
+
+def _stable(meta: dict) -> dict:
+    """Metadata without what changes from run to run with the same result (training time)."""
+    extra = json.loads(meta.get("extra", "{}"))
+    extra.pop("seconds", None)
+    return {**meta, "extra": extra}
+
+
 def run_job(cache: Path, shipped: bool, out: Path) -> dict:
     """The default main job in ``cache``; returns its results.json."""
     os.environ["SEMCLIP_CACHE"] = str(cache)
@@ -76,8 +93,9 @@ def ship(results: dict) -> None:
         src, dst = Path(used["path"]), SHIPPED / used["name"]
         dst.parent.mkdir(parents=True, exist_ok=True)
         state, meta = shippable(src)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(dst), metadata=meta)
-        dst.chmod(0o644)
+        if not (dst.is_file() and same_content(dst, state, meta)):  # an unchanged part keeps its file (and git its history)
+            save_file({k: v.contiguous() for k, v in state.items()}, str(dst), metadata=meta)
+            dst.chmod(0o644)
         parts.append({"what": used["what"], "name": used["name"], "sha256": sha256(dst), "bytes": dst.stat().st_size,
                       "trained_sha256": sha256(src)})
     names = {p["name"] for p in parts}
