@@ -122,49 +122,46 @@ def _points(items: Sequence[tuple[str, float]]) -> str:
     return "; ".join(f"{ch} {', '.join(s)} dB" for ch, s in by.items()) or "none"
 
 
+def _view(name: str, points: Sequence[tuple[str, float, tuple[float, float]]], claim: str) -> dict:
+    """One view's row: (channel, SNR) where the interval is above zero, where below, the claim."""
+    return {"view": name, "wins": [(ch, snr) for ch, snr, ci in points if ci[0] > 0],
+            "losses": [(ch, snr) for ch, snr, ci in points if ci[1] < 0], "claim": claim}
+
+
 def claims_rows(records: Sequence[Record], chance: float, k: int, reference: str = "semclip") -> list[dict]:
     """The paper's two claims (41 % more accuracy than image transmission at low SNR, over
     50x less bandwidth) in each view: at the same per-symbol SNR, at equal energy per image,
     at equal bandwidth. Per view: the points where the reference beats every image baseline
     (the difference's 95 % interval above zero), those where it is below the best (interval
     below zero), and the claim computed."""
+    def ci(lo_hi: tuple[float, float]) -> str:
+        return f"[{lo_hi[0]:+.3f}, {lo_hi[1]:+.3f}]"
+
     out = []
     rows = comparison_rows(records, chance, reference)
     if rows:
-        low = lowest_snr_targets(rows)
-        out.append({
-            "view": "same SNR per symbol",
-            "wins": [(r["channel"], r["snr_db"]) for r in rows if r["difference_ci95"][0] > 0],
-            "losses": [(r["channel"], r["snr_db"]) for r in rows if r["difference_ci95"][1] < 0],
-            "claim": "; ".join(f"{ch} {r['snr_db']:g} dB: {r['gain']:.2f}x the best ({r['best_image']}), difference "
-                               f"{r[reference] - r['best_image_acc']:+.3f} [{r['difference_ci95'][0]:+.3f}, {r['difference_ci95'][1]:+.3f}], "
-                               f"at 1/{r['bandwidth_ratio_vs_jpeg'] or 0:.0f} of image-jpeg-ldpc's channel uses" for ch, r in low.items()),
-        })
+        claim = "; ".join(
+            f"{ch} {r['snr_db']:g} dB: {r['gain']:.2f}x the best ({r['best_image']}), difference "
+            f"{r[reference] - r['best_image_acc']:+.3f} {ci(r['difference_ci95'])}, at 1/{r['bandwidth_ratio_vs_jpeg'] or 0:.0f} of "
+            "image-jpeg-ldpc's channel uses" for ch, r in lowest_snr_targets(rows).items())
+        out.append(_view("same SNR per symbol", [(r["channel"], r["snr_db"], r["difference_ci95"]) for r in rows], claim))
     energy = energy_claims(equal_energy_rows(records, reference))
     if energy:
-        lowest = {}
+        lowest: dict[str, dict] = {}
         for r in energy:
             lowest.setdefault(r["channel"], r)
-        out.append({
-            "view": "equal energy per image",
-            "wins": [(r["channel"], r["snr_db"]) for r in energy if r["ci95"][0] > 0],
-            "losses": [(r["channel"], r["snr_db"]) for r in energy if r["ci95"][1] < 0],
-            "claim": "; ".join(f"{ch} {r['snr_db']:g} dB (the baselines' SNR): {r[reference] / max(r['baseline'], 1e-9):.2f}x the "
-                               f"image baseline it does worst against ({r['method']}), difference {r['difference']:+.3f} "
-                               f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]" for ch, r in lowest.items()),
-        })
+        claim = "; ".join(
+            f"{ch} {r['snr_db']:g} dB (the baselines' SNR): {r[reference] / max(r['baseline'], 1e-9):.2f}x the image baseline it "
+            f"does worst against ({r['method']}), difference {r['difference']:+.3f} {ci(r['ci95'])}" for ch, r in lowest.items())
+        out.append(_view("equal energy per image", [(r["channel"], r["snr_db"], r["ci95"]) for r in energy], claim))
     bw = [c for c in bandwidth_claims(records, k, reference) if "uses" in c]
     if bw:
-        out.append({
-            "view": "equal bandwidth",
-            "wins": [(c["channel"], c["snr_db"]) for c in bw if c["ci95"][0] > 0],
-            "losses": [(c["channel"], c["snr_db"]) for c in bw if c["ci95"][1] < 0],
-            "claim": f"at {bw[0]['uses']:g} channel uses each: " + "; ".join(
-                f"{c['channel']} {c['snr_db']:g} dB {c['reference_at_uses'] / max(c['best_acc'], 1e-9):.2f}x" for c in bw)
-            + f". Channel uses an image baseline needs to reach {reference} at k = {k}: " + "; ".join(
-                f"{c['channel']} {c['snr_db']:g} dB " + (f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"]
-                                                         else f"more than {c['largest_budget']:g}") for c in bw),
-        })
+        ratios = "; ".join(f"{c['channel']} {c['snr_db']:g} dB {c['reference_at_uses'] / max(c['best_acc'], 1e-9):.2f}x" for c in bw)
+        needs = "; ".join(f"{c['channel']} {c['snr_db']:g} dB " + (
+            f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"] else f"more than {c['largest_budget']:g}")
+            for c in bw)
+        claim = f"at {bw[0]['uses']:g} channel uses each: {ratios}. Channel uses an image baseline needs to reach {reference} at k = {k}: {needs}"
+        out.append(_view("equal bandwidth", [(c["channel"], c["snr_db"], c["ci95"]) for c in bw], claim))
     return out
 
 
