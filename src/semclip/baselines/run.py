@@ -1,4 +1,4 @@
-"""The four baselines over a grid of channels and SNRs, each ending at the same receiver
+"""The baselines over a grid of channels and SNRs, each ending at the same receiver
 (backbone + zero-shot classifier) as semclip and writing the same Record schema.
 
 - ``image-jpeg-ldpc``: JPEG at the side and quality that fit the budget with the least pixel
@@ -57,7 +57,7 @@ from semclip.baselines.image_jscc import (
     train_image_jscc,
 )
 from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
-from semclip.baselines.jpeg import MAX_SIDE, MIN_SIDE, JpegImage, default_sides, frame, grey, receive, unframe
+from semclip.baselines.jpeg import MAX_SIDE, MIN_SIDE, JpegImage, check_sides, default_sides, frame, grey, receive, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.rayleigh import common_gains
@@ -201,9 +201,11 @@ class JpegSource:
     def __init__(self, ctx: Context, receiver: ImageReceiver, sides: Sequence[int] | None = None) -> None:
         self.ctx = ctx
         self.receiver = receiver
-        wanted = [tuple(sorted(set(sides), reverse=True)) if sides else default_sides(im.size) for im in ctx.images[:1]]
-        if ctx.jpegs is None or len(ctx.jpegs) != len(ctx.images) or [j.sides for j in ctx.jpegs[:1]] != wanted:
-            ctx.jpegs = [JpegImage.of(im, sides or default_sides(im.size)) for im in ctx.images]
+        def ladder(im: Image.Image) -> tuple[int, ...]:
+            return check_sides(sides, im.size) if sides else default_sides(im.size)
+
+        if ctx.jpegs is None or len(ctx.jpegs) != len(ctx.images) or (ctx.images and ctx.jpegs[0].sides != ladder(ctx.images[0])):
+            ctx.jpegs = [JpegImage.of(im, ladder(im)) for im in ctx.images]  # kept on the context for the next JPEG baseline
         self.jpegs = ctx.jpegs
 
     def received(self, i: int, choice: tuple[int, int] | None, scan: bytes | None = None) -> tuple[Image.Image, tuple | None]:
