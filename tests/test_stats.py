@@ -103,6 +103,8 @@ def test_equal_bandwidth_compares_at_shared_uses_and_finds_the_uses_to_match():
     assert (c["uses"], c["best"], c["best_acc"]) == (64, "image-capacity", 0.2)
     assert c["difference"] == pytest.approx(0.5) and c["ci95"][0] > 0
     assert c["uses_to_match"] == 256 and c["largest_budget"] == 1024
+    # paired: capacity at 256 uses gets 5 more images right than semclip and no fewer, shown above it
+    assert c["uses_to_match_range"] == (256, 256)
     [c] = bandwidth_claims([r for r in recs if r.value < 0.6 or r.method == "semclip"], 16)
     assert c["uses_to_match"] is None  # no budget of the view reaches semclip at k = 16
 

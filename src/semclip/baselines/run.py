@@ -464,8 +464,15 @@ def run_baselines(
     mine = {path for _, _, path in d.shard_items(to_run)}  # this process's share of what is missing
     receiver = receiver or ImageReceiver(ctx.backbone)
     # built before the progress display: each shows its own (rich nests no live displays)
+    for method in [m for m in cfg.methods if m not in missing]:  # read back: still list the trained parts that made them
+        if method in IMAGE_JSCC:
+            train = image_jscc_train(ctx, method)
+            artefacts.find(image_jscc_name(cfg, cfg.image_jscc or auto_config(ctx.images[0]), train), f"image DeepJSCC ({train.name})")
+        elif method == "token-digital":
+            for b in cfg.token_bits:
+                ctx.quantizer(b)
     models = {}
-    for method in missing & set(IMAGE_JSCC):  # trained once, by the main process; the others load it
+    for method in [m for m in IMAGE_JSCC if m in missing]:  # trained once, by the main process; the others load it
         if d.is_main:
             models[method] = get_image_jscc(cfg, ctx, log, method)
         d.barrier()

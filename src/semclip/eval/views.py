@@ -120,9 +120,23 @@ def bandwidth_claims(records: Sequence[Record], k: int, reference: str = "semcli
                     "difference": d, "ci95": (lo, hi), "interval": how}
         reach = sorted(r.channel_uses_per_image for r in imgs if r.value >= ref.value)
         row["uses_to_match"] = reach[0] if reach else None
+        # its 95 % range: from the first budget where an image baseline is no longer shown below
+        # the reference (interval of reference - baseline reaching zero) to the first where it is shown above
+        diffs = [(r.channel_uses_per_image, difference(ref, r)) for r in imgs]
+        not_below = sorted(u for u, d in diffs if d[1] <= 0)
+        above = sorted(u for u, d in diffs if d[2] < 0)
+        row["uses_to_match_range"] = (not_below[0] if not_below else None, above[0] if above else None)
         row["largest_budget"] = max(r.channel_uses_per_image for r in imgs)
         out.append(row)
     return out
+
+
+def uses_range(c: dict, k: int) -> str:
+    """'98–256 uses (6–16x)' from a bandwidth claim's ``uses_to_match_range``."""
+    lo, hi = c["uses_to_match_range"]
+    big = c["largest_budget"]
+    lo_t, hi_t = (f"{lo:g}" if lo else f">{big:g}"), (f"{hi:g}" if hi else f">{big:g}")
+    return f"{lo_t}–{hi_t} uses ({lo_t if not lo else f'{lo / k:.0f}'}–{hi_t if not hi else f'{hi / k:.0f}'}x)"
 
 
 def _cell(d: float, lo: float, hi: float) -> str:
@@ -156,8 +170,9 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
             f"At fixed SNRs, {reference} at each k it serves, the image baselines at budgets of channel uses, token-digital at "
             f"each bit width (`accuracy_vs_bandwidth.png`), on the first {next(r.n for r in records if r.split == BANDWIDTH_SPLIT)} "
             f"test images. 'same uses': {reference} against the best image baseline at the smallest budget both occupy; "
-            f"'uses to match': the smallest budget at which an image baseline reaches {reference}'s accuracy at k = {k}, and "
-            f"its ratio to {k}.\n\n"
+            f"'uses to match': the smallest budget at which an image baseline reaches {reference}'s accuracy at k = {k}, "
+            f"its ratio to {k}, and in brackets the range from the first budget where an image baseline is no longer shown "
+            "below it to the first where one is shown above it (paired 95 % intervals; '>' where no budget of the view is).\n\n"
             f"| channel | SNR (dB) | {reference} at k={k} | same uses | {reference} there | best image baseline there | "
             "difference [95 % interval] | verdict | uses to match (ratio) |\n|---|---|---|---|---|---|---|---|---|\n"
         )
@@ -165,6 +180,6 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
             same = (f"{c['uses']:g} | {c['reference_at_uses']:.3f} | {c['best']} {c['best_acc']:.3f} | "
                     f"{_cell(c['difference'], *c['ci95'])} | {verdict(*c['ci95'])}") if "uses" in c else "| | | | "
             match = (f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"]
-                     else f"> {c['largest_budget']:g} (> {c['largest_budget'] / k:.0f}x)")
+                     else f"> {c['largest_budget']:g} (> {c['largest_budget'] / k:.0f}x)") + f" [{uses_range(c, k)}]"
             md += f"| {c['channel']} | {c['snr_db']:g} | {c[reference]:.3f} | {same} | {match} |\n"
     return md
