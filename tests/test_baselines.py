@@ -328,7 +328,7 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
 
 
 def test_link_adaptation_picks_by_bler_and_refuses_bad_targets():
-    from semclip.baselines.adaptation import measure_bler, select_mcs
+    from semclip.baselines.adaptation import _measure, measure_bler, select_mcs
 
     table = [MCS.parse(s) for s in ("qpsk:1/3", "16qam:1/2", "64qam:2/3")]
     links = {m: DigitalLink(BlockPlan.for_budget(512, m)) for m in table}
@@ -339,9 +339,14 @@ def test_link_adaptation_picks_by_bler_and_refuses_bad_targets():
     # between them (AWGN, 9 dB: QPSK 1/3 and 16-QAM 1/2 decode, 64-QAM 2/3 does not)
     assert measure_bler(links[MCS.parse("64qam:2/3")], "awgn", 9.0, 40, seed=0) > 0.5
     assert select_mcs(links, "awgn", 9.0, 0.1, 40, seed=0)[0] == MCS.parse("16qam:1/2")
-    # the same probes give the same figure (a stream per channel, MCS and SNR)
-    assert measure_bler(links[MCS.parse("16qam:1/2")], "awgn", 3.0, 40, seed=1) == measure_bler(
-        links[MCS.parse("16qam:1/2")], "awgn", 3.0, 40, seed=1)
+    # the same probes give the same figure (a stream per channel, MCS and SNR), so a run measures each once
+    link = links[MCS.parse("16qam:1/2")]
+    assert _measure(link, "awgn", 3.0, 40, 1, None, None) == _measure(link, "awgn", 3.0, 40, 1, None, None)
+    sent = []
+    link.transmit = lambda *a, **k: sent.append(1) or DigitalLink.transmit(link, *a, **k)
+    first = measure_bler(link, "awgn", 3.5, 40, seed=1)
+    calls = len(sent)
+    assert calls > 0 and measure_bler(link, "awgn", 3.5, 40, seed=1) == first and len(sent) == calls
     for bad in (0.0, 1.0, -0.1, float("nan")):
         with pytest.raises(SemclipError, match=r"target BLER must be in \(0, 1\)"):
             BaselineConfig(target_bler=bad).validate()

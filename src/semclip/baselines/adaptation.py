@@ -30,6 +30,9 @@ def probe_generator(seed: int, spec: str, mcs: MCS, snr_db: float) -> torch.Gene
     return generator(seed * 1_000_003 + int(key, 16))
 
 
+_measured: dict[tuple, float] = {}  # probes are deterministic: the same link, channel and SNR measure the same BLER
+
+
 @torch.no_grad()
 def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None = None,
                  stop_above: float | None = None) -> float:
@@ -37,7 +40,18 @@ def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, see
     block after the link: the payload error rate the link adapts on. With ``stop_above``,
     probing stops as soon as more than that fraction of all ``payloads`` has failed (the
     figure is then the fraction among those sent, above the bound either way): a hopeless
-    MCS costs a batch, not every payload at every decoder iteration."""
+    MCS costs a batch, not every payload at every decoder iteration. Measured once per run
+    for each (link, channel, SNR, probe settings): the main grid, the views and the
+    retrieval link ask for the same ones."""
+    key = (link.plan, link.num_iter, link.check_every, link.decoder, link.device.type, spec, float(snr_db), payloads, seed, batch_size,
+           stop_above)
+    if key not in _measured:
+        _measured[key] = _measure(link, spec, snr_db, payloads, seed, batch_size, stop_above)
+    return _measured[key]
+
+
+def _measure(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None,
+             stop_above: float | None) -> float:
     gen = probe_generator(seed, spec, link.plan.mcs, snr_db)
     bits = torch.randint(0, 2, (payloads, link.plan.info_bits), generator=gen, device=gen.device, dtype=torch.uint8)
     channel = coherent_channel(spec, gen)
