@@ -85,6 +85,15 @@ def generator(seed: int, device: torch.device | None = None) -> torch.Generator:
     return torch.Generator(device=device or current()).manual_seed(int(seed))
 
 
+def keyed_generator(seed: int, key: str, device: torch.device | None = None, digits: int = 8) -> torch.Generator:
+    """A stream of its own per (seed, key): the seed offset by ``digits`` hex digits of the
+    key's SHA-1, so that streams for different purposes (a channel's noise, link probes,
+    common fades) never overlap and do not depend on what ran before."""
+    import hashlib
+
+    return generator(seed * 1_000_003 + int(hashlib.sha1(key.encode()).hexdigest()[:digits], 16), device)
+
+
 def host_generator(seed: int) -> torch.Generator:
     """A seeded CPU generator, for draws that index host memory (which rows a batch reads)."""
     return torch.Generator(device="cpu").manual_seed(int(seed))

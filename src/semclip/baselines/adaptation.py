@@ -7,13 +7,12 @@ available, named as such in every record it makes.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import torch
 
 from semclip.baselines.digital import MCS, DigitalLink, coherent_channel
-from semclip.device import generator
+from semclip.device import keyed_generator
 from semclip.errors import SemclipError
 
 LINK_ADAPTATIONS = ("bler", "oracle")
@@ -26,8 +25,7 @@ def check_target(target_bler: float) -> None:
 
 def probe_generator(seed: int, spec: str, mcs: MCS, snr_db: float) -> torch.Generator:
     """A stream of its own per (seed, channel, MCS, SNR), apart from the test images'."""
-    key = hashlib.sha1(f"probe|{spec}|{mcs.name}|{snr_db:g}".encode()).hexdigest()[:8]
-    return generator(seed * 1_000_003 + int(key, 16))
+    return keyed_generator(seed, f"probe|{spec}|{mcs.name}|{snr_db:g}")
 
 
 _measured: dict[tuple, float] = {}  # probes are deterministic: the same link, channel and SNR measure the same BLER

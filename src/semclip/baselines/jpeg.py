@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from PIL import Image
@@ -101,6 +101,11 @@ class JpegImage:
         image = image.convert("L" if image.mode in ("L", "1", "I", "F") else "RGB")
         return cls(image, check_sides(sides, image.size) if sides else (max(image.size),))
 
+    @cached_property
+    def _original(self) -> np.ndarray:
+        """The original's pixels, the reference of every candidate's error."""
+        return _pixels(self.image)
+
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
@@ -138,7 +143,7 @@ class JpegImage:
         key = (side, quality)
         if key not in self._errors:
             shown = receive(self.scan(side, quality), quality, side, self.size, self.mode)
-            self._errors[key] = float(np.mean((_pixels(shown) - _pixels(self.image)) ** 2)) if shown else float("inf")
+            self._errors[key] = float(np.mean((_pixels(shown) - self._original) ** 2)) if shown else float("inf")
         return self._errors[key]
 
     def choose(self, max_bytes: float) -> tuple[int, int] | None:

@@ -60,10 +60,9 @@ from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
 from semclip.baselines.jpeg import MAX_SIDE, MIN_SIDE, JpegImage, check_sides, default_sides, frame, grey, receive, unframe
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
-from semclip.channels.rayleigh import common_gains
 from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
-from semclip.device import generator
+from semclip.device import keyed_generator
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.results import Record
@@ -178,9 +177,9 @@ def best_over_mcs(table: Sequence[MCS], evaluate: Callable[[MCS], Outcome]) -> O
 
 
 def _gains(ctx: Context, spec: str, snr: float) -> torch.Tensor | None:
-    """The test images' fades at this SNR on a fading channel (``common_gains``: the same
+    """The test images' fades at this SNR on a fading channel (``Channel.common_fades``: the same
     for every method, semclip's sweep included); None on AWGN."""
-    return common_gains(ctx.seed, snr, len(ctx.labels)) if spec.startswith("rayleigh") else None
+    return create_channel(spec).common_fades(ctx.seed, snr, len(ctx.labels))
 
 
 def _fade_power(ctx: Context, spec: str, snr: float) -> torch.Tensor:
@@ -192,7 +191,7 @@ def _fade_power(ctx: Context, spec: str, snr: float) -> torch.Tensor:
 def _generator(seed: int, spec: str) -> torch.Generator:
     """Each (seed, channel) its own stream on the run's device: a configuration's draws do
     not depend on which others ran before it, or on which process ran it."""
-    return generator(seed * 1_000_003 + int(hashlib.sha1(spec.encode()).hexdigest()[:6], 16))
+    return keyed_generator(seed, spec, digits=6)
 
 
 class JpegSource:
@@ -291,7 +290,7 @@ def run_capacity(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[fl
     """JPEG at log2(1 + |h|^2 SNR) per image: the rate adapted to each block's fade, i.e.
     CSI at the transmitter (CSIT) on Rayleigh; log2(1 + SNR) on AWGN."""
     n = len(ctx.images)
-    fading = spec.startswith("rayleigh")
+    fading = create_channel(spec).fading
     out = []
     for snr in snrs:
         ok, lost, mix = _jpeg_at_rates(src, cfg, torch.log2(1 + _fade_power(ctx, spec, snr) * 10 ** (snr / 10)))
@@ -307,7 +306,7 @@ def run_outage(ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[floa
     (|h|^2 ~ Exp(1): R = log2(1 - SNR ln(1 - target))); an image whose block cannot carry
     R is lost. On AWGN it is the capacity bound."""
     n = len(ctx.images)
-    fading = spec.startswith("rayleigh")
+    fading = create_channel(spec).fading
     out = []
     for snr in snrs:
         lin = 10 ** (snr / 10)

@@ -86,6 +86,11 @@ class Channel(nn.Module):
         numbers shared by every method); ``None``, or a channel without fading: drawn as usual."""
         yield
 
+    def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor | None:
+        """The fades [n, 1] that images 0..n-1 share at (seed, SNR) across every method, for
+        ``gains``; None on a channel without fading."""
+        return None
+
     @staticmethod
     def capacity(snr_db: float) -> float:
         """Shannon capacity of the AWGN channel, bits per complex channel use."""

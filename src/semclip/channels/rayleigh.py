@@ -15,7 +15,6 @@ SNR, seed) every method sees the same h, and only the noise is its own.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -61,6 +60,9 @@ class RayleighBlockFading(Channel):
         finally:
             self._fixed = None
 
+    def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
+        return common_gains(seed, snr_db, n, device)
+
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float) -> ChannelOutput:
         """x: [B, k] complex64; snr_db: [B, 1] average SNR -> ChannelOutput."""
         snr = as_snr_tensor(snr_db, x.shape[0], x.device)
@@ -82,8 +84,7 @@ class RayleighBlockFading(Channel):
 def common_gains(seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
     """[n, 1] CN(0, 1) fades of images 0..n-1 at (seed, SNR): the same for every method
     (a stream of their own, apart from any method's noise)."""
-    from semclip.device import generator
+    from semclip.device import keyed_generator
 
-    key = int(hashlib.sha1(f"fading|{float(snr_db):g}".encode()).hexdigest()[:8], 16)
-    gen = generator(seed * 1_000_003 + key, device)
+    gen = keyed_generator(seed, f"fading|{float(snr_db):g}", device)
     return complex_noise(torch.Size((n, 1)), torch.ones(n, 1, device=gen.device), gen)

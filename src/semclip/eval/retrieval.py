@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from semclip.channels.rayleigh import common_gains
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -46,7 +45,7 @@ def sweep_retrieval(
         channel = create_channel(ch, generator=generator(seed, dev))
         recs = []
         for snr in snrs_db:
-            h = common_gains(seed, snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
+            h = channel.common_fades(seed, snr, tokens.shape[0], dev)  # shared by every method
             with channel.gains(h):
                 received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
             recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
@@ -100,7 +99,7 @@ def sweep_retrieval_digital(
         for snr in snrs_db:
             mcs, _ = select_mcs(links, ch, snr, target_bler, probe_payloads, seed, batch_size)
             link = links[mcs]
-            h = common_gains(seed, snr, payload.shape[0]) if channel.fading else None
+            h = channel.common_fades(seed, snr, payload.shape[0])
             got, _ = link.transmit(payload, channel, snr, batch_size, h)
             records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
                                 index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None),

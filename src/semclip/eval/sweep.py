@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from semclip.channels.rayleigh import common_gains
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -58,7 +57,7 @@ def sweep(
         csi = getattr(channel, "csi", None)
         for snr, fade_snr in zip(snrs_db, fade_snrs_db or snrs_db, strict=True):
             preds = []
-            h = common_gains(seed, fade_snr, tokens.shape[0], dev) if channel.fading else None  # shared by every method
+            h = channel.common_fades(seed, fade_snr, tokens.shape[0], dev)  # shared by every method
             for s in range(0, tokens.shape[0], batch_size):
                 t = tokens[s : s + batch_size].to(dev)
                 with channel.gains(None if h is None else h[s : s + t.shape[0]]):
