@@ -7,14 +7,15 @@ Both run the default main job (``semclip demo`` with ``--no-shipped``) in a cach
 own (``--work``/cache; kept, so a rerun reuses the tokens and parts an earlier one made:
 delete it to start from nothing; its cached results are dropped first, so that every
 trained part is asked for). Regenerating copies every trained part the job used into the package
-(the token codecs' weight matrices as float16, everything else as trained) and writes
-``MANIFEST.json`` (what each part is, its digest, how it was made and on what machine).
+(the token codecs' weight matrices as float16, everything else as trained), the job's
+link-adaptation probe figures as ``links/bler-probes.json`` (``semclip.baselines.probe_store``)
+and writes ``MANIFEST.json`` (what each part is, its digest, how it was made and on what machine).
 
 ``--check`` compares instead: each part's tensors against the shipped ones (bit for bit
 after the same float16 rounding, else the largest difference), then runs the job again
 with the shipped parts only and compares every record of the two runs (the difference in
 top-1 / recall that regeneration makes). Exits 1 if a record moves by more than
-``--tolerance``. Figures go to ``benchmarks/results/ship_check.json``.
+``--tolerance`` or a shipped probe figure differs from its new measurement. Figures go to ``benchmarks/results/ship_check.json``.
 """
 
 from __future__ import annotations
@@ -98,14 +99,45 @@ def ship(results: dict) -> None:
             dst.chmod(0o644)
         parts.append({"what": used["what"], "name": used["name"], "sha256": sha256(dst), "bytes": dst.stat().st_size,
                       "trained_sha256": sha256(src)})
+    probes = ship_probes()
     names = {p["name"] for p in parts}
     for stale in SHIPPED.rglob("*.safetensors"):
         if str(stale.relative_to(SHIPPED)) not in names:
             stale.unlink()
     manifest = {"command": "python scripts/ship_artefacts.py", "made": time.strftime("%Y-%m-%d"),
-                "versions": software_versions(), "machine": machine_facts(), "backbone": results["backbone"], "parts": parts}
+                "versions": software_versions(), "machine": machine_facts(), "backbone": results["backbone"], "parts": parts,
+                "probes": probes}
     (SHIPPED / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"shipped {len(parts)} parts, {sum(p['bytes'] for p in parts) / 1e6:.1f} MB, in {SHIPPED}")
+
+
+def ship_probes() -> dict:
+    """The job's link-adaptation probe figures (all measured: it ran with shipped files off)
+    as the shipped table; an unchanged table keeps its file."""
+    from semclip.baselines import probe_store
+
+    dst = SHIPPED / probe_store.TABLE
+    doc = {"command": "python scripts/ship_artefacts.py", "versions": probe_store.versions(),
+           "probes": dict(sorted(probe_store.cached().items()))}
+    old = json.loads(dst.read_text()) if dst.is_file() else None
+    if old is None or {k: old.get(k) for k in ("versions", "probes")} != {k: doc[k] for k in ("versions", "probes")}:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(json.dumps(doc, indent=0) + "\n")
+    print(f"shipped {len(doc['probes'])} link-adaptation probe figures in {dst}")
+    return {"name": probe_store.TABLE, "figures": len(doc["probes"]), "sha256": sha256(dst), "bytes": dst.stat().st_size}
+
+
+def compare_probes() -> dict:
+    """The shipped probe figures against the ones this regeneration measured."""
+    from semclip.baselines import probe_store
+
+    path = SHIPPED / probe_store.TABLE
+    theirs = json.loads(path.read_text())["probes"] if path.is_file() else {}
+    mine = probe_store.cached()
+    differ = [k for k in theirs.keys() & mine.keys() if theirs[k] != mine[k]]
+    return {"shipped": len(theirs), "measured": len(mine), "equal": len(theirs.keys() & mine.keys()) - len(differ),
+            "differ": differ[:5], "n_differ": len(differ), "not_measured": len(theirs.keys() - mine.keys()),
+            "not_shipped": len(mine.keys() - theirs.keys())}
 
 
 def compare_parts(results: dict) -> list[dict]:
@@ -147,13 +179,14 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.02, help="--check: largest allowed change of any record")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ship_check.json")
     args = ap.parse_args()
-    for results_cache in ("baselines", "records"):  # results read back would hide the parts that made them
+    for results_cache in ("baselines", "records", "links"):  # results read back would hide the parts (and probes) that made them
         shutil.rmtree(args.work / "cache" / results_cache, ignore_errors=True)
     regen = run_job(args.work / "cache", shipped=False, out=args.work / "regenerated")
     if not args.check:
         ship(regen)
         return
     parts = compare_parts(regen)
+    probes = compare_probes()
     cache = args.work / "cache-shipped"  # no trained part in it: every one must come from the package
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
@@ -163,15 +196,15 @@ def main() -> None:
     shipped = run_job(cache, shipped=True, out=args.work / "shipped")
     origins = {u["name"]: u["origin"] for u in shipped["artefacts"]}
     records = compare_records(regen, shipped)
-    report = {"parts": parts, "shipped_run_origins": origins, "records": records, "tolerance": args.tolerance}
+    report = {"parts": parts, "probes": probes, "shipped_run_origins": origins, "records": records, "tolerance": args.tolerance}
     from semclip._io import atomic_write_json
 
     atomic_write_json(args.out, report)
     print(json.dumps(report, indent=1))
     bad = [n for n, o in origins.items() if o != "shipped"]
-    if bad or records["max_abs_difference"] > args.tolerance:
+    if bad or records["max_abs_difference"] > args.tolerance or probes["n_differ"]:
         sys.exit(f"shipped parts differ: not shipped {bad}; largest record change {records['max_abs_difference']:.4f} "
-                 f"(tolerance {args.tolerance})")
+                 f"(tolerance {args.tolerance}); probe figures that differ {probes['n_differ']}")
 
 
 if __name__ == "__main__":

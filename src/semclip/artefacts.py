@@ -47,13 +47,18 @@ def use_shipped(flag: bool) -> None:
     _use_shipped = bool(flag)
 
 
+def shipped_enabled() -> bool:
+    """Whether this run may take what the package ships (``use_shipped``)."""
+    return _use_shipped
+
+
 def find(name: str, what: str) -> Path | None:
     """The artefact called ``name`` (a path relative to the cache, e.g. ``jscc/x.safetensors``):
     the cached file, else the shipped one (noted under ``what`` with where it was found),
     else None (``obtain`` then trains it)."""
     for origin, root in (("cached", cache_dir()), ("shipped", SHIPPED if _use_shipped else None)):
         if root is not None and (root / name).is_file():
-            _note(what, name, origin, root / name)
+            note(what, name, origin, root / name)
             return root / name
     return None
 
@@ -77,7 +82,7 @@ def obtain(name: str, what: str, load: Callable[[Path], T], make: Callable[[Path
         return load(path), path
     path = cache_path(name)
     got = make(path)
-    _note(what, name, "trained", path)
+    note(what, name, "trained", path)
     return got, path
 
 
@@ -86,7 +91,8 @@ def cache_path(name: str) -> Path:
     return cache_dir() / name
 
 
-def _note(what: str, name: str, origin: Origin, path: Path) -> None:
+def note(what: str, name: str, origin: Origin, path: Path) -> None:
+    """Record that this run used ``name`` from ``origin`` (the first use of a name counts)."""
     _noted.setdefault(name, Used(what, name, origin, str(path)))  # the first use says where it came from
 
 

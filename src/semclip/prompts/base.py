@@ -65,6 +65,7 @@ class PromptLearner(nn.Module, ABC):
         self.k = k  # JSCC bandwidth this learner serves (None: any)
         self._text_cache: dict[tuple[str, ...], tuple[torch.Tensor, TokenizedText]] = {}
         self._reference: dict[tuple[str, ...], torch.Tensor] = {}
+        self._encoded: dict[tuple, torch.Tensor] = {}  # class embeddings per (classes, context) under no_grad
 
     @property
     def anchor(self) -> float:
@@ -88,7 +89,22 @@ class PromptLearner(nn.Module, ABC):
         return self._reference[key]
 
     def encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
-        """ctx: [G, M, width] (G context sets) -> class embeddings [G, C, d]."""
+        """ctx: [G, M, width] (G context sets) -> class embeddings [G, C, d].
+
+        Outside training (no gradient) the result is kept per (classes, context values): an
+        evaluation scores every batch of every sweep point with the same few contexts (one
+        per SNR level), and the text tower is the costly part. Contexts made per sample
+        (CoCoOp) never repeat and are not kept."""
+        if torch.is_grad_enabled() or ctx.shape[0] > 16:
+            return self._encode_with_context(classes, ctx)
+        key = (tuple(classes), str(ctx.device), ctx.dtype, tuple(ctx.shape), ctx.detach().cpu().numpy().tobytes())
+        if key not in self._encoded:
+            if len(self._encoded) >= 256:
+                self._encoded.clear()
+            self._encoded[key] = self._encode_with_context(classes, ctx)
+        return self._encoded[key]
+
+    def _encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
         embeds, tok = self.class_text(classes)
         g, c = ctx.shape[0], embeds.shape[0]
         rep = TokenizedText(
