@@ -102,6 +102,29 @@ def test_tapl_prompts_depend_on_snr_unless_ablated(clip):
             assert text.shape[0] == 1
 
 
+def test_evaluation_encodes_each_snr_level_prompts_once(clip, monkeypatch):
+    """Under no_grad the class embeddings of a context set are kept: a sweep's batches ask
+    only for SNR levels not seen before; training (with gradients) always encodes anew."""
+    torch.manual_seed(0)
+    learner = create_learner("tapl", clip, k=4)
+    torch.nn.init.normal_(learner.ctx_shift.weight, std=0.5)
+    tokens, _ = tokens_for(clip)
+    encoded = []
+    real = clip.encode_embeddings
+    monkeypatch.setattr(clip, "encode_embeddings", lambda full, text: encoded.append(full.shape[0]) or real(full, text))
+    first = torch.tensor([[-10.0], [0.0], [20.0]]).repeat(8, 1)[: len(tokens)]
+    with torch.no_grad():
+        a = learner(tokens, first, CLASSES)
+        assert encoded == [3 * len(CLASSES)]  # three SNR levels, each class once
+        b = learner(tokens, first.flip(0), CLASSES)  # the same levels, in another order: nothing encoded
+        assert encoded == [3 * len(CLASSES)]
+        learner(tokens, torch.full_like(first, 5.0).index_fill_(0, torch.tensor([0]), 20.0), CLASSES)
+        assert encoded[-1] == len(CLASSES)  # 5 dB is new, 20 dB is kept
+    torch.testing.assert_close(b, learner(tokens, first.flip(0), CLASSES).detach(), atol=1e-4, rtol=1e-4)  # as encoded anew (logits x100)
+    assert encoded[-1] == 3 * len(CLASSES)  # with gradients: encoded anew
+    assert not torch.equal(a, b)  # the SNR levels moved between the tokens, and the prompts with them
+
+
 def test_bad_learner_inputs(clip):
     with pytest.raises(SemclipError, match="unknown prompt learner"):
         create_learner("maple++", clip)

@@ -65,7 +65,7 @@ class PromptLearner(nn.Module, ABC):
         self.k = k  # JSCC bandwidth this learner serves (None: any)
         self._text_cache: dict[tuple[str, ...], tuple[torch.Tensor, TokenizedText]] = {}
         self._reference: dict[tuple[str, ...], torch.Tensor] = {}
-        self._encoded: dict[tuple, torch.Tensor] = {}  # class embeddings per (classes, context) under no_grad
+        self._encoded: dict[tuple, torch.Tensor] = {}  # [C, d] per (classes, context set) under no_grad
 
     @property
     def anchor(self) -> float:
@@ -91,18 +91,23 @@ class PromptLearner(nn.Module, ABC):
     def encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
         """ctx: [G, M, width] (G context sets) -> class embeddings [G, C, d].
 
-        Outside training (no gradient) the result is kept per (classes, context values): an
-        evaluation scores every batch of every sweep point with the same few contexts (one
-        per SNR level), and the text tower is the costly part. Contexts made per sample
-        (CoCoOp) never repeat and are not kept."""
-        if torch.is_grad_enabled() or ctx.shape[0] > 16:
+        Outside training (no gradient) each context set's class embeddings are kept, by its
+        values: an evaluation scores every batch of every sweep point with a few contexts (one
+        per SNR level the batch holds), and the text tower is the costly part; only the sets
+        not seen before are encoded, together. Contexts made per sample (CoCoOp's, many per
+        call) never repeat and are not kept."""
+        if torch.is_grad_enabled() or ctx.shape[0] > 64:
             return self._encode_with_context(classes, ctx)
-        key = (tuple(classes), str(ctx.device), ctx.dtype, tuple(ctx.shape), ctx.detach().cpu().numpy().tobytes())
-        if key not in self._encoded:
-            if len(self._encoded) >= 256:
-                self._encoded.clear()
-            self._encoded[key] = self._encode_with_context(classes, ctx)
-        return self._encoded[key]
+        keys = [(tuple(classes), str(ctx.device), ctx.dtype, row.cpu().numpy().tobytes()) for row in ctx.detach()]
+        missing = list({k: i for i, k in enumerate(keys) if k not in self._encoded}.values())
+        if len(self._encoded) + len(missing) > 4096:  # about 20 MB of class embeddings at most
+            self._encoded.clear()
+            missing = list({k: i for i, k in enumerate(keys)}.values())
+        if missing:
+            fresh = self._encode_with_context(classes, ctx[missing])
+            for j, i in enumerate(missing):
+                self._encoded[keys[i]] = fresh[j]
+        return torch.stack([self._encoded[k] for k in keys])
 
     def _encode_with_context(self, classes: Sequence[str], ctx: torch.Tensor) -> torch.Tensor:
         embeds, tok = self.class_text(classes)

@@ -77,13 +77,22 @@ class TAPL(PromptLearner):
         return uniq.unsqueeze(1), index
 
     def _context(self, snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> ctx [U, M, width], condition [U, cond_dim], group index [B]."""
+        """-> ctx [U, M, width], condition [U, cond_dim], group index [B]. Outside training
+        each level is computed alone: its prompts are then the same bits whatever levels
+        share the batch, so an evaluation encodes them once (``encode_with_context``)."""
         uniq, index = self._groups(snr_db)
-        e = self.cond(uniq, float(self.k or 16))
+        if torch.is_grad_enabled():
+            ctx, e = self._level_context(uniq)
+        else:
+            ctx, e = (torch.cat(parts) for parts in zip(*(self._level_context(u.view(1, 1)) for u in uniq)))
+        return ctx, e, index
+
+    def _level_context(self, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """levels [U, 1] dB -> ctx [U, M, width], condition [U, cond_dim]."""
+        e = self.cond(levels, float(self.k or 16))
         if not self.cfg.snr_conditioning:
             e = torch.zeros_like(e)
-        ctx = self.ctx.unsqueeze(0) + self.ctx_shift(e).view(-1, *self.ctx.shape)
-        return ctx, e, index
+        return self.ctx.unsqueeze(0) + self.ctx_shift(e).view(-1, *self.ctx.shape), e
 
     def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
         z = F.normalize(tokens, dim=-1)
