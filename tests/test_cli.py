@@ -152,9 +152,10 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert (out / "accuracy_vs_energy.png").stat().st_size > 10000 and (out / "accuracy_vs_bandwidth.png").stat().st_size > 10000
     raw = json.loads((out / "results.json").read_text())
     assert raw["backbone"].startswith("hf-clip:") and raw["records"][0]["snr_db"] is None
-    # every trained part is listed with where it came from: all trained by this first run
+    # every trained part is listed with where it came from: all trained by this first run; the link-adaptation
+    # probes it shares with the default job (they do not depend on the backbone) come from the shipped table
     parts = {u["name"].split("/")[0]: u["origin"] for u in raw["artefacts"]}
-    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained"} and len(raw["artefacts"]) == 9
+    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained", "links": "shipped"} and len(raw["artefacts"]) == 10
     assert "## Trained parts and where they came from" in md and "| image DeepJSCC (folder-train) | trained |" in md
     # warm run: every part is read back from the cache, none retrained
     r2 = run(*args, env=env)
