@@ -67,3 +67,27 @@ def test_wrong_heads_file_is_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"), metadata={"kind": "semclip-token-jscc"})
     with pytest.raises(SemclipError, match="not a PocketCLIP heads file"):
         load_heads(tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("mode,size", [("L", (28, 28)), ("L", (33, 47)), ("RGB", (20, 28)), ("RGBA", (147, 200)), ("P", (47, 33)),
+                                       ("1", (50, 30)), ("LA", (28, 28))])
+def test_preprocessing_equals_resizing_the_rgb_copy(pocket, mode, size):
+    """The fast path (a grey image resized as one band, normalised by table lookup) gives the
+    pixels of the plain recipe to the bit: RGB first, bicubic resize, centre crop, (v/255 - mean)/std."""
+    from semclip.data.base import flatten_alpha
+
+    rng = np.random.default_rng(len(mode) + size[0])
+    bands = {"L": 1, "P": 1, "1": 1, "RGB": 3, "RGBA": 4, "LA": 2}[mode]
+    raw = rng.integers(0, 256, (size[1], size[0], bands), dtype=np.uint8)
+    image = Image.fromarray(raw[..., 0] if bands == 1 else raw, "L" if bands == 1 else {2: "LA", 3: "RGB", 4: "RGBA"}[bands])
+    image = image.convert(mode) if mode in ("P", "1") else image
+    ref = flatten_alpha(image).convert("RGB")
+    s = pocket.image_size
+    w, h = ref.size
+    nw, nh = max(s, round(w * s / min(w, h))), max(s, round(h * s / min(w, h)))
+    ref = ref.resize((nw, nh), Image.BICUBIC).crop(((nw - s) // 2, (nh - s) // 2, (nw - s) // 2 + s, (nh - s) // 2 + s))
+    x = torch.from_numpy(np.asarray(ref, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    want = (x - torch.tensor(pocket.mean).view(3, 1, 1)) / torch.tensor(pocket.std).view(3, 1, 1)
+    got = pocket.preprocess(image)
+    assert got.dtype == torch.float32 and got.shape == (3, s, s) and got.is_contiguous()
+    assert torch.equal(got, want)

@@ -121,7 +121,7 @@ def demo(
     shipped: Annotated[bool, typer.Option(help="Use the trained parts shipped with semclip where they match this run's recipe "
                                                "(--no-shipped trains them, as scripts/ship_artefacts.py does to regenerate them).")] = True,
     quick: Annotated[bool, typer.Option(help="The same job, with the same trained parts, evaluated on a few hundred images "
-                                             "(about two minutes cold with the shipped parts): "
+                                             "(about a minute cold with the shipped parts): "
                                              + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
