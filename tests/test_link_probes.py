@@ -60,7 +60,8 @@ def test_probe_figures_are_kept_in_the_cache(fresh_memo, isolated_cache, monkeyp
     # another SNR, seed or payload count is another figure
     assert probe_id(link, "awgn", 5.0, 40, 3) not in {probe_id(link, "awgn", 5.5, 40, 3), probe_id(link, "awgn", 5.0, 40, 4),
                                                        probe_id(link, "awgn", 5.0, 80, 3), probe_id(link, "rayleigh", 5.0, 40, 3)}
-    files[0].write_text("{torn")  # a damaged file is measured again and rewritten
+    files[0].write_text("{torn")  # a damaged file is no figure, and is measured again and rewritten
+    assert probe_store.cached() == {}
     monkeypatch.setattr(adaptation, "_measured", {})
     monkeypatch.setattr(adaptation, "_measure", lambda *a: 0.25)
     assert measure_bler(link, "awgn", 5.0, 40, seed=3) == 0.25 and json.loads(files[0].read_text())["bler"] == 0.25

@@ -73,8 +73,11 @@ def cached() -> dict[str, float]:
     """Every figure in this cache: {probe id: BLER} (what ``scripts/ship_artefacts.py`` ships)."""
     out = {}
     for f in sorted((cache_dir() / "links").glob("*.json")):
-        got = json.loads(f.read_text())
-        out[got["probe"]] = float(got["bler"])
+        try:
+            got = json.loads(f.read_text())
+            out[got["probe"]] = float(got["bler"])
+        except (ValueError, KeyError, TypeError):  # a damaged file: not a figure (a run measures it again)
+            continue
     return out
 
 
