@@ -175,11 +175,13 @@ def demo(
     for section in ("## Accuracy against bandwidth", "## Retrieval", "## Base-to-novel", "## semclip against the best image baseline"):
         if section in md:
             console.print(section + md.split(section, 1)[1].split("\n## ", 1)[0])
+    from semclip.baselines.probe_store import TABLE
+
     used = results.model_extra.get("artefacts", [])
-    origins = Counter(u["origin"] for u in used if not u["name"].startswith("links/"))  # the probe table is no trained part
-    tables = [u["origin"] for u in used if u["name"].startswith("links/")]
+    origins = Counter(u["origin"] for u in used if u["name"] != TABLE)  # the probe table is no trained part
+    table = next((u["origin"] for u in used if u["name"] == TABLE), None)
     console.print("trained parts: " + ", ".join(f"{n} {o}" for o, n in origins.items())
-                  + (f"; link-adaptation probe table: {tables[0]}" if tables else "") + " (listed in results.md)")
+                  + (f"; link-adaptation probe table: {table}" if table else "") + " (listed in results.md)")
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
 
 

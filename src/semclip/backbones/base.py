@@ -12,6 +12,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -22,6 +23,17 @@ from torch import nn
 from semclip._io import hash_tensor
 from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
+
+
+@lru_cache(maxsize=8)
+def normalise_table(mean: tuple[float, float, float], std: tuple[float, float, float]) -> np.ndarray:
+    """[3, 256] float32: (v / 255 - mean_c) / std_c for every byte value v, computed with the
+    same float32 operations as normalising pixel by pixel."""
+    v = torch.from_numpy(np.arange(256, dtype=np.float32) / 255.0)
+    table = (v.view(1, 256) - torch.tensor(mean, device="cpu").view(3, 1)) / torch.tensor(std, device="cpu").view(3, 1)
+    table = table.numpy()
+    table.flags.writeable = False  # shared by every call
+    return table
 
 
 @dataclass(frozen=True)
@@ -63,21 +75,9 @@ class Backbone(nn.Module, ABC):
         image = image.resize((nw, nh), Image.BICUBIC)
         left, top = (nw - s) // 2, (nh - s) // 2
         px = np.asarray(image.crop((left, top, left + s, top + s)))  # [S, S] or [S, S, 3] uint8
-        table = self._normalise_table()
+        table = normalise_table(self.mean, self.std)
         x = table[:, px] if px.ndim == 2 else table[np.arange(3)[:, None, None], px.transpose(2, 0, 1)]
         return torch.from_numpy(np.ascontiguousarray(x))
-
-    def _normalise_table(self) -> np.ndarray:
-        """[3, 256] float32: (v / 255 - mean_c) / std_c for every byte value v."""
-        key = (self.mean, self.std)
-        memo = self.__dict__.get("_table")
-        if memo is None or memo[0] != key:
-            v = torch.from_numpy(np.arange(256, dtype=np.float32) / 255.0)
-            mean = torch.tensor(self.mean, device="cpu").view(3, 1)
-            std = torch.tensor(self.std, device="cpu").view(3, 1)
-            memo = (key, ((v.view(1, 256) - mean) / std).numpy())
-            self.__dict__["_table"] = memo
-        return memo[1]
 
     precision: str = "fp32"  # "bf16": the image tower runs under bf16 autocast on a GPU (opt-in)
 

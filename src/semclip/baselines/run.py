@@ -414,11 +414,18 @@ def image_jscc_train(ctx: Context, method: str) -> LabelledImages:
     return train
 
 
+def image_jscc_artefact(cfg: BaselineConfig, ctx: Context, method: str) -> tuple[ImageJSCCConfig, LabelledImages, str, str]:
+    """The pixel codec ``method`` uses: its config (fitted to the test images unless set), its
+    training images, and its artefact name and description."""
+    mcfg = cfg.image_jscc or auto_config(ctx.images[0])
+    train = image_jscc_train(ctx, method)
+    return mcfg, train, image_jscc_name(cfg, mcfg, train), f"image DeepJSCC ({train.name})"
+
+
 def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print, method: str = "image-jscc") -> ImageJSCC:
     """The image codec of ``method`` for (config, its training images): cached, shipped with
     semclip (``semclip.artefacts``), or trained now (images resized to the test images')."""
-    mcfg = cfg.image_jscc or auto_config(ctx.images[0])
-    train = image_jscc_train(ctx, method)
+    mcfg, train, name, what = image_jscc_artefact(cfg, ctx, method)
 
     def make(path: Path) -> ImageJSCC:
         torch.manual_seed(cfg.image_jscc_train.seed)
@@ -430,8 +437,7 @@ def get_image_jscc(cfg: BaselineConfig, ctx: Context, log=print, method: str = "
         partial_path(path).unlink(missing_ok=True)
         return model
 
-    model, _ = artefacts.obtain(image_jscc_name(cfg, mcfg, train), f"image DeepJSCC ({train.name})",
-                                lambda path: load_image_jscc(path, mcfg), make, log)
+    model, _ = artefacts.obtain(name, what, lambda path: load_image_jscc(path, mcfg), make, log)
     return model
 
 
@@ -465,8 +471,7 @@ def run_baselines(
     # built before the progress display: each shows its own (rich nests no live displays)
     for method in [m for m in cfg.methods if m not in missing]:  # read back: still list the trained parts that made them
         if method in IMAGE_JSCC:
-            train = image_jscc_train(ctx, method)
-            artefacts.find(image_jscc_name(cfg, cfg.image_jscc or auto_config(ctx.images[0]), train), f"image DeepJSCC ({train.name})")
+            artefacts.find(*image_jscc_artefact(cfg, ctx, method)[2:])
         elif method == "token-digital":
             for b in cfg.token_bits:
                 ctx.quantizer(b)

@@ -98,7 +98,7 @@ class PromptLearner(nn.Module, ABC):
         call) never repeat and are not kept."""
         if torch.is_grad_enabled() or ctx.shape[0] > 64:
             return self._encode_with_context(classes, ctx)
-        keys = [(tuple(classes), str(ctx.device), ctx.dtype, row.cpu().numpy().tobytes()) for row in ctx.detach()]
+        keys = [(tuple(classes), str(ctx.device), ctx.dtype, row.tobytes()) for row in ctx.detach().cpu().numpy()]
         missing = list({k: i for i, k in enumerate(keys) if k not in self._encoded}.values())
         if len(self._encoded) + len(missing) > 4096:  # about 20 MB of class embeddings at most
             self._encoded.clear()
