@@ -64,6 +64,24 @@ def test_paired_bootstrap_by_hand_and_tighter_than_independent():
         paired_bootstrap(a, b[:10])
 
 
+def test_paired_bootstrap_memo_keeps_sign_seed_and_order():
+    """The interval is drawn once per (images, only-b, only-a, resamples, seed): the same
+    counts in another order of images give the same interval, swapping the methods mirrors
+    it, and another seed draws afresh."""
+    import numpy as np
+
+    from semclip.eval.stats import paired_bootstrap
+
+    a = np.array([True] * 40 + [False] * 60)
+    b = np.array([True] * 30 + [False] * 10 + [True] * 5 + [False] * 55)
+    lo, hi = paired_bootstrap(a, b)
+    perm = np.random.default_rng(1).permutation(a.size)
+    assert paired_bootstrap(a[perm], b[perm]) == (lo, hi)
+    assert paired_bootstrap(b, a) == pytest.approx((-hi, -lo))
+    assert lo < 0.05 < hi
+    assert paired_bootstrap(a, b, resamples=50, seed=1) != paired_bootstrap(a, b, resamples=50, seed=0)
+
+
 def _rec(method, snr, uses, value, split="all", n=100, k=None):
     outcomes = [True] * round(value * n) + [False] * (n - round(value * n))
     from semclip.eval.stats import pack_outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,8 +58,14 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 20000, seed:
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise ValueError(f"paired outcomes need two equal, non-empty vectors, got {a.shape} and {b.shape}")
-    n = a.size
-    counts = np.array([np.sum(a < b), np.sum(a == b), np.sum(a > b)]) / n
+    return _bootstrap_interval(a.size, int(np.sum(a < b)), int(np.sum(a > b)), resamples, seed)
+
+
+@lru_cache(maxsize=4096)
+def _bootstrap_interval(n: int, worse: int, better: int, resamples: int, seed: int) -> tuple[float, float]:
+    """The interval depends on the outcomes only through these three counts, so a report that
+    asks for the same comparison twice (per view, and again among the claims) draws it once."""
+    counts = np.array([worse, n - worse - better, better]) / n
     draws = np.random.default_rng(seed).multinomial(n, counts, size=resamples)
     diffs = (draws[:, 2] - draws[:, 0]) / n
     lo, hi = np.quantile(diffs, [0.025, 0.975])
