@@ -183,6 +183,27 @@ def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
                 assert (side, q) == src.jpegs[i].choose(max_scan)
 
 
+def test_held_pictures_are_not_decoded_again(tiny_clip_dir):
+    """A JPEG whose tokens the receiver holds is shown by its key alone (no decode), with the
+    same tokens; a picture neither shown nor held is an error, not a silent zero."""
+    from semclip.backbones.base import create_backbone
+    from semclip.baselines.receiver import ImageReceiver
+
+    backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    ctx = _context(backbone)
+    receiver = ImageReceiver(backbone)
+    src = JpegSource(ctx, receiver)
+    choices = [j.choose(200) for j in src.jpegs]
+    first = [src.received(i, c) for i, c in enumerate(choices)]
+    assert all(im is not None for im, _ in first)
+    tokens = receiver.tokens(*zip(*first))
+    again = [src.received(i, c) for i, c in enumerate(choices)]
+    assert all(im is None for im, _ in again) and [k for _, k in again] == [k for _, k in first]
+    assert torch.equal(receiver.tokens(*zip(*again)), tokens)
+    with pytest.raises(ValueError, match="missing"):
+        receiver.tokens([None], [("never", "held")])
+
+
 def test_mcs_search_stops_after_a_total_loss():
     table = [MCS.parse(s) for s in ("qpsk:1/3", "qpsk:2/3", "16qam:1/2", "64qam:2/3")]
     seen = []
@@ -236,6 +257,7 @@ def test_capacity_and_outage_bounds_by_hand():
 
     class Receiver(ImageReceiver):  # the arithmetic is the test here, not the backbone
         def __init__(self):
+            super().__init__(None)
             self.shown = []
 
         def tokens(self, images, keys):

@@ -93,3 +93,26 @@ def test_separable_demapper_equals_sionnas_app_demapper(bits_per_symbol):
     ref = Demapper("app", "qam", bits_per_symbol, device="cpu")(y, no.expand_as(y))
     ours = SeparableQAMDemapper(bits_per_symbol)(y, no)
     assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_pruned_matrix_is_sionnas_for_every_default_link():
+    """Our decoder is built from the matrix Sionna's LDPC5GDecoder prunes (``pruned_pcm``
+    replays its rule without building the BP decoder): equal, entry for entry, for every MCS
+    of the default table at every budget the main job and its views use."""
+    from sionna.phy.fec.ldpc import LDPC5GDecoder
+
+    from semclip.baselines.ldpc import pruned_pcm
+    from semclip.eval.views import VIEW_BUDGETS
+
+    seen = set()
+    for budget in VIEW_BUDGETS:
+        for mcs in BaselineConfig().mcs_table:
+            p = BlockPlan.for_budget(budget, mcs)
+            if (p.k, p.n, mcs.bits_per_symbol) in seen:
+                continue
+            seen.add((p.k, p.n, mcs.bits_per_symbol))
+            link = DigitalLink(p, device=torch.device("cpu"))
+            ref = LDPC5GDecoder(link.enc, device="cpu").pcm
+            ours = pruned_pcm(link.enc)
+            assert ours.shape == ref.shape and (ours != ref).nnz == 0, (budget, mcs.name)
+    assert len(seen) > 30

@@ -33,15 +33,35 @@ OFFSET = 0.5  # offset min-sum's beta, as Sionna's "offset-minsum"
 LLR_MAX = 20.0  # channel LLR clipping, as Sionna's decoder
 
 
+def pruned_pcm(encoder):
+    """The parity-check matrix Sionna's ``LDPC5GDecoder`` decodes for this encoder (flooding
+    schedule, pruning on): the mother code less its trailing degree-1 variable nodes and
+    the punctured ones, with their checks. The same rule as Sionna's constructor, without
+    building its BP decoder's index tensors (about 30 ms a link, tens of links a run);
+    ``tests/test_ldpc.py`` holds it equal to Sionna's matrix."""
+    pcm = encoder.pcm
+    n_ldpc = int(encoder.n_ldpc)
+    degree = np.asarray(pcm.sum(axis=0)).ravel()
+    last = n_ldpc
+    for idx in range(n_ldpc - 1, 0, -1):
+        if degree[idx] != 1:
+            break
+        last = idx
+    punctured = (n_ldpc - (int(encoder.k_ldpc) - int(encoder.k))) - int(encoder.n) - 2 * int(encoder.z)
+    pruned = n_ldpc - max(last, n_ldpc - punctured)
+    return pcm[:-pruned, :-pruned] if pruned > 0 else pcm
+
+
 class LayeredMinSum:
-    """Decoder for one rate-matched 5G code, built from Sionna's encoder and decoder of it.
+    """Decoder for one rate-matched 5G code, built from Sionna's encoder (and the matrix its
+    decoder prunes, ``pruned_pcm``, or that of a given Sionna decoder).
 
     ``__call__(llr, num_iter)``: llr [B, n] float (Sionna's logit convention, log p(1)/p(0))
     -> (hard decisions of the k information bits [B, k] float32 (CRC included), iterations
     each codeword ran [B] int32)."""
 
-    def __init__(self, encoder, decoder) -> None:
-        pcm = decoder.pcm.tocsr()  # pruned as Sionna prunes it
+    def __init__(self, encoder, decoder=None) -> None:
+        pcm = (pruned_pcm(encoder) if decoder is None else decoder.pcm).tocsr()
         self.n, self.k, self.z = int(encoder.n), int(encoder.k), int(encoder.z)
         self.k_filler = int(encoder.k_filler)
         self.n_vars = int(pcm.shape[1])

@@ -20,11 +20,18 @@ class ImageReceiver:
         self.batch_size = batch_size
         self._cache: dict[Hashable, torch.Tensor] = {}
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether the tokens of the picture cached under ``key`` are held."""
+        return key in self._cache
+
     @torch.no_grad()
-    def tokens(self, images: Sequence[Image.Image], keys: Sequence[Hashable | None]) -> torch.Tensor:
-        """images: B received images; keys: a cache key per image (None: do not cache,
-        e.g. an image corrupted by undetected errors) -> tokens [B, d]."""
+    def tokens(self, images: Sequence[Image.Image | None], keys: Sequence[Hashable | None]) -> torch.Tensor:
+        """images: B received images (None where ``key`` is held: not needed); keys: a cache
+        key per image (None: do not cache, e.g. an image corrupted by undetected errors)
+        -> tokens [B, d]."""
         todo = [i for i, k in enumerate(keys) if k is None or k not in self._cache]
+        if any(images[i] is None for i in todo):
+            raise ValueError("a received picture is missing and its tokens are not held")
         fresh = {}
         if todo:
             enc = encode_images(self.backbone, lambda i: images[i], todo, self.batch_size)

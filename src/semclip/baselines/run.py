@@ -207,15 +207,18 @@ class JpegSource:
             ctx.jpegs = [JpegImage.of(im, ladder(im)) for im in ctx.images]  # kept on the context for the next JPEG baseline
         self.jpegs = ctx.jpegs
 
-    def received(self, i: int, choice: tuple[int, int] | None, scan: bytes | None = None) -> tuple[Image.Image, tuple | None]:
+    def received(self, i: int, choice: tuple[int, int] | None, scan: bytes | None = None) -> tuple[Image.Image | None, tuple | None]:
         """The image the receiver shows for test image i and its cache key: the JPEG sent
         at ``choice`` = (side, quality), upscaled, when its scan arrived intact; a grey
-        frame when nothing usable did."""
+        frame when nothing usable did. An intact JPEG whose tokens the receiver already
+        holds is not decoded again (the image is None then: only its key is needed)."""
         j = self.jpegs[i]
         if choice is None:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
         side, q = choice
         sent = j.scan(side, q)
+        if (scan is None or scan == sent) and (i, side, q) in self.receiver:
+            return None, (i, side, q)
         im = receive(sent if scan is None else scan, q, side, j.size, j.mode)
         if im is None:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
