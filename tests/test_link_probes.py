@@ -75,7 +75,9 @@ def test_a_shipped_table_serves_only_its_versions_and_only_when_shipped_files_ar
     (tmp_path / probe_store.TABLE).write_text(json.dumps(table))
     monkeypatch.setattr(artefacts, "SHIPPED", tmp_path)
     artefacts.reset()
-    assert probe_store.lookup(key) == 0.375
+    assert probe_store.lookup(key) == (0.375, "shipped")
+    assert artefacts.used() == []  # found is not used: a figure that decides something notes the table
+    assert measure_bler(link, "awgn", 1.0, 40, seed=0) == 0.375
     assert [(u["name"], u["origin"]) for u in artefacts.used()] == [(probe_store.TABLE, "shipped")]
     artefacts.use_shipped(False)
     try:
@@ -107,3 +109,28 @@ def test_the_shipped_table_is_what_the_link_measures_now(fresh_memo):
         link = DigitalLink(BlockPlan(MCS(bits, Fraction(rate)), blocks, k, n), num_iter, check_every, decoder=decoder)
         assert probe_id(link, spec, snr, payloads, seed, batch, stop) == p
         assert adaptation._measure(link, spec, snr, payloads, seed, batch, stop) == doc["probes"][p], p
+
+
+def test_records_made_with_the_table_list_it_when_read_back(fresh_memo, tmp_path, isolated_cache, monkeypatch):
+    """A warm run lists the parts that made its cached records: figures of the shipped table
+    that decided records leave a note beside them, read back with the records; records no
+    table figure decided leave none (and an old note is removed when they are made again)."""
+    link = DigitalLink(BlockPlan.for_budget(384, MCS.parse("qpsk:1/2")))
+    key = probe_id(link, "awgn", 1.0, 40, 0)
+    (tmp_path / "links").mkdir()
+    (tmp_path / probe_store.TABLE).write_text(json.dumps({"versions": probe_store.versions(), "probes": {key: 0.375}}))
+    monkeypatch.setattr(artefacts, "SHIPPED", tmp_path)
+    records = isolated_cache / "baselines" / "image-jpeg-ldpc-awgn-0.json"
+    records.parent.mkdir(parents=True)
+    assert measure_bler(link, "awgn", 1.0, 40, seed=0) == 0.375  # an earlier baseline of the run looked it up
+    with probe_store.recorded(records):
+        measure_bler(link, "awgn", 1.0, 40, seed=0)  # the run's memo serves it: still the table's figure
+    artefacts.reset()
+    probe_store.replay(records)
+    assert [(u["name"], u["origin"]) for u in artefacts.used()] == [(probe_store.TABLE, "shipped")]
+    monkeypatch.setattr(adaptation, "_measure", lambda *a: 0.5)
+    with probe_store.recorded(records):
+        measure_bler(link, "awgn", 2.0, 40, seed=0)  # not in the table: measured
+    artefacts.reset()
+    probe_store.replay(records)
+    assert artefacts.used() == []

@@ -16,6 +16,7 @@ import torch
 from semclip import artefacts
 from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
+from semclip.baselines import probe_store
 from semclip.baselines.quantize import TokenQuantizer, fitted_quantizer
 from semclip.baselines.digital import BlockPlan
 from semclip.baselines.receiver import ImageReceiver
@@ -515,12 +516,14 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Calla
                                        cfg.baselines.probe_payloads, "retrieval-v5"]).encode()).hexdigest()[:16]
         path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
         if path.exists():
-            quantizer(1)  # read back: still list the part that made it
+            quantizer(1)  # read back: still list the parts that made it
+            probe_store.replay(path)
             records += [Record(**r) for r in json.loads(path.read_text())]
         else:
             log("token-digital retrieval (one LDPC link per point)")
-            recs = sweep_retrieval_digital(tokens, quantizer(1), index, cfg.channels, cfg.snrs_db, data.name, cfg.seed,
-                                           target_bler=cfg.baselines.target_bler, probe_payloads=cfg.baselines.probe_payloads)
+            with probe_store.recorded(path):
+                recs = sweep_retrieval_digital(tokens, quantizer(1), index, cfg.channels, cfg.snrs_db, data.name, cfg.seed,
+                                               target_bler=cfg.baselines.target_bler, probe_payloads=cfg.baselines.probe_payloads)
             atomic_write_json(path, [r.model_dump() for r in recs])
             records += recs
     return records

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Literal
 
 from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
@@ -28,6 +31,7 @@ from semclip.progress import say
 
 TABLE = "links/bler-probes.json"
 WHAT = "link-adaptation probes (BLER table)"
+Source = Literal["cache", "shipped"]
 
 
 def versions() -> dict[str, str]:
@@ -46,22 +50,54 @@ def _path(probe: str) -> Path:
     return cache_dir() / "links" / f"{hashlib.sha1(probe.encode()).hexdigest()[:20]}.json"
 
 
-def lookup(probe: str) -> float | None:
-    """The figure of ``probe`` from the cache, else from the shipped table; None when
-    neither has it."""
+def lookup(probe: str) -> tuple[float, Source] | None:
+    """The figure of ``probe`` and where it came from: the cache, else the shipped table;
+    None when neither has it."""
     path = _path(probe)
     if path.is_file():
         try:
             got = json.loads(path.read_text())
             if got.get("probe") == probe:
-                return float(got["bler"])
+                return float(got["bler"]), "cache"
         except (ValueError, KeyError, TypeError):  # a foreign or damaged file: measured again and rewritten
             pass
     table = shipped_table()
     if probe in table:
-        artefacts.note(WHAT, TABLE, "shipped", artefacts.SHIPPED / TABLE)
-        return table[probe]
+        return table[probe], "shipped"
     return None
+
+
+_table_uses = 0
+
+
+def note_table() -> None:
+    """A figure of the shipped table decided something: the run lists the table among its parts."""
+    global _table_uses
+    _table_uses += 1
+    artefacts.note(WHAT, TABLE, "shipped", artefacts.SHIPPED / TABLE)
+
+
+def _marker(records: Path) -> Path:
+    return records.with_name(f"{records.stem}.parts.json")
+
+
+@contextmanager
+def recorded(records: Path) -> Iterator[None]:
+    """Around computing the records cached at ``records``: when figures of the shipped table
+    decided them, say so beside them (``<name>.parts.json``), so that a run reading them back
+    lists the table too, as it lists the trained parts that made them."""
+    before = _table_uses
+    yield
+    if _table_uses > before:
+        atomic_write_json(_marker(records), [TABLE])
+    else:
+        _marker(records).unlink(missing_ok=True)
+
+
+def replay(records: Path) -> None:
+    """Records cached at ``records`` are read back: list the table if it decided them."""
+    if _marker(records).is_file():
+        note_table()
 
 
 def keep(probe: str, bler: float) -> None:

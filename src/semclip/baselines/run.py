@@ -43,6 +43,7 @@ from PIL import Image
 from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.backbones.base import Backbone
+from semclip.baselines import probe_store
 from semclip.baselines.adaptation import LINK_ADAPTATIONS, check_target, select_mcs
 from semclip.baselines.digital import DECODERS, DEFAULT_MCS, MCS, BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.image_jscc import (
@@ -491,21 +492,23 @@ def run_baselines(
                 continue
             task = bar.add_task(f"{method} over {spec}", total=len(snrs))
             tick = lambda t=task: bar.advance(t)  # noqa: E731
-            if method == "image-jpeg-ldpc":
-                recs = run_jpeg_ldpc(ctx, cfg, spec, snrs, src, tick)
-            elif method == "image-capacity":
-                recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
-            elif method == "image-outage":
-                recs = run_outage(ctx, cfg, spec, snrs, src, tick)
-            elif method in IMAGE_JSCC:
-                recs = run_image_jscc(ctx, cfg, spec, snrs, models[method], receiver, tick, method)
-            else:
-                recs = run_token_digital(ctx, cfg, spec, snrs, tick)
+            with probe_store.recorded(path):
+                if method == "image-jpeg-ldpc":
+                    recs = run_jpeg_ldpc(ctx, cfg, spec, snrs, src, tick)
+                elif method == "image-capacity":
+                    recs = run_capacity(ctx, cfg, spec, snrs, src, tick)
+                elif method == "image-outage":
+                    recs = run_outage(ctx, cfg, spec, snrs, src, tick)
+                elif method in IMAGE_JSCC:
+                    recs = run_image_jscc(ctx, cfg, spec, snrs, models[method], receiver, tick, method)
+                else:
+                    recs = run_token_digital(ctx, cfg, spec, snrs, tick)
             atomic_write_json(path, [r.model_dump() for r in recs])
     d.barrier()
     records: list[Record] = []
     for _, _, path in todo:
         records += [Record(**r) for r in json.loads(path.read_text())]
+        probe_store.replay(path)  # read back (or made by another process): list the probe table if it decided them
     return records
 
 
