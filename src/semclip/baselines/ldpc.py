@@ -53,15 +53,15 @@ def pruned_pcm(encoder):
 
 
 class LayeredMinSum:
-    """Decoder for one rate-matched 5G code, built from Sionna's encoder (and the matrix its
-    decoder prunes, ``pruned_pcm``, or that of a given Sionna decoder).
+    """Decoder for one rate-matched 5G code, built from Sionna's encoder and the matrix its
+    decoder prunes (``pruned_pcm``).
 
     ``__call__(llr, num_iter)``: llr [B, n] float (Sionna's logit convention, log p(1)/p(0))
     -> (hard decisions of the k information bits [B, k] float32 (CRC included), iterations
     each codeword ran [B] int32)."""
 
-    def __init__(self, encoder, decoder=None) -> None:
-        pcm = (pruned_pcm(encoder) if decoder is None else decoder.pcm).tocsr()
+    def __init__(self, encoder) -> None:
+        pcm = pruned_pcm(encoder).tocsr()
         self.n, self.k, self.z = int(encoder.n), int(encoder.k), int(encoder.z)
         self.k_filler = int(encoder.k_filler)
         self.n_vars = int(pcm.shape[1])
