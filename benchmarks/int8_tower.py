@@ -34,9 +34,11 @@ CALIBRATION_SET = "corpus"
 
 
 def compiled(core, model) -> callable:
-    """The settings semclip's engine uses (latency hint, f32 where not int8, the run's threads)."""
-    cm = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
-                                           "INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    """Compiled as semclip's engine compiles the tower (``engine.compile_options``: latency
+    hint, f32 where not int8, the run's threads)."""
+    from semclip.backbones.engine import compile_options
+
+    cm = core.compile_model(model, "CPU", compile_options())
     return lambda px: torch.from_numpy(cm(px.contiguous().numpy())[0].copy())
 
 

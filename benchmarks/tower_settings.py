@@ -39,7 +39,7 @@ def main() -> None:
     core = ov.Core()
 
     def latency():
-        cm = core.compile_model(xml, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 2})
+        cm = core.compile_model(xml, "CPU", engine.compile_options())  # what semclip uses (2 threads, set above)
         return lambda px: torch.from_numpy(cm(px.contiguous().numpy())[0].copy())
 
     def streams():

@@ -132,12 +132,15 @@ def _quiet_transformers():
         hf_logging.set_verbosity(level)
 
 
+def compile_options() -> dict[str, object]:
+    """How the tower is compiled: the latency hint (one request, every thread of the run),
+    precision pinned to f32."""
+    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+
+
 def _compile(path: Path) -> Encoder:
     ov = _openvino()
-    compiled = ov.Core().compile_model(
-        str(path), "CPU",
-        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()},
-    )
+    compiled = ov.Core().compile_model(str(path), "CPU", compile_options())
 
     lock = threading.Lock()  # one infer request: calls from several threads (the web demo) take turns
 
