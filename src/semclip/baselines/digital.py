@@ -110,7 +110,7 @@ class BlockPlan:
         return cls(mcs, blocks, k, n)
 
 
-@lru_cache(maxsize=128)  # the default main job uses 72 distinct links; each takes about 50 ms to build
+@lru_cache(maxsize=128)  # the default main job uses 72 distinct links; each takes about 30 ms to build
 def _blocks(k: int, n: int, m: int, num_iter: int, device: str, decoder: str = "layered"):
     """Sionna encoders and decoders are built once per (k, n, modulation, device) and reused.
     Every block gets the run's device: Sionna's own default is cuda:0 whenever CUDA is

@@ -218,14 +218,15 @@ class JpegSource:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
         side, q = choice
         sent = j.scan(side, q)
-        if (scan is None or scan == sent) and (i, side, q) in self.receiver:
-            return None, (i, side, q)
+        key = (i, side, q) if scan is None or scan == sent else None  # a corrupted scan is never cached
+        if key in self.receiver:
+            return None, key
         im = receive(sent if scan is None else scan, q, side, j.size, j.mode)
         if im is None:
             return grey(j.size, j.mode), ("grey", j.size, j.mode)
-        return im, ((i, side, q) if scan is None or scan == sent else None)
+        return im, key
 
-    def outcomes(self, shown: list[tuple[Image.Image, tuple | None]]) -> torch.Tensor:
+    def outcomes(self, shown: list[tuple[Image.Image | None, tuple | None]]) -> torch.Tensor:
         """[N] bool: which test images the receiver classifies right from what it was shown."""
         tokens = self.receiver.tokens([s[0] for s in shown], [s[1] for s in shown])
         return correct(self.ctx.classifier.predict(tokens), self.ctx.labels)

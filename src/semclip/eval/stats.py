@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import math
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
