@@ -120,11 +120,11 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     whole = {(x.method, x.channel) for x in res.records if x.split == "all" and x.dataset == "folder-imgs"}
     baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh")} | {
-        (m, c) for m in ("semclip", "pca") for c in ("awgn", "rayleigh")}
+        (m, c) for m in ("semclip", "pca", "pca-flat") for c in ("awgn", "rayleigh")}
     assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.split == "all"} == {
         (m, c) for m in baselines for c in ("awgn", "rayleigh")}
     assert {(x.method, x.k) for x in res.records if x.split == "k-sweep" and x.dataset == "folder-other"} == {
-        (m, k) for m in ("semclip", "pca") for k in (2, 4)}  # the k sweep on both sets; the in-domain reference on the main one only
+        (m, k) for m in ("semclip", "pca", "pca-flat") for k in (2, 4)}  # the k sweep on both sets; the in-domain reference on the main one only
     assert res.provenance["leaks"] == [] and all(x.leak is None for x in res.records)
     assert res.provenance["semclip (awgn+rayleigh)"]["datasets"][0]["name"] == "folder-train"
     assert all(x.n_images == 5 for x in res.records if (x.method in baselines and x.split == "all") or x.split == "subset")
@@ -155,7 +155,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     # every trained part is listed with where it came from: all trained by this first run; the link-adaptation
     # probes it shares with the default job (they do not depend on the backbone) come from the shipped table
     parts = {u["name"].split("/")[0]: u["origin"] for u in raw["artefacts"]}
-    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained", "links": "shipped"} and len(raw["artefacts"]) == 10
+    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained", "links": "shipped"} and len(raw["artefacts"]) == 11
     assert "## Trained parts and where they came from" in md and "| image DeepJSCC (folder-train) | trained |" in md
     # warm run: every trained part is read back from the cache, none retrained; the records it reads back
     # still list the probe table that decided them, so the warm run names the parts the cold one did

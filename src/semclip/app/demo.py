@@ -42,7 +42,7 @@ from semclip.data.base import LabelledImages
 from semclip.jscc.checkpoint import read_provenance
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
-from semclip.jscc.zoo import CODEC_DATASET, codec_provenance, codec_recipe, get_jscc, linear_code
+from semclip.jscc.zoo import CODEC_DATASET, LINEAR_METHODS, codec_provenance, codec_recipe, get_jscc, linear_code
 from semclip.prompts.registry import learner_config
 from semclip.provenance import check, leak_note
 from semclip.stopwatch import Stopwatch
@@ -123,20 +123,22 @@ class EvalSet:
 
 
 def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, train_tokens: Tokens, log=print) -> dict:
-    """The token codes the demo compares, by method: ``semclip`` per codec recipe, ``pca``
-    fitted on the same corpus, and ``semclip-indomain`` (the same recipe plus the main
+    """The token codes the demo compares, by method: ``semclip`` per codec recipe, the linear
+    codes fitted on the same corpus (``pca`` with the LMMSE-optimal power allocation, the
+    floor semclip is measured against, and ``pca-flat`` without it), and ``semclip-indomain`` (the same recipe plus the main
     set's training images) where a reference set is given. Values: {recipe: (code, path)}.
     Each is cached, shipped or trained (``semclip.artefacts``); images are encoded only for
     what is trained."""
-    codes: dict[str, dict] = {"semclip": {}, "pca": {}}
+    codes: dict[str, dict] = {"semclip": {}}
     for ch in cfg.channels:
         recipe = codec_recipe(ch)
         if recipe not in codes["semclip"]:
             jscc, path = get_jscc(backbone, train, train_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)
             codes["semclip"][recipe] = (jscc, path)
-    linear, linear_path = linear_code(backbone, train, train_tokens, cfg.ks, cfg.k, log)
-    linear = linear.to(backbone.device)
-    codes["pca"] = {codec_recipe(ch): (linear, linear_path) for ch in cfg.channels if ch != "rayleigh:none"}
+    for method, allocation in LINEAR_METHODS.items():
+        linear, linear_path = linear_code(backbone, train, train_tokens, cfg.ks, cfg.k, log, allocation)
+        linear = linear.to(backbone.device)
+        codes[method] = {codec_recipe(ch): (linear, linear_path) for ch in cfg.channels if ch != "rayleigh:none"}
     if cfg.reference_dataset:
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
         recipe = codec_recipe("awgn")
@@ -304,7 +306,8 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         f"# SemCLIP demo, backbone {results.backbone}\n\n"
         f"Token codec: one checkpoint serving k in {cfg.ks} complex channel uses per image (tables at k = {cfg.k}), trained on "
         f"{summary() if summary else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
-        "corpus; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
+        "corpus with the power allocation optimal for its linear MMSE receiver at each SNR, `pca-flat` the same code without "
+        "it; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
     )
     md += artefacts_markdown(results.model_extra.get("artefacts", []))
     if results.provenance["leaks"]:
@@ -316,7 +319,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
     md += k_sweep_markdown(records, cfg.k_sweep_snr_db)
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
-        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in ("pca", "semclip-indomain")]
+        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, "semclip-indomain")]
         md += (baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, cfg.k)
                + claims_markdown(on_main, 1.0 / len(main.classes), cfg.k))
         if cfg.views:

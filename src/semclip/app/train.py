@@ -18,7 +18,7 @@ from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.app.evaluate import EvalConfig, load_codec, load_split
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
-from semclip.jscc.train import JSCCTrainConfig
+from semclip.jscc.train import JSCCTrainConfig, recipe
 from semclip.prompts.base import PromptConfig
 from semclip.prompts.registry import create_learner, learner_config
 from semclip.prompts.splits import base_novel, few_shot
@@ -103,6 +103,6 @@ def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig
         cfg = {k: v for k, v in asdict(mcfg).items() if k != "k"}
         seen = [d.cache_id for d in read_provenance(path).datasets]
         return (meta.get("backbone") == backbone and json.loads(meta["config"]) == cfg
-                and json.loads(meta["extra"]).get("train") == asdict(tcfg) and data_id in seen)
+                and json.loads(meta["extra"]).get("train") == recipe(tcfg) and data_id in seen)
     except (SemclipError, KeyError, ValueError, TypeError):
         return False

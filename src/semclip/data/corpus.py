@@ -38,6 +38,10 @@ from semclip.progress import say
 
 VERSION = "corpus-v1"  # bump when the construction or the augmentations change
 PLACEHOLDER_CLASS = "(unlabelled corpus image)"
+# Open Clip Art's top-level topic folders grouped into content domains for leave-one-domain-out
+# validation (``TransmitterCorpus.domains``); every other folder is "clipart-objects"
+CONTENT_DOMAINS = {t: "clipart-icons" for t in ("computer", "buttons", "electronics", "office")} | {
+    t: "clipart-symbols" for t in ("shapes", "signs_and_symbols", "decorations", "special")}
 
 
 def is_copy(path: str, sha: str, test_hashes: set[str], test_stems: set[str]) -> bool:
@@ -83,6 +87,7 @@ class TransmitterCorpus(LabelledImages):
             raise SemclipError(f"the corpus needs at least one view per image, got views={views}")
         test = build(str(clipart_root))["test"]
         drawings = clipart(clipart_root)
+        self.clipart_root = Path(clipart_root)
         test_hashes, test_stems = {sha for _, _, sha in test}, {Path(f).stem for f, _, _ in test}
         seen: set[str] = set()
         self.sources: list[tuple[CaptionedImages, int]] = []
@@ -128,6 +133,28 @@ class TransmitterCorpus(LabelledImages):
         if self._decoded[0] != src:
             self._decoded = (src, data.load(j))
         return augment(self._decoded[1].copy(), view, zlib.crc32(data.keys[j].encode()))
+
+    def domains(self) -> dict[str, np.ndarray]:
+        """Row masks of the corpus's domains, for leave-one-domain-out validation: what a
+        codec trained on the rest does on a kind of picture it never saw. Content domains
+        follow the sources (``CONTENT_DOMAINS`` groups Open Clip Art's top-level topic
+        folders; emoji are one domain), rendering domains follow the augmentation
+        families (``view`` 0 the picture, odd views small grey copies, even views crops with
+        colour jitter). Masks are over ``len(self)`` rows."""
+        out: dict[str, np.ndarray] = {}
+        content = np.array([self._content_domain(*self._where(i)[:2]) for i in range(len(self))])
+        for name in dict.fromkeys(content.tolist()):
+            out[name] = content == name
+        view = np.array([self.rows[i] % self.views for i in range(len(self))])
+        out["render:small-grey"] = view % 2 == 1
+        out["render:crop-jitter"] = (view > 0) & (view % 2 == 0)
+        return {name: mask for name, mask in out.items() if mask.any()}
+
+    def _content_domain(self, data: CaptionedImages, j: int) -> str:
+        if data.name != "openclipart":
+            return f"content:{data.name}"
+        top = Path(data.keys[j]).relative_to(self.clipart_root).parts[0]
+        return f"content:{CONTENT_DOMAINS.get(top, 'clipart-objects')}"
 
     def captions(self) -> list[str]:
         return [data.captions[j] for data, j, _ in map(self._where, range(len(self)))]

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.device import current as current_device
 from semclip.errors import SemclipError
+from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
@@ -87,23 +88,30 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     return model
 
 
-def save_linear(code: LinearCode, path: str | Path, backbone: str, provenance: Provenance) -> Path:
-    """The fitted PCA code's statistics, with its bandwidths, backbone and what it saw."""
+LINEAR_CODES: dict[str, type[LinearCode] | type[AllocatedLinearCode]] = {"flat": LinearCode, "mmse": AllocatedLinearCode}
+
+
+def save_linear(code: LinearCode | AllocatedLinearCode, path: str | Path, backbone: str, provenance: Provenance) -> Path:
+    """The fitted PCA code's statistics, with its power allocation (``pca-flat``: none,
+    ``pca``: mmse), bandwidths, backbone and what it saw."""
     meta = {"kind": LINEAR_KIND, "dim": str(code.cfg.dim), "ks": json.dumps(code.cfg.ks), "backbone": backbone,
-            META_KEY: provenance.to_json()}
+            "allocation": getattr(code, "allocation", "flat"), META_KEY: provenance.to_json()}
     state = {k: v.detach().cpu().contiguous() for k, v in code.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
 
-def load_linear(path: str | Path, backbone: str, k: int | None = None) -> LinearCode:
+def load_linear(path: str | Path, backbone: str, k: int | None = None) -> LinearCode | AllocatedLinearCode:
     """A saved PCA code on the run's device, sending ``k`` symbols; refused when it was
-    fitted for another backbone."""
+    fitted for another backbone. Files without an ``allocation`` entry are flat codes."""
     meta = read_meta(path)
     if meta.get("kind") != LINEAR_KIND:
         raise SemclipError(f"{path} is not a semclip linear-code file")
+    cls = LINEAR_CODES.get(meta.get("allocation", "flat"))
+    if cls is None:
+        raise SemclipError(f"{path} has an unknown power allocation {meta.get('allocation')!r} (known: {', '.join(LINEAR_CODES)})")
     if meta.get("backbone") != backbone:
         raise SemclipError(f"{path} was fitted for backbone {meta.get('backbone')!r}, not {backbone!r}: delete it to refit")
     with checkpoint_errors(path, "linear code"):
-        code = LinearCode(int(meta["dim"]), json.loads(meta["ks"]), k)
+        code = cls(int(meta["dim"]), json.loads(meta["ks"]), k)
         load_weights(code, path, "the linear code it describes")
     return code.to(current_device())

@@ -34,9 +34,10 @@ def principal_directions(tokens: torch.Tensor, n: int) -> tuple[torch.Tensor, to
     return mean.float(), vt[:n].float(), (s[:n] / (x.shape[0] - 1) ** 0.5).float()
 
 
-def streamed_directions(store: TokenStore, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def streamed_directions(store: TokenStore, n: int, with_variances: bool = False) -> tuple[torch.Tensor, ...]:
     """``principal_directions`` of a store too large for memory: the d x d covariance
-    accumulated chunk by chunk, its top-n eigenvectors -> (mean [d], [n, d])."""
+    accumulated chunk by chunk, its top-n eigenvectors -> (mean [d], [n, d]), and with
+    ``with_variances`` the variance along each [n]."""
     if len(store) < 2 or n > min(store.shape):
         raise SemclipError(f"cannot take {n} principal directions of {len(store)} tokens of size {store.dim}")
     shift = None  # products of shifted data in float32 (4x faster than double), sums in double:
@@ -49,8 +50,27 @@ def streamed_directions(store: TokenStore, n: int) -> tuple[torch.Tensor, torch.
     centre = total / count
     mean = shift.double() + centre
     cov = (outer - count * torch.outer(centre, centre)) / (count - 1)
-    _, vecs = torch.linalg.eigh(cov)  # ascending
-    return mean.float(), vecs[:, -n:].flip(1).t().float()
+    vals, vecs = torch.linalg.eigh(cov)  # ascending
+    out = mean.float(), vecs[:, -n:].flip(1).t().float()
+    return (*out, vals[-n:].flip(0).clamp(min=0).float()) if with_variances else out
+
+
+def check_input(tokens: torch.Tensor, dim: int, channel: Channel) -> None:
+    """What a linear code needs: tokens [B, dim] and a receiver with CSI (its MMSE estimate
+    is built on the equalised symbols)."""
+    if tokens.dim() != 2 or tokens.shape[1] != dim:
+        raise SemclipError(f"expected tokens of shape [B, {dim}], got {list(tokens.shape)}")
+    if getattr(channel, "csi", None) == "none":
+        raise SemclipError("the linear code needs CSI at the receiver (rayleigh:mmse, zf or decoder), not rayleigh:none")
+
+
+def unit_gain(out: ChannelOutput, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first k received symbols brought to unit gain, and the linear SNR [B, 1] the
+    receiver knows of: ZF with CSI at the decoder; AWGN or equalised Rayleigh (gain
+    b = g/(g+s2) with MMSE, 1 with ZF) scaled by 1/sqrt(noise_var SNR)."""
+    y = out.y[:, :k]
+    inst = torch.pow(10.0, out.rx_snr_db / 10.0)
+    return (y / out.csi if out.csi is not None else y / torch.sqrt(out.noise_var * inst)), inst
 
 
 class LinearCode(nn.Module, ServesK):
@@ -123,12 +143,7 @@ class LinearCode(nn.Module, ServesK):
     def decode(self, out: ChannelOutput, k: int) -> torch.Tensor:
         """Linear MMSE estimate of the token [B, d] from a channel output carrying k symbols
         (its first k are read)."""
-        y = out.y[:, :k]
-        inst = torch.pow(10.0, out.rx_snr_db / 10.0)  # [B, 1] linear SNR the receiver knows
-        if out.csi is not None:  # CSI at the decoder: equalise here (zero forcing)
-            y = y / out.csi
-        else:  # AWGN, or equalised Rayleigh with gain b = g/(g+s2) (MMSE) or 1 (ZF)
-            y = y / torch.sqrt(out.noise_var * inst)
+        y, inst = unit_gain(out, k)
         r = torch.cat([y.real, y.imag], dim=-1)
         lam, v, a, ms = (getattr(self, f"{n}{k}") for n in ("lam", "v", "a", "ms"))
         coef = ((r - ms) @ v) / (lam[None] + 0.5 / inst)  # sigma^2 / 2 per real dimension
@@ -145,10 +160,7 @@ class LinearCode(nn.Module, ServesK):
 
     def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> tuple[torch.Tensor, ChannelOutput]:
         """tokens: [B, d]; snr_db: [B, 1] -> (token estimate [B, d], channel output)."""
-        if tokens.dim() != 2 or tokens.shape[1] != self.cfg.dim:
-            raise SemclipError(f"expected tokens of shape [B, {self.cfg.dim}], got {list(tokens.shape)}")
-        if getattr(channel, "csi", None) == "none":
-            raise SemclipError("the linear code needs CSI at the receiver (rayleigh:mmse, zf or decoder), not rayleigh:none")
+        check_input(tokens, self.cfg.dim, channel)
         k = self.cfg.k
         out = channel(power_normalize(self.encode(tokens, k)), snr_db)
         return self.decode(out, k), out

@@ -49,12 +49,45 @@ class JSCCTrainConfig:
     semantic_scale: float = 50.0
     instance_weight: float = 0.0  # instance geometry (KL over the batch's clean tokens)
     instance_scale: float = 50.0
+    # how a batch covers the bandwidths: "row" (each row draws its own k) or "nested" (Matryoshka-style: every
+    # row is sent at every k the codec serves, the loss the mean over all prefixes; batch_size // len(ks) images
+    # a batch, so a step costs the same)
+    k_sampling: str = "row"
     seed: int = 0
 
     def validate(self) -> None:
         if min(self.semantic_weight, self.instance_weight) < 0 or self.steps <= 0 or self.batch_size <= 0:
             raise SemclipError(f"invalid codec training settings: steps {self.steps}, batch {self.batch_size}, "
                                f"weights {self.semantic_weight}, {self.instance_weight}")
+        if self.k_sampling not in K_SAMPLING:
+            raise SemclipError(f"unknown k_sampling {self.k_sampling!r}: choose one of {', '.join(K_SAMPLING)}")
+
+
+K_SAMPLING = ("row", "nested")
+
+
+def recipe(cfg: JSCCTrainConfig) -> dict:
+    """The settings as they name a codec: ``asdict`` without settings added later while they
+    keep the value that reproduces older codecs (so those keep their names and shipped files)."""
+    out = asdict(cfg)
+    if out["k_sampling"] == "row":
+        del out["k_sampling"]
+    return out
+
+
+def batch_plan(cfg: JSCCTrainConfig, ks: torch.Tensor, gen: torch.Generator, n_tokens: int) -> tuple[torch.Tensor, ...]:
+    """One step's rows: (token indices [B], SNRs [B, 1], bandwidths [B], distinct indices
+    [B'] of the images behind them). ``row``: B = batch_size images, each with its own SNR
+    and k. ``nested``: B' = batch_size // len(ks) images, each with its own SNR, repeated
+    at every k of ``ks`` (B = B' len(ks) rows, image-major)."""
+    dev = ks.device
+    n = cfg.batch_size if cfg.k_sampling == "row" else max(1, cfg.batch_size // len(ks))
+    idx = torch.randint(n_tokens, (n,), generator=gen, device=dev)
+    snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(n, 1, generator=gen, device=dev)
+    if cfg.k_sampling == "row":
+        return idx, snr, ks[torch.randint(len(ks), (n,), generator=gen, device=dev)], idx
+    reps = len(ks)
+    return idx.repeat_interleave(reps), snr.repeat_interleave(reps, 0), ks.repeat(n), idx
 
 
 def _similarity_kl(received: torch.Tensor, clean: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
@@ -113,7 +146,8 @@ def train_jscc(
     last save, ending with the same weights as an uninterrupted run."""
     d = d or dist()
     cfg.validate()
-    d.check_split(cfg.batch_size, "codec")
+    d.check_split(cfg.batch_size if cfg.k_sampling == "row" else max(1, cfg.batch_size // len(model.cfg.ks)) * len(model.cfg.ks),
+                  "codec")
     dev = d.device
     model.fit_base(tokens)  # the linear code under the residuals (a no-op without one), before the move
     model.to(dev)
@@ -130,19 +164,17 @@ def train_jscc(
     step_fn, opt = d.prepare(_Step(model), opt)
     model.train()
     log = []
-    lo, hi = d.shard(0, cfg.batch_size)
     with progress(disable=not d.is_main) as bar:
         what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
         task = bar.add_task(what, total=cfg.steps, completed=start)
         for step in range(start, cfg.steps):
-            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+            idx, snr, k, images = batch_plan(cfg, ks, gen, tokens.shape[0])
             batch = tokens[idx].to(dev)  # a store reads only these rows (on the host), a tensor is already here
+            lo, hi = d.shard(0, len(idx))
             clean = batch[lo:hi]
-            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
-            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]
             channel = channels[step % len(channels)]
             decoded = step_fn(clean, snr, k, lo, channel)
-            loss = jscc_loss(decoded, clean, bank, cfg, batch)
+            loss = jscc_loss(decoded, clean, bank, cfg, batch if images is idx else tokens[images].to(dev))
             opt.zero_grad()
             d.backward(loss)
             opt.step()

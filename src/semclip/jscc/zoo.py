@@ -26,10 +26,12 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import Tokens, lazy_tokens, resolve_tokens
 from semclip.data.token_store import TokenStore
 from semclip.distributed import dist
-from semclip.jscc.checkpoint import load_jscc, load_linear, save_jscc, save_linear
+from semclip.errors import SemclipError
+from semclip.jscc.allocated import AllocatedLinearCode
+from semclip.jscc.checkpoint import LINEAR_CODES, load_jscc, load_linear, save_jscc, save_linear
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
-from semclip.jscc.train import JSCCTrainConfig, train_jscc
+from semclip.jscc.train import JSCCTrainConfig, recipe, train_jscc
 from semclip.provenance import DatasetSeen, Provenance, Vocabulary
 from semclip.resume import partial_path
 
@@ -110,7 +112,7 @@ def codec_configs(backbone: Backbone, channels: Sequence[str], csi: bool, ks: Se
 def codec_name(backbone: Backbone, train: LabelledImages, mcfg: JSCCConfig, tcfg: JSCCTrainConfig) -> str:
     """The codec's artefact name (``semclip.artefacts``): by backbone, images and settings."""
     return artefacts.name("jscc", f"token-jscc-k{'_'.join(map(str, mcfg.ks))}",
-                          [backbone.fingerprint, train.cache_id, asdict(mcfg), asdict(tcfg), "v3"])
+                          [backbone.fingerprint, train.cache_id, asdict(mcfg), recipe(tcfg), "v3"])
 
 
 def get_jscc(
@@ -140,20 +142,31 @@ def get_jscc(
                             make, log)
 
 
-def linear_name(backbone: Backbone, train: LabelledImages, ks: Sequence[int]) -> str:
-    return artefacts.name("jscc", f"linear-k{'_'.join(map(str, ks))}", [backbone.fingerprint, train.cache_id, list(ks), "v1"])
+def linear_name(backbone: Backbone, train: LabelledImages, ks: Sequence[int], allocation: str = "flat") -> str:
+    if allocation == "flat":  # the name the flat code has always had (its shipped file)
+        return artefacts.name("jscc", f"linear-k{'_'.join(map(str, ks))}", [backbone.fingerprint, train.cache_id, list(ks), "v1"])
+    return artefacts.name("jscc", f"linear-{allocation}-k{'_'.join(map(str, ks))}",
+                          [backbone.fingerprint, train.cache_id, list(ks), allocation, "v1"])
+
+
+LINEAR_METHODS = {"pca": "mmse", "pca-flat": "flat"}  # method name -> power allocation across the components
 
 
 def linear_code(backbone: Backbone, train: LabelledImages, train_tokens: Tokens, ks: Sequence[int] = DEFAULT_KS,
-                k: int = 16, log=print) -> tuple[LinearCode, Path]:
-    """The PCA code (``pca``) fitted on ``train``'s tokens: cached, shipped or fitted now."""
-    def make(path: Path) -> LinearCode:
-        code = LinearCode.fitted(resolve_tokens(train_tokens), list(ks), k)
+                k: int = 16, log=print, allocation: str = "mmse") -> tuple[LinearCode | AllocatedLinearCode, Path]:
+    """The PCA code fitted on ``train``'s tokens, with the LMMSE-optimal power allocation
+    (``pca``, the default) or none (``pca-flat``): cached, shipped or fitted now."""
+    if allocation not in LINEAR_CODES:
+        raise SemclipError(f"unknown power allocation {allocation!r}: choose one of {', '.join(LINEAR_CODES)}")
+
+    def make(path: Path) -> LinearCode | AllocatedLinearCode:
+        code = LINEAR_CODES[allocation].fitted(resolve_tokens(train_tokens), list(ks), k)
         seen = Provenance("linear code", datasets=codec_provenance(train, JSCCTrainConfig(semantic_weight=0.0)).datasets)
         save_linear(code, path, backbone.fingerprint, seen)
         return code
 
-    return artefacts.obtain(linear_name(backbone, train, ks), f"pca code ({train.name})",
+    method = next(m for m, a in LINEAR_METHODS.items() if a == allocation)
+    return artefacts.obtain(linear_name(backbone, train, ks, allocation), f"{method} code ({train.name})",
                             lambda path: load_linear(path, backbone.fingerprint, k), make, log)
 
 
@@ -188,7 +201,7 @@ def fit_jscc(
             model,
             path,
             backbone.fingerprint,
-            extra={"train": asdict(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
+            extra={"train": recipe(tcfg), "seconds": time.time() - t0, "log": train_log[-1:], "processes": d.world},
             provenance=provenance,
         )
         partial.unlink(missing_ok=True)
