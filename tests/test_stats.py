@@ -142,3 +142,25 @@ def test_claims_per_view_list_wins_and_losses_by_interval():
     assert (energy["wins"], energy["losses"]) == ([("awgn", -10.0)], []) and "1.60x" in energy["claim"]
     assert (bandwidth["wins"], bandwidth["losses"]) == ([("awgn", 0.0)], []) and "256 (16x)" in bandwidth["claim"]
     assert "| equal energy per image | awgn -10 dB | none |" in claims_markdown(recs, 0.1, 16)
+
+
+def test_semclip_against_the_linear_floor_is_paired_per_point_and_lists_its_losses():
+    from semclip.eval.compare import floor_markdown, floor_rows
+    from semclip.eval.stats import pack_outcomes
+
+    def rec(method, snr, right, split="all", k=16, dataset="fm"):
+        return Record(method=method, channel="awgn", snr_db=snr, value=sum(right) / len(right), channel_uses_per_image=k, k=k,
+                      n=len(right), outcomes=pack_outcomes(right), split=split, dataset=dataset)
+
+    n = 400
+    better = [i % 4 != 0 for i in range(n)]  # 0.75
+    worse = [i % 2 == 0 for i in range(n)]  # 0.50: wrong on half of the images the other gets right
+    records = [rec("semclip", 0.0, better), rec("pca", 0.0, worse), rec("semclip", 10.0, worse), rec("pca", 10.0, better),
+               rec("semclip", 10.0, worse, "k-sweep"), rec("pca", 10.0, better, "k-sweep"),  # the grid's point again: once
+               rec("semclip", 10.0, better, "k-sweep", k=4), rec("pca", 10.0, better, "k-sweep", k=4),
+               rec("semclip", 5.0, better, dataset="other")]  # no floor there: not a point
+    rows = floor_rows(records)
+    assert [(r["snr_db"], r["k"], r["verdict"]) for r in rows] == [(0.0, 16, "gain"), (10.0, 16, "loss"), (10.0, 4, "no difference shown")]
+    assert rows[0]["interval"] == "paired" and rows[0]["ci95"][0] > 0.15
+    md = floor_markdown(records)
+    assert "above at 1, below at 1, not told apart at 1" in md and "| fm | awgn | 10 dB | 16 | 0.500 | 0.750 | -0.250" in md

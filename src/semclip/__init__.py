@@ -11,7 +11,7 @@ from semclip.channels import AWGN, RayleighBlockFading, create_channel, list_cha
 from semclip.data import create_dataset, list_datasets
 from semclip.errors import SemclipError
 from semclip.eval import Record, Results
-from semclip.jscc import JSCCConfig, LinearCode, TokenJSCC, load_jscc, save_jscc, train_jscc
+from semclip.jscc import AllocatedLinearCode, JSCCConfig, LinearCode, TokenJSCC, load_jscc, save_jscc, train_jscc
 from semclip.jscc.zoo import default_codec
 from semclip.prompts import PromptConfig, PromptLearner, PromptTrainConfig, create_learner, list_learners, load_prompts, train_prompts
 from semclip.tasks import ZeroShotClassifier
@@ -19,6 +19,7 @@ from semclip.tasks import ZeroShotClassifier
 __version__ = "0.1.0"
 __all__ = [
     "AWGN",
+    "AllocatedLinearCode",
     "Backbone",
     "JSCCConfig",
     "LinearCode",

@@ -27,7 +27,7 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import Tokens, dataset_tokens, lazy_tokens
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.eval.compare import claims_markdown, comparison_markdown
+from semclip.eval.compare import claims_markdown, comparison_markdown, floor_markdown
 from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_equal_bandwidth, plot_equal_energy, plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.device import of as device_of
@@ -191,10 +191,10 @@ def _sweep_once(code, e: EvalSet, channel: str, snrs_db: Sequence[float], method
     ``snrs_db``; computed once per content (``semclip.eval.memo``), read back on reruns."""
     def compute() -> list[Record]:
         return sweep(code, e.tokens, e.labels, lambda t, s: e.classifier.predict(t), [channel], snrs_db,
-                     method=method, split=split, seed=seed)
+                     method=method, split=split, seed=seed, outcomes=True)
 
     key = [code, code.cfg, e.tokens, e.labels, e.classifier.weights, channel, list(snrs_db), method, split, seed,
-           device_of(code).type]
+           device_of(code).type, "outcomes"]
     return [r.model_copy(update={"dataset": e.data.name}) for r in memo_records("sweep", key, compute)]
 
 
@@ -317,6 +317,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         md += (f"\n## {e.data.name}: zero-shot top-1 ({len(e.data)} images, {len(e.data.classes)} classes, chance "
                f"{1 / len(e.data.classes):.3f})\n\n" + markdown_table(view))
     md += k_sweep_markdown(records, cfg.k_sweep_snr_db)
+    md += floor_markdown(records)
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
         on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, "semclip-indomain")]

@@ -1,6 +1,7 @@
 """semclip against the baselines: the bandwidth table (channel uses per image and the
 ratio to semclip) and, per channel and SNR, the accuracy gain over the best image
-baseline on the same test images, and the lowest SNR where an image baseline beats chance."""
+baseline on the same test images, and the lowest SNR where an image baseline beats chance;
+and against the linear floor (``pca``) at every point both were scored at."""
 
 from __future__ import annotations
 
@@ -175,4 +176,43 @@ def claims_markdown(records: Sequence[Record], chance: float, k: int, reference:
           "over 50x less bandwidth) computed there. Image baselines: " + ", ".join(IMAGE_METHODS) + ".\n",
           f"| view | {reference} beats every image baseline at | below the best at | the claims, computed |", "|---|---|---|---|"]
     md += [f"| {r['view']} | {_points(r['wins'])} | {_points(r['losses'])} | {r['claim']} |" for r in rows]
+    return "\n".join(md) + "\n"
+
+
+def floor_rows(records: Sequence[Record], reference: str = "semclip", floor: str = "pca") -> list[dict]:
+    """The reference against the linear floor at every point both were scored at (set,
+    channel, SNR, k; the grid and the k sweep): the difference with its 95 % interval
+    (paired over the same images where both carry outcomes) and its verdict."""
+    def key(r: Record) -> tuple:
+        return (r.dataset or "", channel_label(r), r.snr_db, r.k, r.split)
+
+    base = {key(r): r for r in records if r.method == floor and r.split in ("all", "k-sweep") and r.metric == "top1"}
+    rows = []
+    for r in records:
+        if r.method != reference or r.split not in ("all", "k-sweep") or r.metric != "top1" or key(r) not in base:
+            continue
+        if r.split == "k-sweep" and any(key(x)[:4] == key(r)[:4] for x in records if x.method == reference and x.split == "all"):
+            continue  # the same point as on the grid: counted once
+        d, lo, hi, how = difference(r, base[key(r)])
+        rows.append({"dataset": r.dataset or "", "channel": channel_label(r), "snr_db": r.snr_db, "k": r.k, reference: r.value,
+                     floor: base[key(r)].value, "difference": d, "ci95": (lo, hi), "interval": how, "verdict": verdict(lo, hi)})
+    return rows
+
+
+def floor_markdown(records: Sequence[Record], reference: str = "semclip", floor: str = "pca") -> str:
+    """Where the reference is above, below or not told apart from the linear floor."""
+    rows = floor_rows(records, reference, floor)
+    if not rows:
+        return ""
+    losses = [r for r in rows if r["verdict"] == "loss"]
+    gains = sum(r["verdict"] == "gain" for r in rows)
+    md = [f"\n## {reference} against the linear floor (`{floor}`)\n",
+          f"Over {len(rows)} points (every set, channel, SNR and k both were scored at), {reference} minus {floor} with its "
+          f"95 % interval (paired over the same images): above at {gains}, below at {len(losses)}, not told apart at "
+          f"{len(rows) - gains - len(losses)}."]
+    if losses:
+        md += ["", "Points where it is below:", "", "| set | channel | SNR | k | " + f"{reference} | {floor} | difference [95 %] |",
+               "|---|---|---|---|---|---|---|"]
+        md += [f"| {r['dataset']} | {r['channel']} | {r['snr_db']:g} dB | {r['k']} | {r[reference]:.3f} | {r[floor]:.3f} | "
+               f"{r['difference']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] |" for r in losses]
     return "\n".join(md) + "\n"
