@@ -27,20 +27,21 @@ from semclip.jscc.zoo import corpus_bank
 from semclip.eval.results import machine_facts
 from semclip.eval.retrieval import sweep_retrieval
 from semclip.eval.sweep import sweep_semclip
+from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
-# (training overrides, model overrides) of each variant; "default" is DemoConfig's codec
+# (training overrides, model overrides) of each variant; "+ text + instance (1.0 each)" is DemoConfig's codec
 VARIANTS = {
-    "default (reconstruction only)": ({}, {}),
-    "+ text (1.0)": ({"semantic_weight": 1.0}, {}),
-    "+ instance (1.0)": ({"instance_weight": 1.0}, {}),
+    "reconstruction only": ({"semantic_weight": 0.0, "instance_weight": 0.0}, {}),
+    "+ text (1.0)": ({"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
+    "+ instance (1.0)": ({"semantic_weight": 0.0, "instance_weight": 1.0}, {}),
     "+ text + instance (1.0 each)": ({"semantic_weight": 1.0, "instance_weight": 1.0}, {}),
     "+ text + instance (0.1 each)": ({"semantic_weight": 0.1, "instance_weight": 0.1}, {}),
-    "default without the linear base": ({}, {"linear_base": False}),
+    "reconstruction only / no linear base": ({"semantic_weight": 0.0, "instance_weight": 0.0}, {"linear_base": False}),
 }
 SNRS = (0.0, 10.0)
 KS = (4, 16, 64)
@@ -83,7 +84,8 @@ def main() -> None:
     index = CaptionIndex(bb, rdata.captions())
     clean = {name: round(top1_accuracy(clf.predict(t), y), 4) for name, (t, y, clf) in evalsets.items()}
     clean["R@1"] = round(index.recall(rtokens)["image-to-text"]["r@1"], 4)
-    rows = {"clean": clean, "pca": evaluate(LinearCode.fitted(train), evalsets, index, rtokens)}
+    rows = {"clean": clean, "pca": evaluate(AllocatedLinearCode.fitted(train), evalsets, index, rtokens),
+            "pca-flat": evaluate(LinearCode.fitted(train), evalsets, index, rtokens)}
     seconds = {}
     models = {}
     for name in args.variants.split(","):
@@ -100,7 +102,7 @@ def main() -> None:
         print(name, rows[name], flush=True)
     per_k = {}
     if args.per_k:  # the one rate-adaptive codec against a codec trained for each k alone, at 0 and 10 dB
-        shared = models.get("default (reconstruction only)")
+        shared = models.get("+ text + instance (1.0 each)")
         if shared is None:
             shared = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=cfg.ks))
             train_jscc(shared, train, bank, replace(cfg.jscc, steps=args.steps))

@@ -46,18 +46,19 @@ from semclip.jscc.train import train_jscc
 from semclip.jscc.zoo import text_embeddings
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
-# (training overrides, model overrides) of each variant
+RECON, BOTH = {"semantic_weight": 0.0, "instance_weight": 0.0}, {"semantic_weight": 1.0, "instance_weight": 1.0}
+# (training overrides, model overrides) of each variant, every loss weight given
 VARIANTS = {
-    "reconstruction only": ({}, {}),
-    "+ text + instance (1.0 each)": ({"semantic_weight": 1.0, "instance_weight": 1.0}, {}),
-    "+ text (1.0)": ({"semantic_weight": 1.0}, {}),
-    "+ instance (1.0)": ({"instance_weight": 1.0}, {}),
+    "reconstruction only": (RECON, {}),
+    "+ text + instance (1.0 each)": (BOTH, {}),
+    "+ text (1.0)": ({"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
+    "+ instance (1.0)": ({"semantic_weight": 0.0, "instance_weight": 1.0}, {}),
     "+ text + instance (0.1 each)": ({"semantic_weight": 0.1, "instance_weight": 0.1}, {}),
     "+ text + instance (3.0 each)": ({"semantic_weight": 3.0, "instance_weight": 3.0}, {}),
-    "+ text + instance (1.0 each) / 3000 steps": ({"semantic_weight": 1.0, "instance_weight": 1.0, "steps": 3000}, {}),
-    "+ text + instance (1.0 each) / depth 4": ({"semantic_weight": 1.0, "instance_weight": 1.0}, {"depth": 4}),
-    "reconstruction only / nested k": ({"k_sampling": "nested"}, {}),
-    "+ text + instance (1.0 each) / nested k": ({"semantic_weight": 1.0, "instance_weight": 1.0, "k_sampling": "nested"}, {}),
+    "+ text + instance (1.0 each) / 3000 steps": (BOTH | {"steps": 3000}, {}),
+    "+ text + instance (1.0 each) / depth 4": (BOTH, {"depth": 4}),
+    "reconstruction only / nested k": (RECON | {"k_sampling": "nested"}, {}),
+    "+ text + instance (1.0 each) / nested k": (BOTH | {"k_sampling": "nested"}, {}),
 }
 REFERENCES = {"pca (mmse allocation)": AllocatedLinearCode, "pca-flat": LinearCode}
 POINTS = [(k, snr) for k in (4, 16, 64) for snr in (0.0, 10.0)]

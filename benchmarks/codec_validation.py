@@ -69,7 +69,7 @@ def main() -> None:
     bank = corpus_bank(bb, corpus)
     names = ZeroShotClassifier(bb, list(dict.fromkeys(imagenet_classes())))  # CLIP's list names two classes twice
     rows = {"clean": {"r@1": round(index.recall(val)["image-to-text"]["r@1"], 4)},
-            "pca": score(LinearCode.fitted(train, cfg.ks), val, index, names)}
+            "pca-flat": score(LinearCode.fitted(train, cfg.ks), val, index, names)}
     for spec in args.settings or ["{}"]:
         over = json.loads(spec)
         t0 = time.time()
