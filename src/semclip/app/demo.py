@@ -317,7 +317,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         md += (f"\n## {e.data.name}: zero-shot top-1 ({len(e.data)} images, {len(e.data.classes)} classes, chance "
                f"{1 / len(e.data.classes):.3f})\n\n" + markdown_table(view))
     md += k_sweep_markdown(records, cfg.k_sweep_snr_db)
-    md += floor_markdown(records)
+    md += "".join(floor_markdown(records, floor=m) for m in LINEAR_METHODS)
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
         on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, "semclip-indomain")]
