@@ -95,7 +95,7 @@ def test_a_run_with_shipped_parts_trains_nothing_and_encodes_no_training_image(
     first = run_demo(cfg, tmp_path / "a", log=lambda *a: None)
     used = first.model_extra["artefacts"]
     assert {u["origin"] for u in used} == {"trained"}
-    assert sorted(u["name"].split("/")[0] for u in used) == ["jscc", "jscc", "prompts", "prompts", "quantizers"], used  # codec, pca, handcrafted + coop, quantiser
+    assert sorted(u["name"].split("/")[0] for u in used) == ["jscc", "jscc", "jscc", "prompts", "prompts", "quantizers"], used  # codec, pca, pca-flat, handcrafted + coop, quantiser
     for u in used:  # ship what the first run trained
         (shipped_dir / u["name"]).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(u["path"], shipped_dir / u["name"])
