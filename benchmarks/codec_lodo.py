@@ -161,7 +161,8 @@ def main() -> None:
             evalsets[data.name] = (t, y, ZeroShotClassifier(bb, data.classes))
         full_bank = torch.cat([names_emb, caption_emb])
         for ref, cls in REFERENCES.items():
-            state["eval"].setdefault(ref, score_eval(cls.fitted(tokens, cfg.ks), evalsets))
+            if ref not in state["eval"]:  # (a resumed run scores each code once)
+                state["eval"][ref] = score_eval(cls.fitted(tokens, cfg.ks), evalsets)
         for v in variants:
             if v in state["eval"]:
                 continue

@@ -187,11 +187,12 @@ def floor_rows(records: Sequence[Record], reference: str = "semclip", floor: str
         return (r.dataset or "", channel_label(r), r.snr_db, r.k, r.split)
 
     base = {key(r): r for r in records if r.method == floor and r.split in ("all", "k-sweep") and r.metric == "top1"}
+    grid = {key(r)[:4] for r in records if r.method == reference and r.split == "all"}
     rows = []
     for r in records:
         if r.method != reference or r.split not in ("all", "k-sweep") or r.metric != "top1" or key(r) not in base:
             continue
-        if r.split == "k-sweep" and any(key(x)[:4] == key(r)[:4] for x in records if x.method == reference and x.split == "all"):
+        if r.split == "k-sweep" and key(r)[:4] in grid:
             continue  # the same point as on the grid: counted once
         d, lo, hi, how = difference(r, base[key(r)])
         rows.append({"dataset": r.dataset or "", "channel": channel_label(r), "snr_db": r.snr_db, "k": r.k, reference: r.value,
