@@ -26,7 +26,7 @@ from semclip.jscc.config import DEFAULT_KS, JSCCConfig, ServesK
 from semclip.jscc.film import FiLMBlock
 from semclip.jscc.linear import LinearCode
 
-__all__ = ["DEFAULT_KS", "JSCCConfig", "TokenJSCC", "prefix_mask"]
+__all__ = ["DEFAULT_KS", "JSCCConfig", "ReceiverUpdate", "TokenJSCC", "prefix_mask"]
 
 def prefix_mask(k: torch.Tensor, k_max: int) -> torch.Tensor:
     """k: [B] ints -> [B, k_max] float, 1 on the first k symbols of each row."""
@@ -79,12 +79,40 @@ class TokenEncoder(nn.Module):
         return x / torch.sqrt(power.clamp(min=1e-12))
 
 
+class ReceiverUpdate(nn.Module):
+    """What the ``both`` mode sends the receiver: est -> scale * est + shift, per dimension.
+    Starts as the identity; ``quantize`` rounds it to what 8 bits a value carry."""
+
+    BITS = 8
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, est: torch.Tensor) -> torch.Tensor:
+        """est: [B, d] -> [B, d]."""
+        return est * self.log_scale.exp() + self.shift
+
+    @torch.no_grad()
+    def quantize(self) -> None:
+        """Uniform 8-bit rounding of each vector over its own range (one float32 step each)."""
+        for p in (self.shift, self.log_scale):
+            step = p.abs().max().clamp(min=1e-12) / (2 ** (self.BITS - 1) - 1)
+            p.copy_(torch.round(p / step) * step)
+
+    @property
+    def bits(self) -> int:
+        return sum(p.numel() * self.BITS + 32 for p in (self.shift, self.log_scale))
+
+
 class TokenDecoder(nn.Module):
     def __init__(self, cfg: JSCCConfig, base: LinearCode | None) -> None:
         super().__init__()
         self.csi, self.k_max = cfg.csi, cfg.k_max
         self.base = [base]
         self.net = _Residual(3 * cfg.k_max + (2 if cfg.csi else 0), cfg.dim, cfg.width, cfg.depth, zero=base is not None)
+        self.update: ReceiverUpdate | None = None  # set by label-free adaptation of both sides (semclip.jscc.adapt)
 
     def forward(self, out: ChannelOutput, k: torch.Tensor) -> torch.Tensor:
         """out.y: [B, k_max] complex (symbols past k ignored), out.rx_snr_db: [B, 1] (what
@@ -100,7 +128,7 @@ class TokenDecoder(nn.Module):
         est = self.net(torch.cat(parts, dim=-1), _cond(out.rx_snr_db, k))
         if self.base[0] is not None:
             est = est + self.base[0].decode_rows(out, k)
-        return est
+        return est if self.update is None else self.update(est)
 
 
 class TokenJSCC(nn.Module, ServesK):

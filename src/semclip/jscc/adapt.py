@@ -1,0 +1,117 @@
+"""Label-free adaptation of a trained codec to its sender's own domain.
+
+A camera that sends tokens sees its own pictures, never the receiver's task. Its unlabelled
+images (a *training* split of its domain: no labels, no class names) can tune the codec
+with the codec's own loss (reconstruction and the geometry terms over the codec's fixed
+text bank), through a simulated channel:
+
+- ``transmitter``: only the encoder's residual net moves; the decoder and the shared linear
+  code stay as shipped, so the receiver needs no update and no signalling;
+- ``both``: the encoder moves, and the receiver gets a compact update (a shift of its token
+  estimate, the prior mean it shrinks towards, and a per-dimension scale), quantised to
+  8 bits a value and sent once: its size is what ``update_bits`` reports, for the caller to
+  count in channel uses.
+
+The receiver-only mode (blind re-estimation from what it receives) is measured in
+``benchmarks/blind_receiver.py`` for the linear code; it is not offered here yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from semclip.channels.registry import create_channel
+from semclip.device import generator
+from semclip.errors import SemclipError
+from semclip.jscc.model import ReceiverUpdate, TokenJSCC
+from semclip.jscc.train import JSCCTrainConfig, jscc_loss
+from semclip.progress import progress
+
+ADAPT_MODES = ("transmitter", "both")
+MIN_IMAGES = 2  # the instance-geometry term compares a token with the others of its batch
+
+
+@dataclass
+class AdaptConfig:
+    """How the codec adapts; loss weights, SNR range and channels as the codec's training."""
+
+    mode: str = "transmitter"
+    steps: int = 300
+    batch_size: int = 256
+    lr: float = 3e-4
+    loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.mode not in ADAPT_MODES:
+            raise SemclipError(f"unknown adaptation mode {self.mode!r}: choose one of {', '.join(ADAPT_MODES)}")
+        if self.steps <= 0 or self.batch_size <= 0 or not self.lr > 0:
+            raise SemclipError(f"invalid adaptation settings: steps {self.steps}, batch {self.batch_size}, lr {self.lr}")
+        self.loss.validate()
+
+    def record(self) -> dict:
+        out = asdict(self)
+        out["loss"] = {k: out["loss"][k] for k in ("semantic_weight", "semantic_scale", "instance_weight", "instance_scale",
+                                                   "snr_min_db", "snr_max_db", "channels")}
+        return out
+
+
+def check_adaptation_set(tokens: torch.Tensor, dim: int, what: str) -> None:
+    """Enough readable images, of the codec's token size."""
+    if tokens.dim() != 2 or tokens.shape[1] != dim:
+        raise SemclipError(f"{what}: expected tokens [N, {dim}], got {list(tokens.shape)} (another backbone?)")
+    if tokens.shape[0] < MIN_IMAGES:
+        raise SemclipError(f"{what} holds {tokens.shape[0]} readable image(s): adaptation needs at least {MIN_IMAGES}")
+    if not torch.isfinite(tokens).all():
+        raise SemclipError(f"{what}: tokens with NaN or inf")
+
+
+@torch.enable_grad()
+def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | None, cfg: AdaptConfig,
+                what: str = "the adaptation set") -> list[dict[str, float]]:
+    """Adapt ``codec`` in place on unlabelled tokens [N, d] (unit norm) of its sender's
+    domain; returns a loss log. The decoder (and the linear code both sides share) never
+    changes; ``both`` adds a ``ReceiverUpdate`` to it (``codec.decoder.update``)."""
+    cfg.validate()
+    check_adaptation_set(tokens, codec.cfg.dim, what)
+    dev = next(codec.parameters()).device
+    tokens = tokens.to(dev)
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    params = list(codec.encoder.net.parameters())
+    if cfg.mode == "both":
+        codec.decoder.update = ReceiverUpdate(codec.cfg.dim).to(dev)
+        params += list(codec.decoder.update.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    gen = generator(cfg.seed, dev)
+    channels = [create_channel(c, generator=gen) for c in cfg.loss.channels]
+    ks = torch.tensor(codec.cfg.ks, device=dev)
+    bank = None if bank is None else bank.to(dev)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    lo, hi = cfg.loss.snr_min_db, cfg.loss.snr_max_db
+    log = []
+    codec.train()
+    with progress() as bar:
+        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {tokens.shape[0]} unlabelled images", total=cfg.steps)
+        for step in range(cfg.steps):
+            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+            snr = lo + (hi - lo) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
+            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]
+            clean = tokens[idx]
+            decoded, _ = codec(clean, snr, channels[step % len(channels)], k)
+            loss = jscc_loss(decoded, clean, bank, cfg.loss)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 50 == 0 or step == cfg.steps - 1:
+                log.append({"step": step, "loss": loss.item()})
+            bar.update(task, advance=1)
+    codec.eval()
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    if cfg.mode == "both":
+        codec.decoder.update.quantize()
+    return log
