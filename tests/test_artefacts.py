@@ -81,7 +81,7 @@ def _tiny_demo(tiny_clip_dir, image_folder, tmp_path, **kw):
             Image.eval(Image.open(f).convert("RGB"), lambda v: min(255, v + 7)).save(f)
     return DemoConfig(
         backbone=f"hf-clip:{tiny_clip_dir}", dataset=f"folder:{image_folder}", transfer_dataset=None,
-        train_dataset=f"folder:{train}", reference_dataset=None, shots_dataset=f"folder:{train}", shots_limit=None,
+        train_dataset=f"folder:{train}", reference_dataset=None, adapt_dataset=None, shots_dataset=f"folder:{train}", shots_limit=None,
         ks=[2, 4], k=4, snrs_db=[0.0, 20.0], jscc=JSCCTrainConfig(steps=30), learners=["coop"],
         prompts=PromptTrainConfig(shots=2, steps=3), baselines=BaselineConfig(methods=["token-digital"], limit=4, token_bits=[1]),
         retrieval_dataset=None, **kw)

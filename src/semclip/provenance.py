@@ -8,6 +8,9 @@ base classes. Every trained artefact stores a ``Provenance`` in its safetensors 
   of them, e.g. the corpus drops every copy of the clip-art test images);
 - ``class_lists``: class lists its loss classified against, each with where it came from
   (a labelled data set's classes, a prompt learner's base classes);
+- ``adapted_on``: unlabelled images of the sender's own domain a trained codec was later
+  adapted on (``semclip.jscc.adapt``): spec, content id, count, mode, and that no label and
+  no class name was used; checked like ``datasets``;
 - ``vocabularies``: text banks fixed by the training corpus (the 1000 ImageNet names, the
   corpus captions), recorded by name, size and digest. Free text may mention any word, as
   web captions do; an evaluation class that happens to be a word of one is reported as an
@@ -46,6 +49,26 @@ class ClassList:
 
 
 @dataclass
+class AdaptedOn:
+    spec: str  # as given, e.g. "fashion-mnist:train#1000"
+    name: str  # the split's name, e.g. "fashion-mnist-train-n1000"
+    cache_id: str
+    n: int
+    mode: str  # "transmitter" or "both" (semclip.jscc.adapt)
+    used: str = "images only: no labels, no class names"
+
+
+EVALUATION_SPLITS = ("test", "val", "validation", "eval")
+
+
+def is_evaluation_split(name: str) -> bool:
+    """Whether a split's name (``fashion-mnist-test``, ``imagenet-val-n500``) or spec
+    (``clipart:test#100``) names a split that results are reported on."""
+    name = _base(name.partition("#")[0].partition("@")[0])
+    return any(name.endswith(sep + s) for s in EVALUATION_SPLITS for sep in ("-", ":"))
+
+
+@dataclass
 class Vocabulary:
     name: str
     n: int
@@ -65,9 +88,13 @@ class Provenance:
     class_lists: list[ClassList] = field(default_factory=list)
     vocabularies: list[Vocabulary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    adapted_on: list[AdaptedOn] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        out = asdict(self)
+        if not out["adapted_on"]:  # records of codecs never adapted read as they always did
+            del out["adapted_on"]
+        return json.dumps(out, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Provenance":
@@ -78,6 +105,7 @@ class Provenance:
                 class_lists=[ClassList(**x) for x in d.get("class_lists", [])],
                 vocabularies=[Vocabulary(**x) for x in d.get("vocabularies", [])],
                 notes=list(d.get("notes", [])),
+                adapted_on=[AdaptedOn(**x) for x in d.get("adapted_on", [])],
             )
         except (KeyError, TypeError) as exc:
             raise SemclipError(f"malformed provenance record: {exc}") from exc
@@ -101,6 +129,8 @@ class Provenance:
         ``classes`` is not zero-shot for this artefact (empty when it is)."""
         out = [f"the {self.component} trained on images of {split} ({d.cache_id})" for d in self.datasets
                if _base(d.name) == _base(split) or (split_id is not None and _same_content(d.cache_id, split_id))]
+        out += [f"the {self.component} was adapted (without labels) on images of {split} ({a.cache_id})" for a in self.adapted_on
+                if _base(a.name) == _base(split) or (split_id is not None and _same_content(a.cache_id, split_id))]
         wanted = {c.strip().lower() for c in classes}
         for v in self.vocabularies:  # a vocabulary that holds the whole evaluated class list is that list
             if v.words and wanted <= {w.strip().lower() for w in v.words}:

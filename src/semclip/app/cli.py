@@ -89,6 +89,9 @@ def demo(
     transfer_dataset: Annotated[str, typer.Option(help="Second evaluation set, for clean, pca and semclip ('' to skip).")] = "clipart:test",
     train_dataset: Annotated[str, typer.Option(help="Images whose tokens train the codec ('+' joins datasets; #N limits one).")] = "corpus",
     reference_dataset: Annotated[str, typer.Option(help="Images of an in-domain reference codec, scored on --dataset ('' to skip).")] = "corpus+fashion-mnist:train#10000",
+    adapt_dataset: Annotated[str, typer.Option(help="Unlabelled images of the sender's domain (a training split) the default codec's "
+                                               "transmitter adapts on, scored on --dataset ('' to skip).")] = "fashion-mnist:train#1000",
+    adapt_steps: Annotated[int, typer.Option(help="Steps of that adaptation (batches of 256).")] = 300,
     shots_dataset: Annotated[str, typer.Option(help="Few-shot pool for the prompt learners (the test set's classes).")] = "fashion-mnist:train",
     shots_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: its first N images.")] = 10000,
     k: Annotated[int, typer.Option(help="Complex channel uses per image for the tables, prompts and baselines (one of --ks).")] = 16,
@@ -134,6 +137,7 @@ def demo(
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BaselineConfig
     from semclip.app.demo import DemoConfig, run_demo
+    from semclip.jscc.adapt import AdaptConfig
     from semclip.eval.table import rich_table
     from semclip.jscc.train import JSCCTrainConfig
     from semclip.prompts.train import PromptTrainConfig
@@ -144,6 +148,8 @@ def demo(
         transfer_dataset=transfer_dataset or None,
         train_dataset=train_dataset,
         reference_dataset=reference_dataset or None,
+        adapt_dataset=adapt_dataset or None,
+        adapt=AdaptConfig(steps=adapt_steps, seed=seed),
         shots_dataset=shots_dataset,
         shots_limit=shots_limit,
         test_limit=test_limit,
@@ -204,6 +210,11 @@ def train(
     jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
     train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
+    adapt_on: Annotated[Optional[str], typer.Option(help="Stage jscc: instead of training a codec, adapt --jscc (default: the shipped one) "
+                                                    "on these unlabelled images of the sender's domain, a training split, e.g. fashion-mnist:train#1000.")] = None,
+    adapt_mode: Annotated[str, typer.Option(help="With --adapt-on: transmitter (encoder only, receiver unchanged) or both (plus an 8-bit receiver update).")] = "transmitter",
+    adapt_steps: Annotated[int, typer.Option(help="With --adapt-on: adaptation steps (batches of 256).")] = 300,
+    allow_leak: Annotated[bool, typer.Option(help="With --adapt-on: accept an evaluation split (every record of the codec then says so).")] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     engine: EngineOption = "auto",
@@ -211,14 +222,17 @@ def train(
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
 
+    With --adapt-on, stage jscc adapts a trained codec to the sender's own unlabelled images
+    instead (no labels, no class names; recorded in the codec's provenance).
+
     Interrupted prompt training resumes from its last partial checkpoint when rerun."""
     from semclip.app.train import train_stages
 
     paths = train_stages(
         stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
         seed=seed, steps=steps, jscc=jscc, k=k, ks=_ints(ks, "--ks"), jscc_dataset=jscc_dataset, jscc_steps=jscc_steps,
-        train_limit=train_limit, world_size=world_size,
-        log=console.print,
+        train_limit=train_limit, world_size=world_size, adapt_on=adapt_on, adapt_mode=adapt_mode, adapt_steps=adapt_steps,
+        allow_leak=allow_leak, log=console.print,
     )
     from semclip.distributed import dist
 

@@ -42,7 +42,8 @@ from semclip.data.base import LabelledImages
 from semclip.jscc.checkpoint import read_provenance
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
 from semclip.jscc.train import JSCCTrainConfig
-from semclip.jscc.zoo import CODEC_DATASET, LINEAR_METHODS, codec_provenance, codec_recipe, get_jscc, linear_code
+from semclip.jscc.adapt import AdaptConfig
+from semclip.jscc.zoo import CODEC_DATASET, LINEAR_METHODS, adapted_codec, codec_provenance, codec_recipe, get_jscc, linear_code
 from semclip.prompts.registry import learner_config
 from semclip.provenance import check, leak_note
 from semclip.stopwatch import Stopwatch
@@ -51,6 +52,7 @@ from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
+MAIN_SET_ONLY = ("semclip-adapted", "semclip-indomain")  # codes about the main set's domain, scored on it alone
 
 
 @dataclass
@@ -60,6 +62,10 @@ class DemoConfig:
     transfer_dataset: str | None = "clipart:test"  # second one: unseen images, class names no codec loss used
     train_dataset: str = CODEC_DATASET  # the codec's images: the task-agnostic transmitter corpus
     reference_dataset: str | None = "corpus+fashion-mnist:train#10000"  # in-domain reference codec on the main set; None to skip
+    # the sender's own unlabelled images (a training split of the main set's domain) the default codec's transmitter
+    # adapts on (semclip.jscc.adapt, mode transmitter: the receiver unchanged); None to skip
+    adapt_dataset: str | None = "fashion-mnist:train#1000"
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
     shots_dataset: str = "fashion-mnist:train"  # few-shot pool for prompts: the test set's classes
     shots_limit: int | None = 10000  # the pool's first N images
     test_limit: int | None = None
@@ -125,8 +131,9 @@ class EvalSet:
 def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, train_tokens: Tokens, log=print) -> dict:
     """The token codes the demo compares, by method: ``semclip`` per codec recipe, the linear
     codes fitted on the same corpus (``pca`` with the LMMSE-optimal power allocation, the
-    floor semclip is measured against, and ``pca-flat`` without it), and ``semclip-indomain`` (the same recipe plus the main
-    set's training images) where a reference set is given. Values: {recipe: (code, path)}.
+    floor semclip is measured against, and ``pca-flat`` without it), ``semclip-adapted`` (its transmitter adapted on the
+    sender's unlabelled images) and ``semclip-indomain`` (the same recipe plus the main set's training images) where
+    those sets are given. Values: {recipe: (code, path)}.
     Each is cached, shipped or trained (``semclip.artefacts``); images are encoded only for
     what is trained."""
     codes: dict[str, dict] = {"semclip": {}}
@@ -139,6 +146,10 @@ def token_codes(cfg: DemoConfig, backbone: Backbone, train: LabelledImages, trai
         linear, linear_path = linear_code(backbone, train, train_tokens, cfg.ks, cfg.k, log, allocation)
         linear = linear.to(backbone.device)
         codes[method] = {codec_recipe(ch): (linear, linear_path) for ch in cfg.channels if ch != "rayleigh:none"}
+    if cfg.adapt_dataset:
+        recipe = codec_recipe("awgn")
+        source = codes["semclip"].get(recipe) or get_jscc(backbone, train, train_tokens, *recipe, cfg.ks, cfg.jscc, cfg.k, log=log)
+        codes["semclip-adapted"] = {recipe: adapted_codec(backbone, source[1], cfg.adapt_dataset, cfg.adapt, cfg.k, log)}
     if cfg.reference_dataset:
         ref = create_dataset(cfg.reference_dataset, limit=cfg.train_limit)
         recipe = codec_recipe("awgn")
@@ -157,7 +168,7 @@ def zero_shot_checks(cfg: DemoConfig, codes: dict, evals: list[EvalSet], log=pri
                 continue
             prov = read_provenance(path)
             provenance[f"{method} ({'+'.join(recipe[0])}{', csi' if recipe[1] else ''})"] = asdict(prov)
-            scored = evals[:1] if method == "semclip-indomain" else evals
+            scored = evals[:1] if method in MAIN_SET_ONLY else evals
             for e in scored:
                 leaks += check(prov, e.data.name, e.data.classes, cfg.allow_leak, log, split_id=e.data.cache_id)
     return provenance, leaks
@@ -172,8 +183,8 @@ def code_records(cfg: DemoConfig, codes: dict, evals: list[EvalSet]) -> list[Rec
         records.append(Record(method="clean", channel="none", snr_db=None, value=clean, channel_uses_per_image=0, dataset=e.data.name,
                               n=len(e.labels)))
         for method, by_recipe in codes.items():
-            if method == "semclip-indomain" and i > 0:
-                continue  # the reference is about the main set's domain
+            if method in MAIN_SET_ONLY and i > 0:
+                continue  # the reference and the adapted codec are about the main set's domain
             for ch in cfg.channels:
                 if codec_recipe(ch) not in by_recipe:
                     continue
@@ -307,7 +318,9 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
         f"Token codec: one checkpoint serving k in {cfg.ks} complex channel uses per image (tables at k = {cfg.k}), trained on "
         f"{summary() if summary else f'{len(train)} images of {train.name}'}. `pca` is the linear code fitted on the same "
         "corpus with the power allocation optimal for its linear MMSE receiver at each SNR, `pca-flat` the same code without "
-        "it; `semclip-indomain` the same recipe plus the main set's training images (the price of universality).\n"
+        "it; `semclip-adapted` the same codec with its transmitter adapted on unlabelled images of the main set's "
+        f"training split ({cfg.adapt_dataset}: no labels, no class names; the receiver unchanged); `semclip-indomain` "
+        "the same recipe plus the main set's training images (the price of universality).\n"
     )
     md += artefacts_markdown(results.model_extra.get("artefacts", []))
     if results.provenance["leaks"]:
@@ -320,7 +333,7 @@ def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train:
     md += "".join(floor_markdown(records, floor=m) for m in LINEAR_METHODS)
     md += retrieval_markdown([r for r in records if r.k in (None, cfg.k)])
     if cfg.baselines.methods:
-        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, "semclip-indomain")]
+        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, *MAIN_SET_ONLY)]
         md += (baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, cfg.k)
                + claims_markdown(on_main, 1.0 / len(main.classes), cfg.k))
         if cfg.views:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from semclip._io import clean_stale_tmp
-from semclip.backbones.base import create_backbone
+from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.data.token_cache import dataset_store
 from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc
@@ -46,8 +46,14 @@ def train_stages(
     jscc_steps: int = 1500,
     train_limit: int | None = 10000,
     world_size: int | None = None,
+    adapt_on: str | None = None,
+    adapt_mode: str = "transmitter",
+    adapt_steps: int = 300,
+    allow_leak: bool = False,
     log=print,
 ) -> dict[str, Path]:
+    """Stage ``jscc`` trains a codec, or with ``adapt_on`` adapts one (``jscc``, default the
+    shipped one) to the sender's unlabelled images; stage ``prompts`` trains prompts through it."""
     if stage not in STAGES:
         raise SemclipError(f"unknown stage {stage!r}; choose one of {STAGES}")
     if classes not in ("base", "all"):
@@ -59,7 +65,10 @@ def train_stages(
     paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(out)  # what a killed earlier start left half-written here
-    if stage in ("jscc", "all"):
+    if stage in ("jscc", "all") and adapt_on:
+        path = adapt_stage(bb, adapt_on, out, jscc, adapt_mode, adapt_steps, seed, allow_leak, log)
+        paths["jscc"], jscc = path, path
+    elif stage in ("jscc", "all"):
         # the codec's images: the transmitter corpus by default (any spec; a dataset with splits means its training split)
         data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
         tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
@@ -106,3 +115,20 @@ def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig
                 and json.loads(meta["extra"]).get("train") == recipe(tcfg) and data_id in seen)
     except (SemclipError, KeyError, ValueError, TypeError):
         return False
+
+
+
+def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str, steps: int, seed: int, allow_leak: bool,
+                log=print) -> Path:
+    """Adapt a trained codec (``jscc``, default the shipped one for AWGN) on the unlabelled
+    images ``spec`` and save it in ``out``, named by mode and images."""
+    from semclip.jscc.adapt import AdaptConfig
+    from semclip.jscc.zoo import adapt_saved, default_codec
+
+    cfg = AdaptConfig(mode=mode, steps=steps, seed=seed)
+    cfg.validate()
+    source = jscc or default_codec(bb, "awgn", log)[1]
+    data = create_dataset(spec)
+    path = out / f"jscc-adapted-{mode}-{data.name}-n{len(data)}.safetensors"
+    adapt_saved(bb, source, spec, cfg, path, allow_leak, log)
+    return path

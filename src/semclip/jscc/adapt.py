@@ -18,16 +18,18 @@ The receiver-only mode (blind re-estimation from what it receives) is measured i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from semclip.channels.registry import create_channel
+from semclip.data.base import LabelledImages
 from semclip.device import generator
 from semclip.errors import SemclipError
 from semclip.jscc.model import ReceiverUpdate, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, jscc_loss
 from semclip.progress import progress
+from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
 ADAPT_MODES = ("transmitter", "both")
 MIN_IMAGES = 2  # the instance-geometry term compares a token with the others of its batch
@@ -40,7 +42,7 @@ class AdaptConfig:
     mode: str = "transmitter"
     steps: int = 300
     batch_size: int = 256
-    lr: float = 3e-4
+    lr: float = 1e-3  # chosen by benchmarks/adapt_curve.py's label-free validation (within the 60 s budget)
     loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
     seed: int = 0
 
@@ -115,3 +117,15 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     if cfg.mode == "both":
         codec.decoder.update.quantize()
     return log
+
+
+def adapted_provenance(prov: Provenance, spec: str, data: LabelledImages, n: int, mode: str, allow_leak: bool) -> Provenance:
+    """The trained codec's record plus what it was adapted on. Images of an evaluation split
+    are refused, even unlabelled, unless ``allow_leak``: the record then says so, and so does
+    every result the codec takes part in (the protocols' leak check finds the split)."""
+    if is_evaluation_split(data.name) or is_evaluation_split(spec):
+        if not allow_leak:
+            raise SemclipError(f"--adapt-on {spec}: {data.name} is an evaluation split; adapt on a training split of the "
+                               "sender's domain (e.g. fashion-mnist:train#1000), or pass --allow-leak (every record then says so)")
+        prov = replace(prov, notes=[*prov.notes, leak_note([f"the token-codec was adapted on images of the evaluation split {data.name}"])])
+    return replace(prov, adapted_on=[*prov.adapted_on, AdaptedOn(spec, data.name, data.cache_id, n, mode)])

@@ -17,14 +17,17 @@ from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
-from semclip.jscc.model import JSCCConfig, TokenJSCC
+from semclip.jscc.model import JSCCConfig, ReceiverUpdate, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-token-jscc"
 LINEAR_KIND = "semclip-linear-code"
 
 
-def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | None = None, provenance: Provenance | None = None) -> Path:
+def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | None = None, provenance: Provenance | None = None,
+              adaptation: dict | None = None) -> Path:
+    """``adaptation``: how a trained codec was adapted to its sender's domain
+    (``semclip.jscc.adapt``); its mode tells the loader whether the decoder holds an update."""
     cfg = asdict(model.cfg)
     cfg.pop("k")  # the checkpoint serves every k of ks; which one is sent is chosen on load
     meta = {
@@ -35,8 +38,19 @@ def save_jscc(model: TokenJSCC, path: str | Path, backbone: str, extra: dict | N
     }
     if provenance is not None:
         meta[META_KEY] = provenance.to_json()
+    if adaptation is not None:
+        meta[ADAPTATION_KEY] = json.dumps(adaptation)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
+
+
+ADAPTATION_KEY = "adaptation"
+
+
+def read_adaptation(path: str | Path) -> dict | None:
+    """How the codec at ``path`` was adapted to its sender's domain (None: never)."""
+    raw = read_meta(path).get(ADAPTATION_KEY)
+    return None if raw is None else json.loads(raw)
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
@@ -84,6 +98,9 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     if k is not None and k not in cfg.ks:
         raise SemclipError(f"{path} serves k in {cfg.ks} complex symbols per token, not k={k}: pick one of those or retrain with ks including {k}")
     model = TokenJSCC(cfg)
+    adaptation = json.loads(meta.get(ADAPTATION_KEY) or "{}")
+    if adaptation.get("mode") == "both":  # the decoder carries the receiver update the adaptation sent
+        model.decoder.update = ReceiverUpdate(cfg.dim)
     load_weights(model, path, "the token codec it describes")
     return model
 

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import torch
@@ -34,6 +35,9 @@ from semclip.jscc.model import DEFAULT_KS, JSCCConfig, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, recipe, train_jscc
 from semclip.provenance import DatasetSeen, Provenance, Vocabulary
 from semclip.resume import partial_path
+
+if TYPE_CHECKING:
+    from semclip.jscc.adapt import AdaptConfig
 
 CODEC_DATASET = "corpus"  # the default codec's images: the task-agnostic transmitter corpus
 
@@ -207,3 +211,62 @@ def fit_jscc(
         partial.unlink(missing_ok=True)
     d.barrier()
     return model
+
+
+def codec_bank(backbone: Backbone, prov: Provenance) -> torch.Tensor:
+    """The text bank of a codec's own loss when its images were the transmitter corpus (the
+    ImageNet names and the corpus captions), else the ImageNet names alone: what adapting it
+    may use, never a class list of the sender's domain."""
+    from semclip.backbones.pocketclip import imagenet_classes
+
+    corpus = create_dataset(CODEC_DATASET)
+    if [d.cache_id for d in prov.datasets] == [corpus.cache_id]:
+        return corpus_bank(backbone, corpus)
+    return text_embeddings(backbone, [f"a photo of a {n}." for n in imagenet_classes()])
+
+
+def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig", path: Path, allow_leak: bool = False,
+                log=print) -> TokenJSCC:
+    """Adapt the codec saved at ``source`` on the unlabelled images ``spec`` (a training
+    split of the sender's domain) with the loss its training used, and save it to ``path``
+    with what it was adapted on (``provenance.adapted_on``) and how (the ``adaptation`` entry)."""
+    from semclip.data.token_cache import dataset_tokens
+    from semclip.jscc.adapt import adapt_codec, adapted_provenance
+    from semclip.jscc.checkpoint import ADAPTATION_KEY, read_meta, read_provenance
+
+    cfg.validate()  # an unknown mode fails before any image is read
+    meta = read_meta(source)
+    if meta.get(ADAPTATION_KEY):
+        raise SemclipError(f"{source} is already adapted: adapt the codec it came from")
+    codec = load_jscc(source, backbone=backbone.fingerprint)
+    data = create_dataset(spec)
+    prov = adapted_provenance(read_provenance(source), spec, data, len(data), cfg.mode, allow_leak)  # refuses an evaluation split
+    tokens, _ = dataset_tokens(backbone, data, log=log)
+    trained = json.loads(meta.get("extra") or "{}").get("train", {})
+    cfg = replace(cfg, loss=JSCCTrainConfig(**{k: v for k, v in trained.items() if k in JSCCTrainConfig.__dataclass_fields__}))
+    bank = codec_bank(backbone, prov) if cfg.loss.semantic_weight > 0 else None
+    t0 = time.time()
+    adapt_codec(codec, tokens, bank, cfg, what=f"--adapt-on {spec}")
+    record = cfg.record() | {"source": Path(source).name, "spec": spec, "images": int(tokens.shape[0]),
+                             "seconds": round(time.time() - t0, 1)}
+    if codec.decoder.update is not None:
+        record["update_bits"] = codec.decoder.update.bits
+    extra = json.loads(meta.get("extra") or "{}") | {"adaptation": record}
+    save_jscc(codec, path, backbone.fingerprint, extra=extra, provenance=prov, adaptation=record)
+    log(f"adapted {Path(source).name} ({cfg.mode}) on {tokens.shape[0]} unlabelled images of {data.name} in {record['seconds']} s"
+        + (f"; the receiver update is {record['update_bits']} bits" if "update_bits" in record else ""))
+    return codec
+
+
+def adapted_codec(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig | None" = None, k: int = 16,
+                  log=print) -> tuple[TokenJSCC, Path]:
+    """The codec at ``source`` adapted on ``spec`` (``adapt_saved``): cached, shipped with
+    semclip, or adapted now; returned sending ``k`` symbols."""
+    from semclip.jscc.adapt import AdaptConfig
+
+    cfg = cfg or AdaptConfig()
+    data = create_dataset(spec)
+    name = artefacts.name("jscc", f"adapted-{cfg.mode}", [Path(source).name, data.cache_id, cfg.record(), "v1"])
+    return artefacts.obtain(name, f"token codec adapted ({cfg.mode}) on {spec}",
+                            lambda path: load_jscc(path, backbone=backbone.fingerprint, k=k),
+                            lambda path: adapt_saved(backbone, source, spec, cfg, path, log=log).at(k), log)
