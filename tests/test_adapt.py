@@ -123,3 +123,25 @@ def test_adapted_checkpoint_records_what_it_was_adapted_on(trained, tmp_path):
     path = save_jscc(codec, tmp_path / "t.safetensors", "bb", provenance=prov, adaptation={"mode": "transmitter"})
     assert read_provenance(path).adapted_on[0].spec == "toy:train#40"
     assert load_jscc(path, backbone="bb").decoder.update is None
+
+
+def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, tmp_path):
+    from semclip.app.train import adapt_stage
+    from semclip.backbones.base import create_backbone
+    from semclip.jscc.train import recipe
+
+    bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
+    codec = TokenJSCC(JSCCConfig(dim=bb.dim, ks=[2, 4], width=16, depth=1))
+    codec.fit_base(F.normalize(torch.randn(64, bb.dim), dim=-1))
+    source = save_jscc(codec, tmp_path / "c.safetensors", bb.fingerprint, extra={"train": recipe(FAST)},
+                       provenance=Provenance("token-codec", datasets=[DatasetSeen("toy", "toy-1", 64)]))
+    path = adapt_stage(bb, f"folder:{image_folder}#6", tmp_path / "out", source, "both", 3, 0, False, log=lambda *a: None)
+    assert path.name == "jscc-adapted-both-folder-imgs-n6.safetensors"
+    seen = read_provenance(path).adapted_on[0]
+    assert (seen.spec, seen.n, seen.mode) == (f"folder:{image_folder}#6", 6, "both")
+    assert read_adaptation(path)["update_bits"] == 2 * (bb.dim * 8 + 32)
+    assert load_jscc(path, backbone=bb.fingerprint, k=2).decoder.update is not None
+    with pytest.raises(SemclipError, match="is already adapted"):
+        adapt_stage(bb, f"folder:{image_folder}#6", tmp_path / "out", path, "transmitter", 3, 0, False)
+    with pytest.raises(SemclipError, match="fashion-mnist-test is an evaluation split"):
+        adapt_stage(bb, "fashion-mnist:test#5", tmp_path / "out", source, "transmitter", 3, 0, False)
