@@ -9,11 +9,12 @@ text bank), through a simulated channel:
   code stay as shipped, so the receiver needs no update and no signalling;
 - ``both``: the encoder moves, and the receiver gets a compact update (a shift of its token
   estimate, the prior mean it shrinks towards, and a per-dimension scale), quantised to
-  8 bits a value and sent once: its size is what ``update_bits`` reports, for the caller to
+  8 bits a value and sent once: its size (``ReceiverUpdate.bits``) is for the caller to
   count in channel uses.
 
 The receiver-only mode (blind re-estimation from what it receives) is measured in
 ``benchmarks/blind_receiver.py`` for the linear code; it is not offered here yet.
+Adaptation runs in one process (it is seconds of work); the model stays on its device.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from semclip.data.base import LabelledImages
 from semclip.device import generator
 from semclip.errors import SemclipError
 from semclip.jscc.model import ReceiverUpdate, TokenJSCC
-from semclip.jscc.train import JSCCTrainConfig, jscc_loss
+from semclip.jscc.train import JSCCTrainConfig, batch_plan, jscc_loss
 from semclip.progress import progress
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
 ADAPT_MODES = ("transmitter", "both")
+# steps and rate chosen by benchmarks/adapt_curve.py's label-free validation (Adam at 1e-3 in both modes)
+DEFAULT_STEPS = {"transmitter": 300, "both": 600}
 MIN_IMAGES = 2  # the instance-geometry term compares a token with the others of its batch
 
 
@@ -40,11 +43,15 @@ class AdaptConfig:
     """How the codec adapts; loss weights, SNR range and channels as the codec's training."""
 
     mode: str = "transmitter"
-    steps: int = 300
+    steps: int | None = None  # None: the mode's default (DEFAULT_STEPS)
     batch_size: int = 256
-    lr: float = 1e-3  # chosen by benchmarks/adapt_curve.py's label-free validation (within the 60 s budget)
+    lr: float = 1e-3
     loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = DEFAULT_STEPS.get(self.mode, 300)
 
     def validate(self) -> None:
         if self.mode not in ADAPT_MODES:
@@ -93,15 +100,13 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     ks = torch.tensor(codec.cfg.ks, device=dev)
     bank = None if bank is None else bank.to(dev)
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    lo, hi = cfg.loss.snr_min_db, cfg.loss.snr_max_db
+    rows = replace(cfg.loss, batch_size=cfg.batch_size, k_sampling="row")  # each row its own SNR and k, as in training
     log = []
     codec.train()
     with progress() as bar:
         task = bar.add_task(f"adapting the codec ({cfg.mode}) on {tokens.shape[0]} unlabelled images", total=cfg.steps)
         for step in range(cfg.steps):
-            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
-            snr = lo + (hi - lo) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
-            k = ks[torch.randint(len(ks), (cfg.batch_size,), generator=gen, device=dev)]
+            idx, snr, k, _ = batch_plan(rows, ks, gen, tokens.shape[0])
             clean = tokens[idx]
             decoded, _ = codec(clean, snr, channels[step % len(channels)], k)
             loss = jscc_loss(decoded, clean, bank, cfg.loss)
