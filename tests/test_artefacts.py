@@ -141,7 +141,7 @@ def test_the_default_main_job_finds_every_part_shipped():
     from semclip.baselines.run import image_jscc_name
     from semclip.data.registry import create_dataset
     from semclip.eval.protocols import prompts_name
-    from semclip.jscc.zoo import codec_configs, codec_name, codec_recipe, linear_name
+    from semclip.jscc.zoo import adapted_name, codec_configs, codec_name, codec_recipe, linear_name
     from semclip.prompts.base import PromptConfig
     from semclip.prompts.splits import base_novel
 
@@ -151,6 +151,7 @@ def test_the_default_main_job_finds_every_part_shipped():
     pool, test = create_dataset(cfg.shots_dataset, limit=cfg.shots_limit), create_dataset(cfg.dataset)
     codec = codec_name(bb, train, *codec_configs(bb, *codec_recipe("awgn"), cfg.ks, cfg.jscc))
     want = {codec, codec_name(bb, ref, *codec_configs(bb, *codec_recipe("awgn"), cfg.ks, cfg.jscc)), linear_name(bb, train, cfg.ks)}
+    want.add(adapted_name(codec, create_dataset(cfg.adapt_dataset), cfg.adapt))
     want |= {quantizer_name(bb, train, b) for b in {1, *cfg.baselines.token_bits}}
     want.add(image_jscc_name(cfg.baselines, auto_config(test.image(0)), create_dataset(cfg.shots_dataset)))
     base, _ = base_novel(test.classes)

@@ -258,6 +258,11 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     return codec
 
 
+def adapted_name(source: Path | str, data: LabelledImages, cfg: "AdaptConfig") -> str:
+    """The adapted codec's artefact name: by the codec it came from, the images and the settings."""
+    return artefacts.name("jscc", f"adapted-{cfg.mode}", [Path(source).name, data.cache_id, cfg.record(), "v1"])
+
+
 def adapted_codec(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig | None" = None, k: int = 16,
                   log=print) -> tuple[TokenJSCC, Path]:
     """The codec at ``source`` adapted on ``spec`` (``adapt_saved``): cached, shipped with
@@ -265,8 +270,6 @@ def adapted_codec(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig
     from semclip.jscc.adapt import AdaptConfig
 
     cfg = cfg or AdaptConfig()
-    data = create_dataset(spec)
-    name = artefacts.name("jscc", f"adapted-{cfg.mode}", [Path(source).name, data.cache_id, cfg.record(), "v1"])
-    return artefacts.obtain(name, f"token codec adapted ({cfg.mode}) on {spec}",
+    return artefacts.obtain(adapted_name(source, create_dataset(spec), cfg), f"token codec adapted ({cfg.mode}) on {spec}",
                             lambda path: load_jscc(path, backbone=backbone.fingerprint, k=k),
                             lambda path: adapt_saved(backbone, source, spec, cfg, path, log=log).at(k), log)
