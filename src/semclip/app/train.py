@@ -48,7 +48,7 @@ def train_stages(
     world_size: int | None = None,
     adapt_on: str | None = None,
     adapt_mode: str = "transmitter",
-    adapt_steps: int | None = None,
+    adapt_steps: int = 300,
     allow_leak: bool = False,
     log=print,
 ) -> dict[str, Path]:
@@ -118,7 +118,7 @@ def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig
 
 
 
-def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str, steps: int | None, seed: int, allow_leak: bool,
+def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str, steps: int, seed: int, allow_leak: bool,
                 log=print) -> Path:
     """Adapt a trained codec (``jscc``, default the shipped one for AWGN) on the unlabelled
     images ``spec`` and save it in ``out``, named by mode and images."""
