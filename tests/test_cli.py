@@ -157,7 +157,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     # every trained part is listed with where it came from: all trained by this first run; the link-adaptation
     # probes it shares with the default job (they do not depend on the backbone) come from the shipped table
     parts = {u["name"].split("/")[0]: u["origin"] for u in raw["artefacts"]}
-    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained", "links": "shipped"} and len(raw["artefacts"]) == 11
+    assert parts == {"jscc": "trained", "quantizers": "trained", "prompts": "trained", "links": "shipped"} and len(raw["artefacts"]) == 12
     assert "## Trained parts and where they came from" in md and "| image DeepJSCC (folder-train) | trained |" in md
     # warm run: every trained part is read back from the cache, none retrained; the records it reads back
     # still list the probe table that decided them, so the warm run names the parts the cold one did
