@@ -8,7 +8,7 @@ top-1 with the hand-crafted receiver, AWGN, one noise draw, seed 0) at k = 16, 0
 Threads (``--threads``): the same short codec training (100 steps of the default recipe)
 and the same evaluation, each run in a fresh process with 1 and with 2 torch threads;
 reports the largest difference of any weight and of any received token, and whether
-the accuracies are equal.
+the two runs are equal bit for bit.
 
     python benchmarks/codec_seeds.py [--seeds 0,1,2] [--threads] [--out benchmarks/results/codec_seeds.json]
 """
