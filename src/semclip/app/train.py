@@ -117,7 +117,6 @@ def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig
         return False
 
 
-
 def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str, steps: int, seed: int, allow_leak: bool,
                 log=print) -> Path:
     """Adapt a trained codec (``jscc``, default the shipped one for AWGN) on the unlabelled
