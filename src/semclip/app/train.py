@@ -129,5 +129,5 @@ def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str
     source = jscc or default_codec(bb, "awgn", log)[1]
     data = create_dataset(spec)
     path = out / f"jscc-adapted-{mode}-{data.name}-n{len(data)}.safetensors"
-    adapt_saved(bb, source, spec, cfg, path, allow_leak, log)
+    adapt_saved(bb, source, spec, cfg, path, allow_leak, log, data=data)
     return path

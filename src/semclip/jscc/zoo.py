@@ -226,23 +226,26 @@ def codec_bank(backbone: Backbone, prov: Provenance) -> torch.Tensor:
 
 
 def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig", path: Path, allow_leak: bool = False,
-                log=print) -> TokenJSCC:
+                log=print, data: LabelledImages | None = None) -> TokenJSCC:
     """Adapt the codec saved at ``source`` on the unlabelled images ``spec`` (a training
-    split of the sender's domain) with the loss its training used, and save it to ``path``
-    with what it was adapted on (``provenance.adapted_on``) and how (the ``adaptation`` entry)."""
+    split of the sender's domain; ``data``, when the caller already made it) with the loss its
+    training used, and save it to ``path`` with what it was adapted on
+    (``provenance.adapted_on``) and how (the ``adaptation`` entry)."""
     from semclip.data.token_cache import dataset_tokens
     from semclip.jscc.adapt import adapt_codec, adapted_provenance
-    from semclip.jscc.checkpoint import ADAPTATION_KEY, read_meta, read_provenance
+    from semclip.jscc.checkpoint import ADAPTATION_KEY, read_meta
 
     cfg.validate()  # an unknown mode fails before any image is read
     meta = read_meta(source)
     if meta.get(ADAPTATION_KEY):
         raise SemclipError(f"{source} is already adapted: adapt the codec it came from")
     codec = load_jscc(source, backbone=backbone.fingerprint)
-    data = create_dataset(spec)
-    prov = adapted_provenance(read_provenance(source), spec, data, len(data), cfg.mode, allow_leak)  # refuses an evaluation split
+    data = data or create_dataset(spec)
+    prov = adapted_provenance(Provenance.from_meta(meta, f"codec {source}"), spec, data, len(data), cfg.mode,
+                              allow_leak)  # refuses an evaluation split
     tokens, _ = dataset_tokens(backbone, data, log=log)
-    trained = json.loads(meta.get("extra") or "{}").get("train", {})
+    source_extra = json.loads(meta.get("extra") or "{}")
+    trained = source_extra.get("train", {})
     cfg = replace(cfg, loss=JSCCTrainConfig(**{k: v for k, v in trained.items() if k in JSCCTrainConfig.__dataclass_fields__}))
     bank = codec_bank(backbone, prov) if cfg.loss.semantic_weight > 0 else None
     t0 = time.time()
@@ -251,8 +254,7 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
                              "seconds": round(time.time() - t0, 1)}
     if codec.decoder.update is not None:
         record["update_bits"] = codec.decoder.update.bits
-    extra = json.loads(meta.get("extra") or "{}") | {"adaptation": record}
-    save_jscc(codec, path, backbone.fingerprint, extra=extra, provenance=prov, adaptation=record)
+    save_jscc(codec, path, backbone.fingerprint, extra=source_extra | {"adaptation": record}, provenance=prov, adaptation=record)
     log(f"adapted {Path(source).name} ({cfg.mode}) on {tokens.shape[0]} unlabelled images of {data.name} in {record['seconds']} s"
         + (f"; the receiver update is {record['update_bits']} bits" if "update_bits" in record else ""))
     return codec
@@ -270,6 +272,7 @@ def adapted_codec(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig
     from semclip.jscc.adapt import AdaptConfig
 
     cfg = cfg or AdaptConfig()
-    return artefacts.obtain(adapted_name(source, create_dataset(spec), cfg), f"token codec adapted ({cfg.mode}) on {spec}",
+    data = create_dataset(spec)
+    return artefacts.obtain(adapted_name(source, data, cfg), f"token codec adapted ({cfg.mode}) on {spec}",
                             lambda path: load_jscc(path, backbone=backbone.fingerprint, k=k),
-                            lambda path: adapt_saved(backbone, source, spec, cfg, path, log=log).at(k), log)
+                            lambda path: adapt_saved(backbone, source, spec, cfg, path, log=log, data=data).at(k), log)
