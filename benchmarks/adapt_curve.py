@@ -55,6 +55,9 @@ VARIANTS = {  # every setting given: the library's defaults are the chosen varia
     "both / 300 steps": {"mode": "both", "steps": 300, "lr": 3e-4},
     "both / 300 steps / lr 1e-3": {"mode": "both", "steps": 300, "lr": 1e-3},
     "both / 600 steps / lr 1e-3": {"mode": "both", "steps": 600, "lr": 1e-3},
+    "both / snr shift / 300 steps / lr 1e-3": {"mode": "both", "steps": 300, "lr": 1e-3, "update": "scale-shift-snr"},
+    "receiver / 300 steps / lr 1e-3": {"mode": "receiver", "steps": 300, "lr": 1e-3},
+    "receiver / 300 steps": {"mode": "receiver", "steps": 300, "lr": 3e-4},
 }
 # the best validation of each mode among the variants that adapt within 60 s on our slowest machine (600 steps take ~95 s)
 CHOSEN = {"transmitter": "transmitter / 300 steps / lr 1e-3", "both": "both / 300 steps / lr 1e-3"}

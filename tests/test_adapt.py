@@ -86,8 +86,47 @@ def test_bad_adaptation_sets_and_settings_are_named():
         check_adaptation_set(torch.randn(1, 24), 24, "--adapt-on x")
     with pytest.raises(SemclipError, match=r"expected tokens \[N, 24\], got \[5, 12\]"):
         check_adaptation_set(torch.randn(5, 12), 24, "--adapt-on x")
-    with pytest.raises(SemclipError, match="unknown adaptation mode 'receiver'"):
-        AdaptConfig(mode="receiver").validate()
+    with pytest.raises(SemclipError, match="unknown adaptation mode 'blind'"):
+        AdaptConfig(mode="blind").validate()
+    with pytest.raises(SemclipError, match="unknown receiver update 'full'"):
+        AdaptConfig(mode="both", update="full").validate()
+    with pytest.raises(SemclipError, match="traffic SNR nan dB"):
+        AdaptConfig(mode="receiver", traffic_snr_db=float("nan")).validate()
+
+
+def test_receiver_mode_learns_from_its_own_decisions_only_and_helps(trained, monkeypatch):
+    import semclip.jscc.adapt as adapt
+
+    codec, before = fresh(trained), fresh(trained)
+    own, held_out = domain(300, 24, 7, 1), domain(300, 24, 7, 2)
+    seen = []
+    real = adapt.jscc_loss
+    monkeypatch.setattr(adapt, "jscc_loss", lambda decoded, clean, *a: (seen.append(clean), real(decoded, clean, *a))[1])
+    cfg = AdaptConfig(mode="receiver", steps=200, batch_size=64, lr=1e-3, loss=FAST, traffic_snr_db=20.0, traffic_k=4)
+    adapt_codec(codec, own, None, cfg)
+    new, old = codec.state_dict(), before.state_dict()
+    moved = {k for k in new if not torch.equal(new[k], old[k])}
+    assert moved and all(k.startswith("decoder.net.") for k in moved)  # the transmitter is as shipped
+    decisions = adapt.decoded_traffic(before, own, cfg, torch.Generator().manual_seed(cfg.seed))
+    assert all((c @ own.t()).max() < 1 - 1e-4 for c in seen)  # the sender's tokens never reach the loss
+    assert all(torch.isclose(c @ decisions.t(), torch.ones(()), atol=1e-5).any(1).all() for c in seen[:3])  # its decisions do
+    assert error(codec, held_out, 0.0) < 0.95 * error(before, held_out, 0.0)
+    assert "traffic_snr_db" in cfg.record() and "update" not in cfg.record()
+    with pytest.raises(SemclipError, match=r"traffic at k=16: this codec serves k in \[2, 4\]"):
+        adapt_codec(fresh(trained), own, None, AdaptConfig(mode="receiver", steps=1, loss=FAST))
+
+
+def test_snr_update_corrects_more_where_the_noise_is_larger():
+    from semclip.jscc.model import ReceiverUpdate
+
+    upd = ReceiverUpdate(3, snr_shift=True)
+    assert upd.kind == "scale-shift-snr" and upd.bits == 3 * (3 * 8 + 32)
+    with torch.no_grad():
+        upd.noise_shift.fill_(1.0)
+    est = torch.zeros(2, 3)
+    out = upd(est, torch.tensor([[0.0], [20.0]]))
+    assert torch.allclose(out[0], torch.full((3,), 0.5)) and torch.allclose(out[1], torch.full((3,), 1 / 101))
+    assert ReceiverUpdate(3).kind == "scale-shift" and torch.equal(ReceiverUpdate(3)(est, torch.zeros(2, 1)), est)
 
 
 class Split:

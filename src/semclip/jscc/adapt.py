@@ -8,12 +8,17 @@ text bank), through a simulated channel:
 - ``transmitter``: only the encoder's residual net moves; the decoder and the shared linear
   code stay as shipped, so the receiver needs no update and no signalling;
 - ``both``: the encoder moves, and the receiver gets a compact update (a shift of its token
-  estimate, the prior mean it shrinks towards, and a per-dimension scale), quantised to
+  estimate, the prior mean it shrinks towards, and a per-dimension scale; with
+  ``update="scale-shift-snr"`` a second shift that grows with the noise), quantised to
   8 bits a value and sent once: its size (``ReceiverUpdate.bits``) is for the caller to
-  count in channel uses.
+  count in channel uses;
+- ``receiver``: blind and decision-directed, the classic receiver that adapts without a
+  pilot. The transmitter stays as shipped. The receiver decodes its sender's traffic
+  (received at ``traffic_snr_db`` with ``traffic_k`` symbols), takes its own decisions as
+  the tokens that were sent, and retrains its decoder's residual net on them through its
+  copy of the standard encoder and a simulated channel. No label, no signalling; the
+  receiver's estimates, never the sender's tokens, are what it learns from.
 
-The receiver-only mode (blind re-estimation from what it receives) is measured in
-``benchmarks/blind_receiver.py`` for the linear code; it is not offered here yet.
 Adaptation runs in one process (it is seconds of work); the model stays on its device.
 """
 
@@ -22,17 +27,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 
 from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.device import generator
 from semclip.errors import SemclipError
-from semclip.jscc.model import ReceiverUpdate, TokenJSCC
+from semclip.jscc.model import UPDATE_KINDS, ReceiverUpdate, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, batch_plan, jscc_loss
 from semclip.progress import progress
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
-ADAPT_MODES = ("transmitter", "both")
+ADAPT_MODES = ("transmitter", "both", "receiver")
 MIN_IMAGES = 2  # the instance-geometry term compares a token with the others of its batch
 
 
@@ -48,16 +54,29 @@ class AdaptConfig:
     lr: float = 1e-3
     loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
     seed: int = 0
+    update: str = "scale-shift"  # ``both``: what the receiver is sent (semclip.jscc.model.UPDATE_KINDS)
+    traffic_snr_db: float = 10.0  # ``receiver``: the link its traffic came over (AWGN)
+    traffic_k: int = 16
 
     def validate(self) -> None:
         if self.mode not in ADAPT_MODES:
             raise SemclipError(f"unknown adaptation mode {self.mode!r}: choose one of {', '.join(ADAPT_MODES)}")
         if self.steps <= 0 or self.batch_size <= 0 or not self.lr > 0:
             raise SemclipError(f"invalid adaptation settings: steps {self.steps}, batch {self.batch_size}, lr {self.lr}")
+        if self.update not in UPDATE_KINDS:
+            raise SemclipError(f"unknown receiver update {self.update!r}: choose one of {', '.join(UPDATE_KINDS)}")
+        if not -50.0 <= self.traffic_snr_db <= 60.0:  # also false for NaN
+            raise SemclipError(f"traffic SNR {self.traffic_snr_db} dB is outside [-50, 60] dB")
         self.loss.validate()
 
     def record(self) -> dict:
+        """The settings that matter to this mode (so a mode's record, and the artefact name
+        made from it, does not change when another mode gains a setting)."""
         out = asdict(self)
+        if self.mode != "both":
+            del out["update"]
+        if self.mode != "receiver":
+            del out["traffic_snr_db"], out["traffic_k"]
         out["loss"] = {k: out["loss"][k] for k in ("semantic_weight", "semantic_scale", "instance_weight", "instance_scale",
                                                    "snr_min_db", "snr_max_db", "channels")}
         return out
@@ -73,25 +92,48 @@ def check_adaptation_set(tokens: torch.Tensor, dim: int, what: str) -> None:
         raise SemclipError(f"{what}: tokens with NaN or inf")
 
 
+@torch.no_grad()
+def decoded_traffic(codec: TokenJSCC, tokens: torch.Tensor, cfg: AdaptConfig, gen: torch.Generator) -> torch.Tensor:
+    """What the receiver decoded of its sender's traffic [N, d], unit norm: the tokens sent
+    by the unchanged codec over the traffic's link (AWGN at ``traffic_snr_db``, ``traffic_k``
+    symbols). Blind adaptation learns from these decisions alone."""
+    if cfg.traffic_k not in codec.cfg.ks:
+        raise SemclipError(f"traffic at k={cfg.traffic_k}: this codec serves k in {codec.cfg.ks}")
+    channel = create_channel("awgn", generator=gen)
+    out = []
+    for chunk in tokens.split(4096):
+        n = chunk.shape[0]
+        snr = torch.full((n, 1), cfg.traffic_snr_db, device=chunk.device)
+        decoded, _ = codec(chunk, snr, channel, torch.full((n,), cfg.traffic_k, device=chunk.device))
+        out.append(F.normalize(decoded, dim=-1))
+    return torch.cat(out)
+
+
 @torch.enable_grad()
 def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | None, cfg: AdaptConfig,
                 what: str = "the adaptation set") -> list[dict[str, float]]:
     """Adapt ``codec`` in place on unlabelled tokens [N, d] (unit norm) of its sender's
     domain; returns a loss log. The decoder (and the linear code both sides share) never
-    changes; ``both`` adds a ``ReceiverUpdate`` to it (``codec.decoder.update``)."""
+    changes in ``transmitter`` mode; ``both`` adds a ``ReceiverUpdate`` to it
+    (``codec.decoder.update``); ``receiver`` retrains its residual net and nothing else."""
     cfg.validate()
     check_adaptation_set(tokens, codec.cfg.dim, what)
     dev = next(codec.parameters()).device
     tokens = tokens.to(dev)
     for p in codec.parameters():
         p.requires_grad_(False)
-    params = list(codec.encoder.net.parameters())
+    gen = generator(cfg.seed, dev)
+    if cfg.mode == "receiver":
+        codec.eval()
+        tokens = decoded_traffic(codec, tokens, cfg, gen)  # from here on the sender's tokens are never seen
+        params = list(codec.decoder.net.parameters())
+    else:
+        params = list(codec.encoder.net.parameters())
     if cfg.mode == "both":
-        codec.decoder.update = ReceiverUpdate(codec.cfg.dim).to(dev)
+        codec.decoder.update = ReceiverUpdate(codec.cfg.dim, snr_shift=cfg.update == "scale-shift-snr").to(dev)
         params += list(codec.decoder.update.parameters())
     for p in params:
         p.requires_grad_(True)
-    gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.loss.channels]
     ks = torch.tensor(codec.cfg.ks, device=dev)
     bank = None if bank is None else bank.to(dev)

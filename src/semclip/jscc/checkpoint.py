@@ -100,7 +100,7 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     model = TokenJSCC(cfg)
     adaptation = json.loads(meta.get(ADAPTATION_KEY) or "{}")
     if adaptation.get("mode") == "both":  # the decoder carries the receiver update the adaptation sent
-        model.decoder.update = ReceiverUpdate(cfg.dim)
+        model.decoder.update = ReceiverUpdate(cfg.dim, snr_shift=adaptation.get("update") == "scale-shift-snr")
     load_weights(model, path, "the token codec it describes")
     return model
 

@@ -26,7 +26,7 @@ from semclip.jscc.config import DEFAULT_KS, JSCCConfig, ServesK
 from semclip.jscc.film import FiLMBlock
 from semclip.jscc.linear import LinearCode
 
-__all__ = ["DEFAULT_KS", "JSCCConfig", "ReceiverUpdate", "TokenJSCC", "prefix_mask"]
+__all__ = ["DEFAULT_KS", "JSCCConfig", "ReceiverUpdate", "UPDATE_KINDS", "TokenJSCC", "prefix_mask"]
 
 def prefix_mask(k: torch.Tensor, k_max: int) -> torch.Tensor:
     """k: [B] ints -> [B, k_max] float, 1 on the first k symbols of each row."""
@@ -80,30 +80,44 @@ class TokenEncoder(nn.Module):
 
 
 class ReceiverUpdate(nn.Module):
-    """What the ``both`` mode sends the receiver: est -> scale * est + shift, per dimension.
-    Starts as the identity; ``quantize`` rounds it to what 8 bits a value carry."""
+    """What the ``both`` mode sends the receiver: est -> scale * est + shift, per dimension,
+    and with ``snr_shift`` a second shift weighted by the noise share 1 / (1 + SNR): a
+    decoder that has to lean on its prior at low SNR leans on the corpus's, and the
+    correction towards the sender's domain grows with that reliance. Starts as the
+    identity; ``quantize`` rounds it to what 8 bits a value carry."""
 
     BITS = 8
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, snr_shift: bool = False) -> None:
         super().__init__()
         self.shift = nn.Parameter(torch.zeros(dim))
         self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.noise_shift = nn.Parameter(torch.zeros(dim)) if snr_shift else None
 
-    def forward(self, est: torch.Tensor) -> torch.Tensor:
-        """est: [B, d] -> [B, d]."""
-        return est * self.log_scale.exp() + self.shift
+    @property
+    def kind(self) -> str:
+        return "scale-shift" if self.noise_shift is None else "scale-shift-snr"
+
+    def forward(self, est: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """est: [B, d]; snr_db: [B, 1] what the receiver knows -> [B, d]."""
+        out = est * self.log_scale.exp() + self.shift
+        if self.noise_shift is not None:
+            out = out + self.noise_shift / (1.0 + torch.pow(10.0, snr_db / 10.0))
+        return out
 
     @torch.no_grad()
     def quantize(self) -> None:
         """Uniform 8-bit rounding of each vector over its own range (one float32 step each)."""
-        for p in (self.shift, self.log_scale):
+        for p in self.parameters():
             step = p.abs().max().clamp(min=1e-12) / (2 ** (self.BITS - 1) - 1)
             p.copy_(torch.round(p / step) * step)
 
     @property
     def bits(self) -> int:
-        return sum(p.numel() * self.BITS + 32 for p in (self.shift, self.log_scale))
+        return sum(p.numel() * self.BITS + 32 for p in self.parameters())
+
+
+UPDATE_KINDS = ("scale-shift", "scale-shift-snr")
 
 
 class TokenDecoder(nn.Module):
@@ -128,7 +142,7 @@ class TokenDecoder(nn.Module):
         est = self.net(torch.cat(parts, dim=-1), _cond(out.rx_snr_db, k))
         if self.base[0] is not None:
             est = est + self.base[0].decode_rows(out, k)
-        return est if self.update is None else self.update(est)
+        return est if self.update is None else self.update(est, out.rx_snr_db)
 
 
 class TokenJSCC(nn.Module, ServesK):
