@@ -87,6 +87,7 @@ def _tiny_demo(tiny_clip_dir, image_folder, tmp_path, **kw):
         retrieval_dataset=None, **kw)
 
 
+@pytest.mark.long
 def test_a_run_with_shipped_parts_trains_nothing_and_encodes_no_training_image(
         tiny_clip_dir, image_folder, tmp_path, isolated_cache, shipped_dir, monkeypatch):
     from semclip.app.demo import run_demo

@@ -212,6 +212,7 @@ def test_datasets_command(tmp_path):
     assert "yes" in rows["eurosat"] and "no" in rows["dtd"]
 
 
+@pytest.mark.long
 def test_recipe_path_train_then_eval_on_benchmark_layouts(tmp_path, tiny_clip_dir):
     """The paper-style path on fake layouts: codec on one benchmark's train split, then
     base-to-novel and cross-dataset protocols to another benchmark, through the CLI."""

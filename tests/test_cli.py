@@ -86,6 +86,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.long
 def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, isolated_cache):
     import os
     import shutil
@@ -190,6 +191,7 @@ def test_results_from_another_schema_are_refused(tmp_path):
         Results.read(tmp_path / "r.json")
 
 
+@pytest.mark.long
 def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, isolated_cache):
     import os
 
@@ -216,6 +218,7 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     assert r.returncode == 0 and "reusing" not in r.stdout and jscc.stat().st_mtime_ns != before  # other settings: retrained
 
 
+@pytest.mark.long
 def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
     from semclip.backbones.base import create_backbone
     from semclip.jscc.checkpoint import save_jscc

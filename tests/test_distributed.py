@@ -27,6 +27,7 @@ def semclip(args: list[str], cache: Path, launch: bool = False) -> subprocess.Co
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.long
 def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     args = ["train", "--stage", "all", "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
             "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8",
@@ -50,6 +51,7 @@ def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
             assert torch.allclose(a[k], b[k], atol=2e-4, rtol=1e-3), (name, k, (a[k] - b[k]).abs().max())
 
 
+@pytest.mark.long
 def test_sweeps_and_baselines_of_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     """The receiver's rows of every sweep batch split over two processes (uneven batches
     included), retrieval splits its channels, the baselines their (method, channel) pairs;

@@ -28,6 +28,7 @@ def _llrs(link: DigitalLink, n: int, snr: float, seed: int) -> tuple[torch.Tenso
     return link.crc_enc(bits.reshape(n * p.blocks, -1)), llr
 
 
+@pytest.mark.long
 def test_same_bler_as_sionnas_layered_offset_min_sum_at_three_snrs():
     """Sionna's LDPC5GDecoder with the same schedule and check update is the reference: same
     LLRs, 400 codewords per SNR across the waterfall; the BLERs must agree within the
