@@ -88,8 +88,11 @@ def test_bad_adaptation_sets_and_settings_are_named():
         check_adaptation_set(torch.randn(5, 12), 24, "--adapt-on x")
     with pytest.raises(SemclipError, match="unknown adaptation mode 'blind'"):
         AdaptConfig(mode="blind").validate()
-    with pytest.raises(SemclipError, match="unknown receiver update 'full'"):
-        AdaptConfig(mode="both", update="full").validate()
+    with pytest.raises(SemclipError, match="unknown receiver update 'decoder-net' for mode both"):
+        AdaptConfig(mode="both", update="decoder-net").validate()  # a whole decoder is not sent
+    with pytest.raises(SemclipError, match="unknown adaptation mode 'blind'"):
+        AdaptConfig.chosen("blind")
+    assert AdaptConfig.chosen("transmitter") == AdaptConfig()  # the defaults are the transmitter's chosen settings
     with pytest.raises(SemclipError, match="traffic SNR nan dB"):
         AdaptConfig(mode="receiver", traffic_snr_db=float("nan")).validate()
 
@@ -102,7 +105,7 @@ def test_receiver_mode_learns_from_its_own_decisions_only_and_helps(trained, mon
     seen = []
     real = adapt.jscc_loss
     monkeypatch.setattr(adapt, "jscc_loss", lambda decoded, clean, *a: (seen.append(clean), real(decoded, clean, *a))[1])
-    cfg = AdaptConfig(mode="receiver", steps=200, batch_size=64, lr=1e-3, loss=FAST, traffic_snr_db=20.0, traffic_k=4)
+    cfg = AdaptConfig(mode="receiver", steps=200, batch_size=64, lr=1e-3, loss=FAST, traffic_snr_db=20.0, traffic_k=4, update="decoder-net")
     adapt_codec(codec, own, None, cfg)
     new, old = codec.state_dict(), before.state_dict()
     moved = {k for k in new if not torch.equal(new[k], old[k])}
@@ -111,7 +114,7 @@ def test_receiver_mode_learns_from_its_own_decisions_only_and_helps(trained, mon
     assert all((c @ own.t()).max() < 1 - 1e-4 for c in seen)  # the sender's tokens never reach the loss
     assert all(torch.isclose(c @ decisions.t(), torch.ones(()), atol=1e-5).any(1).all() for c in seen[:3])  # its decisions do
     assert error(codec, held_out, 0.0) < 0.95 * error(before, held_out, 0.0)
-    assert "traffic_snr_db" in cfg.record() and "update" not in cfg.record()
+    assert "traffic_snr_db" in cfg.record() and "update" not in AdaptConfig().record() and "traffic_k" not in AdaptConfig(mode="both").record()
     with pytest.raises(SemclipError, match=r"traffic at k=16: this codec serves k in \[2, 4\]"):
         adapt_codec(fresh(trained), own, None, AdaptConfig(mode="receiver", steps=1, loss=FAST))
 
@@ -178,7 +181,7 @@ def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, t
     assert path.name == "jscc-adapted-both-folder-imgs-n6.safetensors"
     seen = read_provenance(path).adapted_on[0]
     assert (seen.spec, seen.n, seen.mode) == (f"folder:{image_folder}#6", 6, "both")
-    assert read_adaptation(path)["update_bits"] == 2 * (bb.dim * 8 + 32)
+    assert read_adaptation(path)["update_bits"] == 3 * (bb.dim * 8 + 32)  # the chosen update: scale, shift and noise shift
     assert load_jscc(path, backbone=bb.fingerprint, k=2).decoder.update is not None
     with pytest.raises(SemclipError, match="is already adapted"):
         adapt_stage(bb, f"folder:{image_folder}#6", tmp_path / "out", path, "transmitter", 3, 0, False)

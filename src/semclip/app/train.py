@@ -124,7 +124,7 @@ def adapt_stage(bb: Backbone, spec: str, out: Path, jscc: Path | None, mode: str
     from semclip.jscc.adapt import AdaptConfig
     from semclip.jscc.zoo import adapt_saved, default_codec
 
-    cfg = AdaptConfig(mode=mode, steps=steps, seed=seed)
+    cfg = AdaptConfig.chosen(mode, steps=steps, seed=seed)
     cfg.validate()
     source = jscc or default_codec(bb, "awgn", log)[1]
     data = create_dataset(spec)

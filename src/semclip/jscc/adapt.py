@@ -39,6 +39,11 @@ from semclip.progress import progress
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
 ADAPT_MODES = ("transmitter", "both", "receiver")
+RECEIVER_CHANGES = {"both": UPDATE_KINDS, "receiver": ("decoder-net", *UPDATE_KINDS)}  # what each mode may change at the receiver
+# per mode, the best label-free validation of benchmarks/adapt_curve.py among the variants that adapt
+# within the 60 s budget on our slowest 2-core machine (300 steps take about 50 s there)
+CHOSEN: dict[str, dict] = {"transmitter": {"lr": 1e-3}, "both": {"lr": 1e-3, "update": "scale-shift-snr"},
+                           "receiver": {"lr": 3e-4, "update": "decoder-net"}}
 MIN_IMAGES = 2  # the instance-geometry term compares a token with the others of its batch
 
 
@@ -47,24 +52,30 @@ class AdaptConfig:
     """How the codec adapts; loss weights, SNR range and channels as the codec's training."""
 
     mode: str = "transmitter"
-    # steps and rate: the best label-free validation of benchmarks/adapt_curve.py among the variants that adapt
-    # within the 60 s budget on our slowest 2-core machine (300 steps take about 50 s there)
-    steps: int = 300
+    steps: int = 300  # defaults: the transmitter mode's chosen settings (``chosen`` gives each mode's)
     batch_size: int = 256
     lr: float = 1e-3
     loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
     seed: int = 0
-    update: str = "scale-shift"  # ``both``: what the receiver is sent (semclip.jscc.model.UPDATE_KINDS)
+    update: str = "scale-shift"  # what changes at the receiver: a ReceiverUpdate kind, or (receiver mode) "decoder-net"
     traffic_snr_db: float = 10.0  # ``receiver``: the link its traffic came over (AWGN)
     traffic_k: int = 16
+
+    @classmethod
+    def chosen(cls, mode: str, **overrides) -> "AdaptConfig":
+        """The settings benchmarks/adapt_curve.py's label-free validation chose for ``mode``."""
+        if mode not in CHOSEN:
+            raise SemclipError(f"unknown adaptation mode {mode!r}: choose one of {', '.join(ADAPT_MODES)}")
+        return cls(mode=mode, **(CHOSEN[mode] | overrides))
 
     def validate(self) -> None:
         if self.mode not in ADAPT_MODES:
             raise SemclipError(f"unknown adaptation mode {self.mode!r}: choose one of {', '.join(ADAPT_MODES)}")
         if self.steps <= 0 or self.batch_size <= 0 or not self.lr > 0:
             raise SemclipError(f"invalid adaptation settings: steps {self.steps}, batch {self.batch_size}, lr {self.lr}")
-        if self.update not in UPDATE_KINDS:
-            raise SemclipError(f"unknown receiver update {self.update!r}: choose one of {', '.join(UPDATE_KINDS)}")
+        if self.mode in RECEIVER_CHANGES and self.update not in RECEIVER_CHANGES[self.mode]:
+            raise SemclipError(f"unknown receiver update {self.update!r} for mode {self.mode}: choose one of "
+                               + ", ".join(RECEIVER_CHANGES[self.mode]))
         if not -50.0 <= self.traffic_snr_db <= 60.0:  # also false for NaN
             raise SemclipError(f"traffic SNR {self.traffic_snr_db} dB is outside [-50, 60] dB")
         self.loss.validate()
@@ -73,7 +84,7 @@ class AdaptConfig:
         """The settings that matter to this mode (so a mode's record, and the artefact name
         made from it, does not change when another mode gains a setting)."""
         out = asdict(self)
-        if self.mode != "both":
+        if self.mode == "transmitter":
             del out["update"]
         if self.mode != "receiver":
             del out["traffic_snr_db"], out["traffic_k"]
@@ -126,10 +137,10 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     if cfg.mode == "receiver":
         codec.eval()
         tokens = decoded_traffic(codec, tokens, cfg, gen)  # from here on the sender's tokens are never seen
-        params = list(codec.decoder.net.parameters())
+        params = list(codec.decoder.net.parameters()) if cfg.update == "decoder-net" else []
     else:
         params = list(codec.encoder.net.parameters())
-    if cfg.mode == "both":
+    if cfg.mode != "transmitter" and cfg.update in UPDATE_KINDS:
         codec.decoder.update = ReceiverUpdate(codec.cfg.dim, snr_shift=cfg.update == "scale-shift-snr").to(dev)
         params += list(codec.decoder.update.parameters())
     for p in params:

@@ -17,7 +17,7 @@ from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
-from semclip.jscc.model import JSCCConfig, ReceiverUpdate, TokenJSCC
+from semclip.jscc.model import UPDATE_KINDS, JSCCConfig, ReceiverUpdate, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-token-jscc"
@@ -99,8 +99,9 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
         raise SemclipError(f"{path} serves k in {cfg.ks} complex symbols per token, not k={k}: pick one of those or retrain with ks including {k}")
     model = TokenJSCC(cfg)
     adaptation = json.loads(meta.get(ADAPTATION_KEY) or "{}")
-    if adaptation.get("mode") == "both":  # the decoder carries the receiver update the adaptation sent
-        model.decoder.update = ReceiverUpdate(cfg.dim, snr_shift=adaptation.get("update") == "scale-shift-snr")
+    kind = adaptation.get("update", "scale-shift" if adaptation.get("mode") == "both" else None)  # older records: none
+    if kind in UPDATE_KINDS:  # the decoder carries the update the adaptation sent (both) or learned (receiver)
+        model.decoder.update = ReceiverUpdate(cfg.dim, snr_shift=kind == "scale-shift-snr")
     load_weights(model, path, "the token codec it describes")
     return model
 

@@ -252,7 +252,7 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     adapt_codec(codec, tokens, bank, cfg, what=f"--adapt-on {spec}")
     record = cfg.record() | {"source": Path(source).name, "spec": spec, "images": int(tokens.shape[0]),
                              "seconds": round(time.time() - t0, 1)}
-    if codec.decoder.update is not None:
+    if cfg.mode == "both":  # what is sent to the receiver, once
         record["update_bits"] = codec.decoder.update.bits
     save_jscc(codec, path, backbone.fingerprint, extra=source_extra | {"adaptation": record}, provenance=prov, adaptation=record)
     log(f"adapted {Path(source).name} ({cfg.mode}) on {tokens.shape[0]} unlabelled images of {data.name} in {record['seconds']} s"
