@@ -123,13 +123,29 @@ def test_snr_update_corrects_more_where_the_noise_is_larger():
     from semclip.jscc.model import ReceiverUpdate
 
     upd = ReceiverUpdate(3, snr_shift=True)
-    assert upd.kind == "scale-shift-snr" and upd.bits == 3 * (3 * 8 + 32)
+    assert upd.bits == 3 * (3 * 8 + 32)
     with torch.no_grad():
         upd.noise_shift.fill_(1.0)
-    est = torch.zeros(2, 3)
-    out = upd(est, torch.tensor([[0.0], [20.0]]))
+    est, received = torch.zeros(2, 3), torch.zeros(2, 5)
+    out = upd(est, torch.tensor([[0.0], [20.0]]), received)
     assert torch.allclose(out[0], torch.full((3,), 0.5)) and torch.allclose(out[1], torch.full((3,), 1 / 101))
-    assert ReceiverUpdate(3).kind == "scale-shift" and torch.equal(ReceiverUpdate(3)(est, torch.zeros(2, 1)), est)
+    assert torch.equal(ReceiverUpdate(3)(est, torch.zeros(2, 1), received), est)
+
+
+def test_low_rank_update_maps_what_was_received_and_lives_on_its_grid():
+    from semclip.jscc.model import ReceiverUpdate
+
+    upd = ReceiverUpdate.of_kind("low-rank-4-3bit", 6, 5)
+    assert upd.bits == 3 * (6 * 3 + 32) + (4 * 5 * 3 + 32) + (6 * 4 * 3 + 32)  # three vectors and two factors, 3 bits a value
+    with torch.no_grad():
+        upd.up.copy_(torch.randn(6, 4))
+    received = torch.randn(2, 5)
+    out = upd(torch.zeros(2, 6), torch.full((2, 1), 60.0), received)
+    upd.quantize()
+    for p in upd.parameters():  # 3 bits: integers -3..3 times one step per tensor
+        step = p.abs().max() / 3
+        assert step == 0 or torch.allclose(p / step, torch.round(p / step), atol=1e-4)
+    assert torch.allclose(out, (received @ upd.down.t()) @ upd.up.t(), atol=1e-5)  # trained on what is sent
 
 
 class Split:

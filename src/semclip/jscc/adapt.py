@@ -39,7 +39,7 @@ from semclip.progress import progress
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
 ADAPT_MODES = ("transmitter", "both", "receiver")
-RECEIVER_CHANGES = {"both": UPDATE_KINDS, "receiver": ("decoder-net", *UPDATE_KINDS)}  # what each mode may change at the receiver
+RECEIVER_CHANGES = {"both": tuple(UPDATE_KINDS), "receiver": ("decoder-net", *UPDATE_KINDS)}  # what each mode may change at the receiver
 # per mode, the best label-free validation of benchmarks/adapt_curve.py among the variants that adapt
 # within the 60 s budget on our slowest 2-core machine (300 steps take about 50 s there)
 CHOSEN: dict[str, dict] = {"transmitter": {"lr": 1e-3}, "both": {"lr": 1e-3, "update": "scale-shift-snr"},
@@ -141,7 +141,7 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     else:
         params = list(codec.encoder.net.parameters())
     if cfg.mode != "transmitter" and cfg.update in UPDATE_KINDS:
-        codec.decoder.update = ReceiverUpdate(codec.cfg.dim, snr_shift=cfg.update == "scale-shift-snr").to(dev)
+        codec.decoder.update = ReceiverUpdate.of_kind(cfg.update, codec.cfg.dim, codec.decoder.net.linear.in_features).to(dev)
         params += list(codec.decoder.update.parameters())
     for p in params:
         p.requires_grad_(True)

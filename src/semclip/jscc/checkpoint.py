@@ -101,7 +101,7 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     adaptation = json.loads(meta.get(ADAPTATION_KEY) or "{}")
     kind = adaptation.get("update", "scale-shift" if adaptation.get("mode") == "both" else None)  # older records: none
     if kind in UPDATE_KINDS:  # the decoder carries the update the adaptation sent (both) or learned (receiver)
-        model.decoder.update = ReceiverUpdate(cfg.dim, snr_shift=kind == "scale-shift-snr")
+        model.decoder.update = ReceiverUpdate.of_kind(kind, cfg.dim, model.decoder.net.linear.in_features)
     load_weights(model, path, "the token codec it describes")
     return model
 

@@ -79,45 +79,68 @@ class TokenEncoder(nn.Module):
         return x / torch.sqrt(power.clamp(min=1e-12))
 
 
+def _fake_quantize(p: torch.Tensor, bits: int) -> torch.Tensor:
+    """p rounded to a uniform grid of 2^(bits-1) - 1 steps each side over its own range;
+    the gradient passes straight through, so training sees the update the receiver gets."""
+    step = p.detach().abs().max().clamp(min=1e-12) / (2 ** (bits - 1) - 1)
+    return p + (torch.round(p / step) * step - p).detach()
+
+
 class ReceiverUpdate(nn.Module):
-    """What the ``both`` mode sends the receiver: est -> scale * est + shift, per dimension,
-    and with ``snr_shift`` a second shift weighted by the noise share 1 / (1 + SNR): a
-    decoder that has to lean on its prior at low SNR leans on the corpus's, and the
-    correction towards the sender's domain grows with that reliance. Starts as the
-    identity; ``quantize`` rounds it to what 8 bits a value carry."""
+    """What the ``both`` mode sends the receiver: est -> scale * est + shift, per dimension;
+    with ``snr_shift`` a second shift weighted by the noise share 1 / (1 + SNR) (a decoder
+    that has to lean on its prior at low SNR leans on the corpus's, and the correction
+    towards the sender's domain grows with that reliance); with ``rank`` a low-rank linear
+    map from what the decoder received to its estimate (LoRA-style: the decoder's own
+    linear map is where adapting the whole decoder gains, benchmarks/adapt_curve.py). Starts
+    as the identity; every value is trained and sent on a ``bits``-bit grid."""
 
-    BITS = 8
-
-    def __init__(self, dim: int, snr_shift: bool = False) -> None:
+    def __init__(self, dim: int, snr_shift: bool = False, rank: int = 0, received: int = 0, bits: int = 8) -> None:
         super().__init__()
+        self.bits_per_value = bits
         self.shift = nn.Parameter(torch.zeros(dim))
         self.log_scale = nn.Parameter(torch.zeros(dim))
         self.noise_shift = nn.Parameter(torch.zeros(dim)) if snr_shift else None
+        g = torch.Generator().manual_seed(0)
+        self.down = nn.Parameter(torch.randn(rank, received, generator=g) / max(1, received) ** 0.5) if rank else None
+        self.up = nn.Parameter(torch.zeros(dim, rank)) if rank else None
 
-    @property
-    def kind(self) -> str:
-        return "scale-shift" if self.noise_shift is None else "scale-shift-snr"
-
-    def forward(self, est: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """est: [B, d]; snr_db: [B, 1] what the receiver knows -> [B, d]."""
-        out = est * self.log_scale.exp() + self.shift
+    def forward(self, est: torch.Tensor, snr_db: torch.Tensor, received: torch.Tensor) -> torch.Tensor:
+        """est: [B, d]; snr_db: [B, 1] what the receiver knows; received: [B, r_in] the
+        decoder's input -> [B, d]."""
+        q = lambda p: _fake_quantize(p, self.bits_per_value)  # noqa: E731
+        out = est * q(self.log_scale).exp() + q(self.shift)
         if self.noise_shift is not None:
-            out = out + self.noise_shift / (1.0 + torch.pow(10.0, snr_db / 10.0))
+            out = out + q(self.noise_shift) / (1.0 + torch.pow(10.0, snr_db / 10.0))
+        if self.down is not None:
+            out = out + (received @ q(self.down).t()) @ q(self.up).t()
         return out
 
     @torch.no_grad()
     def quantize(self) -> None:
-        """Uniform 8-bit rounding of each vector over its own range (one float32 step each)."""
+        """Round every value to its grid: what is sent."""
         for p in self.parameters():
-            step = p.abs().max().clamp(min=1e-12) / (2 ** (self.BITS - 1) - 1)
-            p.copy_(torch.round(p / step) * step)
+            p.copy_(_fake_quantize(p, self.bits_per_value))
 
     @property
     def bits(self) -> int:
-        return sum(p.numel() * self.BITS + 32 for p in self.parameters())
+        """Its size as sent: each value on its grid, and one float32 step per tensor."""
+        return sum(p.numel() * self.bits_per_value + 32 for p in self.parameters())
+
+    @classmethod
+    def of_kind(cls, kind: str, dim: int, received: int) -> "ReceiverUpdate":
+        return cls(dim, received=received, **UPDATE_KINDS[kind])
 
 
-UPDATE_KINDS = ("scale-shift", "scale-shift-snr")
+# what the receiver may be sent, by name; "low-rank-R-Bbit": the SNR-dependent update plus a
+# rank-R map from the received symbols, every value on a B-bit grid
+UPDATE_KINDS: dict[str, dict] = {
+    "scale-shift": {},
+    "scale-shift-snr": {"snr_shift": True},
+    "low-rank-4-3bit": {"snr_shift": True, "rank": 4, "bits": 3},
+    "low-rank-8-4bit": {"snr_shift": True, "rank": 8, "bits": 4},
+    "low-rank-8-8bit": {"snr_shift": True, "rank": 8},
+}
 
 
 class TokenDecoder(nn.Module):
@@ -139,10 +162,11 @@ class TokenDecoder(nn.Module):
             if out.csi is None:
                 raise SemclipError("this decoder was trained with CSI at the decoder; use channel rayleigh:decoder")
             parts += [out.csi.real, out.csi.imag]
-        est = self.net(torch.cat(parts, dim=-1), _cond(out.rx_snr_db, k))
+        received = torch.cat(parts, dim=-1)
+        est = self.net(received, _cond(out.rx_snr_db, k))
         if self.base[0] is not None:
             est = est + self.base[0].decode_rows(out, k)
-        return est if self.update is None else self.update(est, out.rx_snr_db)
+        return est if self.update is None else self.update(est, out.rx_snr_db, received)
 
 
 class TokenJSCC(nn.Module, ServesK):
