@@ -186,6 +186,7 @@ def test_adapted_checkpoint_records_what_it_was_adapted_on(trained, tmp_path):
 def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, tmp_path):
     from semclip.app.train import adapt_stage
     from semclip.backbones.base import create_backbone
+    from semclip.jscc.model import ReceiverUpdate
     from semclip.jscc.train import recipe
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
@@ -197,7 +198,8 @@ def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, t
     assert path.name == "jscc-adapted-both-folder-imgs-n6.safetensors"
     seen = read_provenance(path).adapted_on[0]
     assert (seen.spec, seen.n, seen.mode) == (f"folder:{image_folder}#6", 6, "both")
-    assert read_adaptation(path)["update_bits"] == 3 * (bb.dim * 8 + 32)  # the chosen update: scale, shift and noise shift
+    chosen = ReceiverUpdate.of_kind(AdaptConfig.chosen("both").update, bb.dim, 3 * 4)  # the decoder reads 3 k_max values
+    assert read_adaptation(path)["update_bits"] == chosen.bits and chosen.down is not None  # the chosen kind, low rank
     assert load_jscc(path, backbone=bb.fingerprint, k=2).decoder.update is not None
     with pytest.raises(SemclipError, match="is already adapted"):
         adapt_stage(bb, f"folder:{image_folder}#6", tmp_path / "out", path, "transmitter", 3, 0, False)

@@ -35,7 +35,8 @@ def _texture(seed: int, size=(28, 28), mode="L") -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode)
 
 
-@pytest.mark.parametrize("spec, payload", [("qpsk:1/3", 500), ("16qam:2/3", 3000), ("64qam:1/2", 2 * MAX_K)])
+@pytest.mark.parametrize("spec, payload", [("qpsk:1/3", 500), ("16qam:2/3", 3000), ("64qam:1/2", 2 * MAX_K),
+                                           ("qpsk:1/3", 57504)])  # blocks of 8239 bits: base graph 1, no lower than 1/3
 def test_digital_chain_is_bit_exact_without_noise(spec, payload):
     plan = BlockPlan.for_payload(payload, MCS.parse(spec))
     assert plan.info_bits >= payload and plan.k <= MAX_K and plan.n % plan.mcs.bits_per_symbol == 0

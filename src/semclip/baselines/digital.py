@@ -95,6 +95,8 @@ class BlockPlan:
         k = math.ceil(bits / blocks) + CRC_BITS
         m = mcs.bits_per_symbol
         n = math.ceil(k / float(mcs.rate) / m) * m
+        if k > 3824 and 3 * k < n:  # such blocks take base graph 1, which codes at rate 1/3 at the lowest
+            n = 3 * k // m * m
         return cls(mcs, blocks, k, n)
 
     @classmethod
