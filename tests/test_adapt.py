@@ -201,6 +201,13 @@ def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, t
     chosen = ReceiverUpdate.of_kind(AdaptConfig.chosen("both").update, bb.dim, 3 * 4)  # the decoder reads 3 k_max values
     assert read_adaptation(path)["update_bits"] == chosen.bits and chosen.down is not None  # the chosen kind, low rank
     assert load_jscc(path, backbone=bb.fingerprint, k=2).decoder.update is not None
+    from semclip.jscc.zoo import adapt_saved
+
+    blind = adapt_saved(bb, source, f"folder:{image_folder}#6", AdaptConfig.chosen("receiver", steps=3, traffic_k=4),
+                        tmp_path / "out" / "r.safetensors", log=lambda *a: None)
+    record = read_adaptation(tmp_path / "out" / "r.safetensors")
+    assert blind.decoder.update is None and record["update"] == "decoder-net" and "update_bits" not in record  # nothing sent
+    assert load_jscc(tmp_path / "out" / "r.safetensors", backbone=bb.fingerprint).decoder.update is None
     with pytest.raises(SemclipError, match="is already adapted"):
         adapt_stage(bb, f"folder:{image_folder}#6", tmp_path / "out", path, "transmitter", 3, 0, False)
     with pytest.raises(SemclipError, match="fashion-mnist-test is an evaluation split"):

@@ -7,11 +7,11 @@ text bank), through a simulated channel:
 
 - ``transmitter``: only the encoder's residual net moves; the decoder and the shared linear
   code stay as shipped, so the receiver needs no update and no signalling;
-- ``both``: the encoder moves, and the receiver gets a compact update (a shift of its token
-  estimate, the prior mean it shrinks towards, and a per-dimension scale; with
-  ``update="scale-shift-snr"`` a second shift that grows with the noise), quantised to
-  8 bits a value and sent once: its size (``ReceiverUpdate.bits``) is for the caller to
-  count in channel uses;
+- ``both``: the encoder moves, and the receiver gets a compact update, sent once
+  (``semclip.jscc.model.UPDATE_KINDS``; the chosen one: a per-dimension scale and shift of
+  its token estimate, a shift that grows with the noise, and a rank-4 map from the received
+  symbols, 3 bits a value): its size (``ReceiverUpdate.bits``) is for the caller to count
+  in channel uses;
 - ``receiver``: blind and decision-directed, the classic receiver that adapts without a
   pilot. The transmitter stays as shipped. The receiver decodes its sender's traffic
   (received at ``traffic_snr_db`` with ``traffic_k`` symbols), takes its own decisions as
