@@ -36,7 +36,7 @@ def resolve(spec: str | torch.device | None = "auto") -> torch.device:
     if spec == "cpu":
         return torch.device("cpu")
     family, _, index = spec.partition(":")
-    if family != "cuda" or (index and not index.isdigit()):
+    if family != "cuda" or (index and not (index.isascii() and index.isdigit())):
         raise SemclipError(f"unknown device {spec!r}; use {DEVICE_HELP}")
     if not torch.cuda.is_available():
         raise SemclipError(f"--device {spec}: this machine has no CUDA GPU that torch can use (torch {torch.__version__}); use --device cpu or auto")

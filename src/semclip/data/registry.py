@@ -91,7 +91,7 @@ def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
         return ConcatImages([create_dataset(part, limit) for part in spec.split("+")])
     if "#" in spec:
         spec, _, n = spec.rpartition("#")
-        if not n.isdigit() or int(n) <= 0:
+        if not (n.isascii() and n.isdigit()) or int(n) <= 0:  # isdigit alone takes '²', which int() refuses
             raise SemclipError(f"dataset limit after '#' must be a positive integer, not {n!r} (e.g. fashion-mnist:train#10000)")
         limit = int(n)
     family, _, arg = spec.partition(":")
