@@ -212,7 +212,7 @@ def train(
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     adapt_on: Annotated[Optional[str], typer.Option(help="Stage jscc: instead of training a codec, adapt --jscc (default: the shipped one) "
                                                     "on these unlabelled images of the sender's domain, a training split, e.g. fashion-mnist:train#1000.")] = None,
-    adapt_mode: Annotated[str, typer.Option(help="With --adapt-on: transmitter (encoder only, receiver unchanged), both (plus an 8-bit receiver update sent once) or receiver (blind: the receiver retrains its decoder on its own decisions; transmitter unchanged, nothing sent).")] = "transmitter",
+    adapt_mode: Annotated[str, typer.Option(help="With --adapt-on: transmitter (encoder only, receiver unchanged), both (plus a compact receiver update, sent once: 13 216 bits) or receiver (blind: the receiver retrains its decoder on its own decisions; transmitter unchanged, nothing sent).")] = "transmitter",
     adapt_steps: Annotated[int, typer.Option(help="With --adapt-on: adaptation steps (batches of 256).")] = 300,
     allow_leak: Annotated[bool, typer.Option(help="With --adapt-on: accept an evaluation split (every record of the codec then says so).")] = False,
     device: DeviceOption = "auto",

@@ -92,7 +92,7 @@ class ReceiverUpdate(nn.Module):
     that has to lean on its prior at low SNR leans on the corpus's, and the correction
     towards the sender's domain grows with that reliance); with ``rank`` a low-rank linear
     map from what the decoder received to its estimate (LoRA-style: the decoder's own
-    linear map is where adapting the whole decoder gains, benchmarks/adapt_curve.py). Starts
+    linear map is where adapting the whole decoder gains, benchmarks/adapt_where.py). Starts
     as the identity; every value is trained and sent on a ``bits``-bit grid."""
 
     def __init__(self, dim: int, snr_shift: bool = False, rank: int = 0, received: int = 0, bits: int = 8) -> None:
