@@ -43,6 +43,7 @@ from semclip.data.token_cache import dataset_tokens
 from semclip.eval.results import machine_facts
 from semclip.eval.stats import paired_bootstrap
 from semclip.jscc.adapt import AdaptConfig, adapt_codec
+from semclip.jscc.train import JSCCTrainConfig
 from semclip.jscc.zoo import CODEC_DATASET, corpus_bank, default_codec
 from semclip.tasks.zeroshot import ZeroShotClassifier
 
@@ -63,6 +64,8 @@ VARIANTS = {  # every setting given: the library's defaults are the chosen varia
     "both / low rank 8 at 8 bits / 300 steps / lr 1e-3": {"mode": "both", "steps": 300, "lr": 1e-3, "update": "low-rank-8-8bit"},
     "receiver / 300 steps / lr 1e-3": {"mode": "receiver", "steps": 300, "lr": 1e-3, "update": "decoder-net"},
     "receiver / 300 steps": {"mode": "receiver", "steps": 300, "lr": 3e-4, "update": "decoder-net"},
+    "receiver / 300 steps / trained below the traffic's SNR": {"mode": "receiver", "steps": 300, "lr": 3e-4, "update": "decoder-net",
+                                                               "loss": JSCCTrainConfig(snr_max_db=10.0)},
 }
 assert not any("," in name for name in VARIANTS), "--variants splits on commas"
 # the best validation (mean over 0 and 10 dB) of each mode among the variants that adapt within 60 s on our
