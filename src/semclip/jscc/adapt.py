@@ -154,7 +154,8 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     log = []
     codec.train()
     with progress() as bar:
-        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {tokens.shape[0]} unlabelled images", total=cfg.steps)
+        seen = f"its decisions about {len(tokens)} received" if cfg.mode == "receiver" else f"{len(tokens)} unlabelled"
+        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {seen} images", total=cfg.steps)
         for step in range(cfg.steps):
             idx, snr, k, _ = batch_plan(rows, ks, gen, tokens.shape[0])
             clean = tokens[idx]

@@ -255,7 +255,8 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     if cfg.mode == "both":  # what is sent to the receiver, once
         record["update_bits"] = codec.decoder.update.bits
     save_jscc(codec, path, backbone.fingerprint, extra=source_extra | {"adaptation": record}, provenance=prov, adaptation=record)
-    log(f"adapted {Path(source).name} ({cfg.mode}) on {tokens.shape[0]} unlabelled images of {data.name} in {record['seconds']} s"
+    seen = f"its decisions about {len(tokens)} received" if cfg.mode == "receiver" else f"{len(tokens)} unlabelled"
+    log(f"adapted {Path(source).name} ({cfg.mode}) on {seen} images of {data.name} in {record['seconds']} s"
         + (f"; the receiver update is {record['update_bits']} bits" if "update_bits" in record else ""))
     return codec
 
