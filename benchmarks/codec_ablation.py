@@ -140,7 +140,7 @@ def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, cle
                                      "per_k": per_k, "train_seconds": seconds, "config": asdict(cfg.jscc),
                                      "shared": "the shipped default codec (semclip.jscc.zoo.default_codec, awgn)",
                                      "machine": machine_facts()})
-        atomic_write_text(args.out.with_suffix(".md"), markdown(per_k, clean))
+        atomic_write_text(args.out.with_suffix(".md"), per_k_table(per_k, cfg.ks) + "\n" + markdown(per_k, clean))
 
     if "one codec, all k" not in per_k:
         shared, _ = default_codec(bb, "awgn", log=lambda *a: None)
@@ -157,7 +157,26 @@ def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, cle
         per_k[name] = evaluate(single, evalsets, index, rtokens, ks=(k,))
         print(name, per_k[name], flush=True)
         save()
-    print(markdown(per_k, clean))
+    save()
+    print(per_k_table(per_k, cfg.ks))
+
+
+def per_k_table(per_k: dict, ks) -> str:
+    """One row per k: the one codec / the codec for that k alone, and their difference."""
+    one = per_k.get("one codec, all k", {})
+    cols = [(f"{d} k={{k}} {snr}dB", f"{label} {snr} dB") for d, label in (("fashion-mnist-test", "FM"), ("clipart-test", "clip art"),
+                                                                             ("R@1", "R@1")) for snr in ("0", "10")]
+    out = ["| k | " + " | ".join(label for _, label in cols) + " |", "|---|" + "---|" * len(cols)]
+    for k in ks:
+        single = per_k.get(f"codec for k={k} only")
+        if single is None:
+            continue
+        cells = []
+        for key, _ in cols:
+            a, b = one[key.format(k=k)], single[key.format(k=k)]
+            cells.append(f"{a:.3f} / {b:.3f} ({a - b:+.3f})")
+        out.append(f"| {k} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def markdown(rows: dict, clean: dict) -> str:
