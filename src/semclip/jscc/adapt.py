@@ -33,7 +33,7 @@ from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.device import generator
 from semclip.errors import SemclipError
-from semclip.jscc.model import UPDATE_KINDS, ReceiverUpdate, TokenJSCC
+from semclip.jscc.model import UPDATE_KINDS, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, batch_plan, jscc_loss
 from semclip.progress import progress
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
@@ -104,6 +104,11 @@ def check_adaptation_set(tokens: torch.Tensor, dim: int, what: str) -> None:
         raise SemclipError(f"{what}: tokens with NaN or inf")
 
 
+def learned_from(mode: str, n: int) -> str:
+    """What an adaptation in ``mode`` on n images learns from, as the logs say it."""
+    return f"its decisions about {n} received images" if mode == "receiver" else f"{n} unlabelled images"
+
+
 @torch.no_grad()
 def decoded_traffic(codec: TokenJSCC, tokens: torch.Tensor, cfg: AdaptConfig, gen: torch.Generator) -> torch.Tensor:
     """What the receiver decoded of its sender's traffic [N, d], unit norm: the tokens sent
@@ -142,8 +147,7 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     else:
         params = list(codec.encoder.net.parameters())
     if cfg.mode != "transmitter" and cfg.update in UPDATE_KINDS:
-        codec.decoder.update = ReceiverUpdate.of_kind(cfg.update, codec.cfg.dim, codec.decoder.net.linear.in_features).to(dev)
-        params += list(codec.decoder.update.parameters())
+        params += list(codec.decoder.add_update(cfg.update).parameters())
     for p in params:
         p.requires_grad_(True)
     channels = [create_channel(c, generator=gen) for c in cfg.loss.channels]
@@ -154,8 +158,7 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     log = []
     codec.train()
     with progress() as bar:
-        seen = f"its decisions about {len(tokens)} received" if cfg.mode == "receiver" else f"{len(tokens)} unlabelled"
-        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {seen} images", total=cfg.steps)
+        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {learned_from(cfg.mode, len(tokens))}", total=cfg.steps)
         for step in range(cfg.steps):
             idx, snr, k, _ = batch_plan(rows, ks, gen, tokens.shape[0])
             clean = tokens[idx]

@@ -17,7 +17,7 @@ from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
-from semclip.jscc.model import UPDATE_KINDS, JSCCConfig, ReceiverUpdate, TokenJSCC
+from semclip.jscc.model import UPDATE_KINDS, JSCCConfig, TokenJSCC
 from semclip.provenance import META_KEY, Provenance
 
 KIND = "semclip-token-jscc"
@@ -101,7 +101,7 @@ def _build(path: Path, meta: dict[str, str], backbone: str | None, k: int | None
     adaptation = json.loads(meta.get(ADAPTATION_KEY) or "{}")
     kind = adaptation.get("update", "scale-shift" if adaptation.get("mode") == "both" else None)  # older records: none
     if kind in UPDATE_KINDS:  # the decoder carries the update the adaptation sent (both) or learned (receiver)
-        model.decoder.update = ReceiverUpdate.of_kind(kind, cfg.dim, model.decoder.net.linear.in_features)
+        model.decoder.add_update(kind)
     load_weights(model, path, "the token codec it describes")
     return model
 

@@ -95,14 +95,14 @@ class ReceiverUpdate(nn.Module):
     linear map is where adapting the whole decoder gains, benchmarks/adapt_where.py). Starts
     as the identity; every value is trained and sent on a ``bits``-bit grid."""
 
-    def __init__(self, dim: int, snr_shift: bool = False, rank: int = 0, received: int = 0, bits: int = 8) -> None:
+    def __init__(self, dim: int, snr_shift: bool = False, rank: int = 0, n_received: int = 0, bits: int = 8) -> None:
         super().__init__()
         self.bits_per_value = bits
         self.shift = nn.Parameter(torch.zeros(dim))
         self.log_scale = nn.Parameter(torch.zeros(dim))
         self.noise_shift = nn.Parameter(torch.zeros(dim)) if snr_shift else None
         g = torch.Generator().manual_seed(0)
-        self.down = nn.Parameter(torch.randn(rank, received, generator=g) / max(1, received) ** 0.5) if rank else None
+        self.down = nn.Parameter(torch.randn(rank, n_received, generator=g) / max(1, n_received) ** 0.5) if rank else None
         self.up = nn.Parameter(torch.zeros(dim, rank)) if rank else None
 
     def forward(self, est: torch.Tensor, snr_db: torch.Tensor, received: torch.Tensor) -> torch.Tensor:
@@ -128,8 +128,9 @@ class ReceiverUpdate(nn.Module):
         return sum(p.numel() * self.bits_per_value + 32 for p in self.parameters())
 
     @classmethod
-    def of_kind(cls, kind: str, dim: int, received: int) -> "ReceiverUpdate":
-        return cls(dim, received=received, **UPDATE_KINDS[kind])
+    def of_kind(cls, kind: str, dim: int, n_received: int) -> "ReceiverUpdate":
+        """An identity update of ``kind`` for a decoder that reads ``n_received`` values."""
+        return cls(dim, n_received=n_received, **UPDATE_KINDS[kind])
 
 
 # what the receiver may be sent, by name; "low-rank-R-Bbit": the SNR-dependent update plus a
@@ -146,10 +147,16 @@ UPDATE_KINDS: dict[str, dict] = {
 class TokenDecoder(nn.Module):
     def __init__(self, cfg: JSCCConfig, base: LinearCode | None) -> None:
         super().__init__()
-        self.csi, self.k_max = cfg.csi, cfg.k_max
+        self.csi, self.k_max, self.dim = cfg.csi, cfg.k_max, cfg.dim
         self.base = [base]
-        self.net = _Residual(3 * cfg.k_max + (2 if cfg.csi else 0), cfg.dim, cfg.width, cfg.depth, zero=base is not None)
-        self.update: ReceiverUpdate | None = None  # set by label-free adaptation of both sides (semclip.jscc.adapt)
+        self.n_received = 3 * cfg.k_max + (2 if cfg.csi else 0)  # the received prefix (re, im), its mask, and h with CSI
+        self.net = _Residual(self.n_received, cfg.dim, cfg.width, cfg.depth, zero=base is not None)
+        self.update: ReceiverUpdate | None = None  # set by label-free adaptation (semclip.jscc.adapt)
+
+    def add_update(self, kind: str) -> ReceiverUpdate:
+        """Give this decoder an identity ``ReceiverUpdate`` of ``kind`` (on its device)."""
+        self.update = ReceiverUpdate.of_kind(kind, self.dim, self.n_received).to(next(self.net.parameters()).device)
+        return self.update
 
     def forward(self, out: ChannelOutput, k: torch.Tensor) -> torch.Tensor:
         """out.y: [B, k_max] complex (symbols past k ignored), out.rx_snr_db: [B, 1] (what

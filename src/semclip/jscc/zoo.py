@@ -232,7 +232,7 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     training used, and save it to ``path`` with what it was adapted on
     (``provenance.adapted_on``) and how (the ``adaptation`` entry)."""
     from semclip.data.token_cache import dataset_tokens
-    from semclip.jscc.adapt import adapt_codec, adapted_provenance
+    from semclip.jscc.adapt import adapt_codec, adapted_provenance, learned_from
     from semclip.jscc.checkpoint import ADAPTATION_KEY, read_meta
 
     cfg.validate()  # an unknown mode fails before any image is read
@@ -255,8 +255,7 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     if cfg.mode == "both":  # what is sent to the receiver, once
         record["update_bits"] = codec.decoder.update.bits
     save_jscc(codec, path, backbone.fingerprint, extra=source_extra | {"adaptation": record}, provenance=prov, adaptation=record)
-    seen = f"its decisions about {len(tokens)} received" if cfg.mode == "receiver" else f"{len(tokens)} unlabelled"
-    log(f"adapted {Path(source).name} ({cfg.mode}) on {seen} images of {data.name} in {record['seconds']} s"
+    log(f"adapted {Path(source).name} ({cfg.mode}) on {learned_from(cfg.mode, len(tokens))} of {data.name} in {record['seconds']} s"
         + (f"; the receiver update is {record['update_bits']} bits" if "update_bits" in record else ""))
     return codec
 
