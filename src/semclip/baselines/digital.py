@@ -29,6 +29,13 @@ from semclip.errors import SemclipError
 QAM_NAMES = {2: "QPSK", 4: "16-QAM", 6: "64-QAM", 8: "256-QAM"}
 CRC_BITS = 24  # 5G CRC24B, attached to every code block
 MAX_K = 8448  # largest 5G LDPC code block (base graph 1), CRC included
+BG2_MAX_K = 3824  # Sionna (as 5G) codes larger blocks with base graph 1, whose lowest rate is 1/3
+
+
+def _coded_bits(k: int, n: int, m: int) -> int:
+    """n, or for a block that takes base graph 1 and would be coded below that graph's lowest
+    rate, 1/3 (which Sionna refuses), the most coded bits (a multiple of m) at 1/3 or above."""
+    return 3 * k // m * m if k > BG2_MAX_K and 3 * k < n else n
 DECODERS = ("layered", "sionna")  # layered offset min-sum (ours, numba) | Sionna's flooding sum-product BP
 
 
@@ -94,9 +101,7 @@ class BlockPlan:
         blocks = math.ceil(bits / (MAX_K - CRC_BITS))
         k = math.ceil(bits / blocks) + CRC_BITS
         m = mcs.bits_per_symbol
-        n = math.ceil(k / float(mcs.rate) / m) * m
-        if k > 3824 and 3 * k < n:  # such blocks take base graph 1, which codes at rate 1/3 at the lowest
-            n = 3 * k // m * m
+        n = _coded_bits(k, math.ceil(k / float(mcs.rate) / m) * m, m)
         return cls(mcs, blocks, k, n)
 
     @classmethod
@@ -107,6 +112,7 @@ class BlockPlan:
         blocks = max(1, math.ceil(coded * float(mcs.rate) / MAX_K))
         n = (coded // blocks) // m * m
         k = math.floor(n * mcs.rate)
+        n = _coded_bits(k, n, m)  # within the budget still
         if k <= CRC_BITS + 8:
             raise SemclipError(f"{channel_uses} channel uses are too few for any payload at {mcs.name}")
         return cls(mcs, blocks, k, n)
