@@ -114,9 +114,7 @@ def main() -> None:
             train_jscc(shared, train, bank, replace(cfg.jscc, steps=args.steps))
         per_k["one codec, all k"] = evaluate(shared, evalsets, index, rtokens, ks=cfg.ks)
         for k in cfg.ks:
-            single = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=[k]))
-            train_jscc(single, train, bank, replace(cfg.jscc, steps=args.steps))
-            per_k[f"codec for k={k} only"] = evaluate(single, evalsets, index, rtokens, ks=(k,))
+            per_k[f"codec for k={k} only"], _ = single_k_row(k, train, bank, replace(cfg.jscc, steps=args.steps), evalsets, index, rtokens)
             print(k, per_k[f"codec for k={k} only"], flush=True)
     result = {"corpus": corpus.summary(), "n_train": len(train), "steps": args.steps, "clean": clean, "rows": rows,
               "per_k": per_k, "train_seconds": seconds, "config": asdict(cfg.jscc), "machine": machine_facts()}
@@ -126,6 +124,15 @@ def main() -> None:
         md += "\n" + markdown({name: row for name, row in per_k.items()}, clean)
     atomic_write_text(args.out.with_suffix(".md"), md)
     print(md)
+
+
+def single_k_row(k: int, train, bank, tcfg: JSCCTrainConfig, evalsets, index, rtokens) -> tuple[dict, float]:
+    """A codec trained for k alone with ``tcfg``, scored at that k -> (scores, training seconds)."""
+    t0 = time.time()
+    single = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=[k]))
+    train_jscc(single, train, bank, tcfg)
+    seconds = round(time.time() - t0, 1)
+    return evaluate(single, evalsets, index, rtokens, ks=(k,)), seconds
 
 
 def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, clean) -> None:
@@ -150,11 +157,7 @@ def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, cle
         name = f"codec for k={k} only"
         if name in per_k:
             continue
-        t0 = time.time()
-        single = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=[k]))
-        train_jscc(single, train, bank, replace(cfg.jscc, steps=args.steps))
-        seconds[name] = round(time.time() - t0, 1)
-        per_k[name] = evaluate(single, evalsets, index, rtokens, ks=(k,))
+        per_k[name], seconds[name] = single_k_row(k, train, bank, replace(cfg.jscc, steps=args.steps), evalsets, index, rtokens)
         print(name, per_k[name], flush=True)
         save()
     save()
