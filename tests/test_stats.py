@@ -164,3 +164,16 @@ def test_semclip_against_the_linear_floor_is_paired_per_point_and_lists_its_loss
     assert rows[0]["interval"] == "paired" and rows[0]["ci95"][0] > 0.15
     md = floor_markdown(records)
     assert "above at 1, below at 1, not told apart at 1" in md and "| fm | awgn | 10 dB | 16 | 0.500 | 0.750 | -0.250" in md
+
+
+def test_paired_over_seeds_averages_each_image_over_seeds():
+    from semclip.eval.stats import paired_over_seeds
+
+    a = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=bool)
+    b = np.array([[0, 1, 0, 1], [0, 1, 0, 0]], dtype=bool)
+    mean, lo, hi = paired_over_seeds(a, b)
+    per_image = np.array([1.0, -0.5, 0.0, 0.5])
+    half = 1.959963984540054 * per_image.std(ddof=1) / 2
+    assert mean == pytest.approx(0.25) and (lo, hi) == (pytest.approx(0.25 - half), pytest.approx(0.25 + half))
+    with pytest.raises(ValueError, match="equal"):
+        paired_over_seeds(a, b[:, :3])

@@ -20,23 +20,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from semclip import artefacts
+from semclip._io import atomic_write
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
-from semclip.data.token_cache import dataset_tokens
+from semclip.data.registry import create_dataset
+from semclip.data.token_cache import dataset_tokens, lazy_tokens
 from semclip.errors import SemclipError
 from semclip.device import of as device_of
 from semclip.eval.memo import memo_records
 from semclip.eval.results import Record
 from semclip.eval.sweep import sweep
 from semclip.jscc.model import TokenJSCC
+from semclip.jscc.zoo import CODEC_DATASET
 from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.centering import LEVELS_DB, TABLE_CHANNELS, TABLE_TOKENS, measure
 from semclip.prompts.checkpoint import load_prompts
 from semclip.prompts.registry import create_learner, list_learners
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
-from semclip.provenance import Provenance, check, prompts_provenance
+from semclip.provenance import META_KEY, DatasetSeen, Provenance, check, prompts_provenance
 from semclip.tasks.zeroshot import top1_accuracy
 
 
@@ -122,8 +127,38 @@ def prompts_name(name: str, backbone: Backbone, jscc_id: str, train_id: str, cla
     """A learner's artefact name (``semclip.artefacts``): by learner, backbone, codec, data,
     classes and settings (the seed among them)."""
     # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
-    recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), asdict(prompt), asdict(tcfg), "v2"]
+    recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), prompt_recipe(prompt), asdict(tcfg), "v2"]
     return artefacts.name("prompts", f"{train_id}-{name.replace(':', '-')}", recipe)
+
+
+def prompt_recipe(cfg: PromptConfig) -> dict:
+    """The settings as they name prompts: ``asdict`` without the regularisers added later
+    while they are off, so prompts trained before them keep their names (and shipped files)."""
+    out = asdict(cfg)
+    for key in ("agreement", "image_anchor", "ensemble", "centering"):
+        if out[key] == 0:
+            del out[key]
+    return out
+
+
+def centering_table(backbone: Backbone, jscc: TokenJSCC, jscc_id: str, log=print) -> tuple[torch.Tensor, Provenance]:
+    """The received-mean table of ``jscc`` at its bandwidth (``semclip.prompts.centering``):
+    measured on the transmitter corpus (cached, shipped, or measured now), with what it saw."""
+    corpus = create_dataset(CODEC_DATASET)
+    k = jscc.cfg.k
+    recipe = [backbone.fingerprint, jscc_id, k, corpus.cache_id, LEVELS_DB, TABLE_TOKENS, TABLE_CHANNELS, "v1"]
+    seen = DatasetSeen(corpus.name, corpus.cache_id, TABLE_TOKENS, list(getattr(corpus, "excludes", [])))
+    prov = Provenance("centering", datasets=[seen],
+                      notes=[f"mean received token of codec {jscc_id} at k = {k}, no labels, no class names"])
+
+    def make(path: Path) -> torch.Tensor:
+        means = measure(jscc, lazy_tokens(backbone, corpus)(), k)
+        atomic_write(path, lambda p: save_file({"means": means.contiguous()}, str(p), metadata={META_KEY: prov.to_json()}))
+        return means
+
+    table, _ = artefacts.obtain(artefacts.name("centering", f"{jscc_id}-k{k}", recipe), f"receiver centering table (k = {k})",
+                                lambda path: load_file(str(path))["means"], make, log)
+    return table, prov
 
 
 def get_learner(
@@ -144,7 +179,7 @@ def get_learner(
     which = "all" if len(class_ids) == len(train.classes) else "base"
 
     def load(path: Path) -> tuple[PromptLearner, Provenance]:
-        learner, meta = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes)
+        learner, meta = load_prompts(path, backbone, k=jscc.cfg.k, classes=classes, codec=jscc_id)
         return learner, Provenance.from_meta(meta, f"prompts {path}")
 
     def make(path: Path) -> tuple[PromptLearner, Provenance]:
@@ -153,6 +188,11 @@ def get_learner(
         torch.manual_seed(seed)
         learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
         prov = prompts_provenance(train.name, train.cache_id, len(idx), classes, which, jscc_id)
+        if learner.received_mean is not None:
+            table, seen = centering_table(backbone, jscc, jscc_id, log)
+            learner.received_mean.fill(table.to(backbone.device))
+            prov.datasets += seen.datasets
+            prov.notes += seen.notes
         train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
         log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
         return learner.eval(), prov

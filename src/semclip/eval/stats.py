@@ -70,3 +70,17 @@ def _bootstrap_interval(n: int, worse: int, better: int, resamples: int, seed: i
     diffs = (draws[:, 2] - draws[:, 0]) / n
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def paired_over_seeds(a: np.ndarray, b: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
+    """mean(a) - mean(b) with its 95 % interval, for outcomes [S, N] of two methods on the
+    same N images and the same channel noise in each of S seeds (each seed's learners
+    trained on that seed's shots). Per image the difference is averaged over the seeds, and
+    the interval is the normal one over images of those averages: it carries the image
+    sampling and, through the average, the seed-to-seed change of the learners."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
+        raise ValueError(f"paired outcomes need two equal [seeds, images] arrays with 2+ images, got {a.shape} and {b.shape}")
+    diff = (a - b).mean(0)
+    half = z * diff.std(ddof=1) / math.sqrt(diff.size)
+    return float(diff.mean()), float(diff.mean() - half), float(diff.mean() + half)

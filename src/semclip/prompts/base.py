@@ -12,6 +12,7 @@ encode_embeddings``, so each one works with any backbone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,8 +22,12 @@ from torch import nn
 
 from semclip.backbones.base import Backbone, TokenizedText
 from semclip.errors import SemclipError
+from semclip.prompts.centering import ReceivedMean
 from semclip.tasks.templates import validate_classnames
 from semclip.tasks.zeroshot import ZeroShotClassifier
+
+MAX_WEIGHT = 1000.0  # a loss weight above this drowns the cross-entropy: surely a typo
+ENSEMBLE_CENTRE = 0.75  # where along training the prompt ensemble's Gaussian weights peak
 
 
 @dataclass
@@ -34,7 +39,14 @@ class PromptConfig:
     ``snr_conditioning`` (off: the same prompts at every SNR), ``text_side`` (off: the
     hand-crafted class embeddings), ``visual_side`` (off: no adapter on the received token).
     ``anchor``: weight of the pull of learned class embeddings towards the hand-crafted
-    ones (KgCoOp-style; None: the learner's default)."""
+    ones (KgCoOp-style; None: the learner's default). The regularisers of the methods that
+    generalise to novel classes (PromptSRC, MaPLe): ``agreement``, weight of the KL from the
+    frozen receiver's scores (hand-crafted prompts, received token unadapted) to the
+    learner's; ``image_anchor``, weight of the pull of the adapted received token towards
+    the unadapted one; ``ensemble``, the width (a fraction of the steps, 0: off) of the
+    Gaussian weights of the prompt ensemble along training (PromptSRC's GPA, centred at
+    ``ENSEMBLE_CENTRE`` of the run). ``centering`` (beta in [0, 1]): subtract beta times the
+    mean received token at the token's SNR (``semclip.prompts.centering``), for any learner."""
 
     n_ctx: int = 4
     ctx_init: str = "a photo of a"
@@ -45,10 +57,21 @@ class PromptConfig:
     adapter_dim: int = 128
     snr_resolution_db: float = 1.0
     anchor: float | None = None
+    agreement: float = 0.0
+    image_anchor: float = 0.0
+    ensemble: float = 0.0
+    centering: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
             raise SemclipError(f"invalid prompt learner sizes: {self}")
+        weights = {"anchor": self.anchor, "agreement": self.agreement, "image_anchor": self.image_anchor}
+        for name, w in weights.items():
+            if w is not None and not (math.isfinite(w) and 0 <= w <= MAX_WEIGHT):
+                raise SemclipError(f"prompt setting {name} = {w} is out of range: a loss weight in [0, {MAX_WEIGHT:g}]")
+        for name, v in (("ensemble", self.ensemble), ("centering", self.centering)):
+            if not (math.isfinite(v) and 0 <= v <= 1):
+                raise SemclipError(f"prompt setting {name} = {v} is out of range: give a value in [0, 1] (0: off)")
 
 
 class PromptLearner(nn.Module, ABC):
@@ -66,6 +89,8 @@ class PromptLearner(nn.Module, ABC):
         self._text_cache: dict[tuple[str, ...], tuple[torch.Tensor, TokenizedText]] = {}
         self._reference: dict[tuple[str, ...], torch.Tensor] = {}
         self._encoded: dict[tuple, torch.Tensor] = {}  # [C, d] per (classes, context set) under no_grad
+        # the class-agnostic centering table (filled from the codec; saved with the learner)
+        self.received_mean = ReceivedMean(backbone.dim) if self.cfg.centering > 0 else None
 
     @property
     def anchor(self) -> float:
@@ -133,10 +158,18 @@ class PromptLearner(nn.Module, ABC):
         width = self.backbone.embed_tokens(torch.zeros(1, 1, dtype=torch.long, device=dev)).shape[-1]
         return torch.randn(self.cfg.n_ctx, width, device=dev) * 0.02
 
+    def received(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """tokens: [B, d], snr_db: [B, 1] -> [B, d] L2-normalised, centred when the config
+        says so: what the frozen receiver scores, before anything learned."""
+        z = F.normalize(tokens, dim=-1)
+        if self.received_mean is None:
+            return z
+        return F.normalize(z - self.cfg.centering * self.received_mean(snr_db).to(z.dtype), dim=-1)
+
     # -- the interface ------------------------------------------------------------
     def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """tokens: [B, d], snr_db: [B, 1] -> [B, d] L2-normalised (default: unchanged)."""
-        return F.normalize(tokens, dim=-1)
+        """tokens: [B, d], snr_db: [B, 1] -> [B, d] L2-normalised (default: ``received``)."""
+        return self.received(tokens, snr_db)
 
     @abstractmethod
     def class_embeddings(
@@ -149,6 +182,13 @@ class PromptLearner(nn.Module, ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens: [B, d] received; snr_db: [B, 1] known at the receiver -> (logits [B, C],
         the class embeddings used [G, C, d])."""
+        return self.score_parts(tokens, snr_db, classes)[:2]
+
+    def score_parts(
+        self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``score`` and the adapted received tokens [B, d] it scored (what training's
+        regularisers need, from one forward)."""
         if tokens.dim() != 2 or tokens.shape[1] != self.backbone.dim:
             raise SemclipError(f"expected tokens [B, {self.backbone.dim}], got {list(tokens.shape)}")
         if snr_db.shape != (tokens.shape[0], 1):
@@ -157,7 +197,7 @@ class PromptLearner(nn.Module, ABC):
         tokens, snr_db = tokens.to(dev), snr_db.to(dev)
         z = self.adapt_image(tokens, snr_db)
         text, index = self.class_embeddings(classes, tokens, snr_db)
-        return self.backbone.logit_scale * scores(z, text, index), text
+        return self.backbone.logit_scale * scores(z, text, index), text, z
 
     def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
         """tokens: [B, d]; snr_db: [B, 1] -> logits [B, C]."""

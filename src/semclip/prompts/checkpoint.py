@@ -59,18 +59,24 @@ def read_meta(path: str | Path) -> dict:
 
 
 def load_prompts(
-    path: str | Path, backbone: Backbone, k: int | None = None, classes: list[str] | None = None
+    path: str | Path, backbone: Backbone, k: int | None = None, classes: list[str] | None = None, codec: str | None = None
 ) -> tuple[PromptLearner, dict]:
     """Rebuild a learner on ``backbone``; refuse one trained for another backbone, another
-    JSCC bandwidth, or (when ``classes`` is given) another set of training classes."""
+    JSCC bandwidth, (when ``codec`` is given) another codec, or (when ``classes`` is given)
+    another set of training classes. Prompts learn what one codec's received tokens look
+    like (and a centering table is that codec's), so another codec's are refused."""
     meta = read_meta(path)
     with checkpoint_errors(path, "prompt checkpoint"):
-        return _build(path, meta, backbone, k, classes)
+        return _build(path, meta, backbone, k, classes, codec)
 
 
-def _build(path, meta: dict, backbone: Backbone, k: int | None, classes: list[str] | None) -> tuple[PromptLearner, dict]:
+def _build(path, meta: dict, backbone: Backbone, k: int | None, classes: list[str] | None,
+           codec: str | None) -> tuple[PromptLearner, dict]:
     if meta["backbone"] != backbone.fingerprint:
         raise SemclipError(f"{path} was trained for backbone {meta['backbone']}, not {backbone.fingerprint}")
+    trained_for = meta["extra"].get("jscc")
+    if codec is not None and trained_for is not None and trained_for != codec:
+        raise SemclipError(f"{path} was trained for codec {trained_for}, not {codec}: train prompts for this codec")
     if k is not None and meta["k"] is not None and meta["k"] != k:
         raise SemclipError(f"{path} was trained for a JSCC with k = {meta['k']}, not k = {k}")
     if classes is not None and len(classes) != len(meta["classes"]):

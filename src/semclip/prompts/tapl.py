@@ -95,7 +95,7 @@ class TAPL(PromptLearner):
         return self.ctx.unsqueeze(0) + self.ctx_shift(e).view(-1, *self.ctx.shape), e
 
     def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        z = F.normalize(tokens, dim=-1)
+        z = self.received(tokens, snr_db)
         if not self.cfg.visual_side:
             return z
         ctx, e, index = self._context(snr_db)

@@ -26,7 +26,7 @@ from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.progress import progress
-from semclip.prompts.base import PromptLearner
+from semclip.prompts.base import ENSEMBLE_CENTRE, PromptLearner
 from semclip.prompts.checkpoint import save_prompts
 from semclip.provenance import Provenance
 from semclip.resume import load_partial, partial_path, save_partial
@@ -62,9 +62,62 @@ class _Step(nn.Module):
         super().__init__()
         self.learner = learner
 
-    def forward(self, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """received: [n, d] unit norm; snr_db: [n, 1] -> (logits [n, C], class embeddings [G, C, d])."""
-        return self.learner.score(received, snr_db, classes)
+    def forward(
+        self, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """received: [n, d] unit norm; snr_db: [n, 1] -> (logits [n, C], class embeddings
+        [G, C, d], adapted received tokens [n, d])."""
+        return self.learner.score_parts(received, snr_db, classes)
+
+
+class PromptEnsemble(nn.Module):
+    """PromptSRC's Gaussian prompt aggregation: the average of the learner's weights along
+    training, step t weighted by exp(-((t/T - centre) / width)^2 / 2). Kept as buffers, so
+    a resumed run goes on with the same average."""
+
+    def __init__(self, params: list[nn.Parameter], steps: int, width: float) -> None:
+        super().__init__()
+        self.params, self.steps, self.width = params, steps, width
+        for i, p in enumerate(params):
+            self.register_buffer(f"avg{i}", torch.zeros_like(p.detach()))
+        self.register_buffer("total", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def add(self, step: int) -> None:
+        """Fold in the weights as they are after ``step`` (0-based)."""
+        w = math.exp(-0.5 * (((step + 1) / self.steps - ENSEMBLE_CENTRE) / self.width) ** 2)
+        self.total += w
+        for i, p in enumerate(self.params):
+            avg = getattr(self, f"avg{i}")
+            avg += (w / float(self.total)) * (p.detach() - avg)  # running weighted mean
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        """Set the learner's weights to the ensemble."""
+        for i, p in enumerate(self.params):
+            p.copy_(getattr(self, f"avg{i}"))
+
+
+def regularisers(
+    learner: PromptLearner, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str],
+    logits: torch.Tensor, text: torch.Tensor, image: torch.Tensor,
+) -> torch.Tensor:
+    """The pulls towards the frozen receiver that keep learned prompts general (each off at
+    weight 0): the class embeddings [G, C, d] towards the hand-crafted ones (``anchor``),
+    the scores [n, C] towards the frozen receiver's (``agreement``, KL), the adapted
+    received tokens [n, d] towards the unadapted ones (``image_anchor``)."""
+    cfg, loss = learner.cfg, logits.new_zeros(())
+    if learner.anchor > 0:
+        loss = loss + learner.anchor * learner.anchor_loss(text, classes)
+    if cfg.agreement > 0 or cfg.image_anchor > 0:
+        with torch.no_grad():
+            frozen = learner.received(received, snr_db).float()
+        if cfg.agreement > 0:
+            target = (learner.backbone.logit_scale * frozen @ learner.reference(classes).float().t()).log_softmax(-1)
+            loss = loss + cfg.agreement * F.kl_div(logits.log_softmax(-1), target, log_target=True, reduction="batchmean")
+        if cfg.image_anchor > 0:
+            loss = loss + cfg.image_anchor * (1 - (image * frozen).sum(-1)).mean()
+    return loss
 
 
 @torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
@@ -112,7 +165,9 @@ def train_prompts(
         json.dumps([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())]).encode()
     ).hexdigest()[:16]
     partial = partial_path(out)
-    start = load_partial(partial, learner, opt, key)
+    ensemble = PromptEnsemble(params, cfg.steps, learner.cfg.ensemble).to(dev) if learner.cfg.ensemble > 0 else None
+    saved = learner if ensemble is None else nn.ModuleDict({"learner": learner, "ensemble": ensemble})
+    start = load_partial(partial, saved, opt, key)
     n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
     step_fn, opt = d.prepare(_Step(learner), opt)
     learner.train()
@@ -129,22 +184,25 @@ def train_prompts(
             with torch.no_grad():
                 decoded, rx = jscc(tokens[idx], snr, channel)
             received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
+            snr_rx = rx.rx_snr_db[lo:hi]
             with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
-                logits, text = step_fn(received, rx.rx_snr_db[lo:hi], classes)
-            logits, text = logits.float(), text.float()
-            loss = F.cross_entropy(logits, labels[idx[lo:hi]])
-            if learner.anchor > 0:
-                loss = loss + learner.anchor * learner.anchor_loss(text, classes)
+                logits, text, image = step_fn(received, snr_rx, classes)
+            logits, text, image = logits.float(), text.float(), image.float()
+            loss = F.cross_entropy(logits, labels[idx[lo:hi]]) + regularisers(learner, received, snr_rx, classes, logits, text, image)
             for g in opt.param_groups:  # cosine decay, a pure function of the step (resumable)
                 g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             opt.zero_grad()
             d.backward(loss)
             opt.step()
+            if ensemble is not None:
+                ensemble.add(step)
             if step % 25 == 0 or step == cfg.steps - 1:
                 log.append({"step": step, "loss": round(loss.item(), 4)})
             bar.update(task, advance=1, description=f"{what} (loss {loss.item():.3f})")
             if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps and d.is_main:
-                save_partial(partial, learner, opt, step + 1, key)
+                save_partial(partial, saved, opt, step + 1, key)
+    if ensemble is not None:
+        ensemble.apply()
     d.check_agree(params, f"the {learner.name} prompts")
     learner.eval()
     if d.is_main:
