@@ -1,5 +1,6 @@
 """Intervals against published values, and every accuracy record carrying its own."""
 
+import numpy as np
 import pytest
 import torch
 
