@@ -40,7 +40,8 @@ from semclip.eval.results import machine_facts
 from semclip.eval.stats import paired_over_seeds, unpack_outcomes
 from semclip.eval.sweep import sweep
 from semclip.jscc.zoo import default_codec
-from semclip.prompts.base import PromptConfig
+from semclip.prompts.base import DEFAULTED, PromptConfig
+from semclip.prompts.registry import resolved_config
 from semclip.prompts.train import PromptTrainConfig
 
 SEEN_PER_CLASS = 1200  # PocketCLIP's heads trained on each class's first 1200 training images
@@ -48,16 +49,17 @@ POOL = 10000  # the protocols' few-shot pool: the first 10 000 training images
 INNER_BASE, INNER_NOVEL = [0, 1, 2], [3, 4]  # inside Fashion-MNIST's base classes 0-4
 SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 20.0]
 
-C = {"centering": 1.0}
+OFF = {f: 0.0 for f in DEFAULTED}  # every variant spells out its regularisers: learners' defaults may change
+C = OFF | {"centering": 1.0}
 REG = {"agreement": 1.0, "image_anchor": 10.0, "ensemble": 0.15}
 # learner name, PromptConfig overrides
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "hand-crafted": ("handcrafted", {}),
+    "hand-crafted": ("handcrafted", OFF),
     "hand-crafted + centering": ("handcrafted", C),
-    "hand-crafted + half centering": ("handcrafted", {"centering": 0.5}),
-    "coop": ("coop", {}),
+    "hand-crafted + half centering": ("handcrafted", OFF | {"centering": 0.5}),
+    "coop": ("coop", OFF),
     "coop + centering": ("coop", C),
-    "tapl (before issue 26)": ("tapl", {}),
+    "tapl (before issue 26)": ("tapl", OFF),
     "tapl + centering": ("tapl", C),
     "tapl + centering + agreement": ("tapl", C | {"agreement": 1.0}),
     "tapl + centering + image anchor": ("tapl", C | {"image_anchor": 10.0}),
@@ -111,13 +113,14 @@ def main() -> None:
         prompt = PromptConfig(**overrides)
         for seed in seeds:
             key = f"{name} | seed {seed}"
-            if key in done["runs"] and done["runs"][key]["recipe"] == prompt_recipe(prompt):
+            recipe = prompt_recipe(resolved_config(learner_name, prompt))
+            if key in done["runs"] and done["runs"][key]["recipe"] == recipe:
                 continue
             t0 = time.time()
             cfg = ProtocolConfig(learners=[learner_name], seeds=[seed], channels=channels, snrs_db=SNRS, prompt=prompt,
                                  train=PromptTrainConfig(channels=channels))
             learner, _ = get_learner(learner_name, backbone, jscc, path.stem, shots, INNER_BASE, cfg, seed)
-            run = {"recipe": prompt_recipe(prompt), "seconds": 0.0, "outcomes": {}}
+            run = {"recipe": recipe, "seconds": 0.0, "outcomes": {}}
             for split, (tokens, labels, classes) in parts.items():
                 recs = sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), channels, SNRS,
                              seed=1000 + seed, outcomes=True)

@@ -12,6 +12,7 @@ from semclip.backbones.hf_clip import HFCLIP
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
+from semclip.eval.summary import paired_markdown
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.prompts import PromptConfig, PromptTrainConfig, create_learner, few_shot, load_prompts, train_prompts
 from semclip.prompts import train as train_mod
@@ -248,6 +249,9 @@ def test_base_to_novel_protocol(clip, jscc):
     n = next(r.value for r in recs if (r.method, r.split, r.seed, r.snr_db) == ("semclip+coop", "novel", 1, 0.0))
     h = next(r.value for r in hm if (r.method, r.seed, r.snr_db) == ("semclip+coop", 1, 0.0))
     assert h == pytest.approx(2 * b * n / (b + n) if b + n else 0.0)
+    paired = paired_markdown(recs)  # learners against hand-crafted on the same images and noise, over both seeds
+    assert "base: difference to semclip" in paired and "novel: difference to semclip" in paired
+    assert sum(line.startswith("| semclip+coop | awgn |") for line in paired.splitlines()) == 2
     with pytest.raises(SemclipError, match="only 6 training examples"):
         run_base2novel(clip, jscc, "toy-codec", train, test, ProtocolConfig(train=PromptTrainConfig(shots=7)))
 

@@ -35,10 +35,10 @@ from semclip.eval.results import Record
 from semclip.eval.sweep import sweep
 from semclip.jscc.model import TokenJSCC
 from semclip.jscc.zoo import CODEC_DATASET
-from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.base import DEFAULTED, PromptConfig, PromptLearner
 from semclip.prompts.centering import LEVELS_DB, TABLE_CHANNELS, TABLE_TOKENS, measure
 from semclip.prompts.checkpoint import load_prompts
-from semclip.prompts.registry import create_learner, list_learners
+from semclip.prompts.registry import create_learner, list_learners, resolved_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
 from semclip.provenance import META_KEY, DatasetSeen, Provenance, check, prompts_provenance
@@ -127,7 +127,8 @@ def prompts_name(name: str, backbone: Backbone, jscc_id: str, train_id: str, cla
     """A learner's artefact name (``semclip.artefacts``): by learner, backbone, codec, data,
     classes and settings (the seed among them)."""
     # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
-    recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), prompt_recipe(prompt), asdict(tcfg), "v2"]
+    recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), prompt_recipe(resolved_config(name, prompt)),
+              asdict(tcfg), "v2"]
     return artefacts.name("prompts", f"{train_id}-{name.replace(':', '-')}", recipe)
 
 
@@ -135,8 +136,8 @@ def prompt_recipe(cfg: PromptConfig) -> dict:
     """The settings as they name prompts: ``asdict`` without the regularisers added later
     while they are off, so prompts trained before them keep their names (and shipped files)."""
     out = asdict(cfg)
-    for key in ("agreement", "image_anchor", "ensemble", "centering"):
-        if out[key] == 0:
+    for key in DEFAULTED:
+        if not out[key]:  # off (0) or not resolved (None)
             del out[key]
     return out
 
@@ -205,10 +206,11 @@ def get_learner(
 def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:
     def compute() -> list[Record]:
         return sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), cfg.channels, cfg.snrs_db,
-                     method=method, split=split, seed=1000 + seed, batch_size=1024)
+                     method=method, split=split, seed=1000 + seed, batch_size=1024, outcomes=True)
 
+    # the same noise for every learner of a seed (seed 1000 + seed): differences between them are paired
     key = [learner, learner.cfg, learner.k, jscc, tokens, labels, list(classes), list(cfg.channels), list(cfg.snrs_db),
-           method, split, seed, device_of(jscc).type]
+           method, split, seed, device_of(jscc).type, "outcomes"]
     records = memo_records("protocol", key, compute)
     return [r.model_copy(update={"dataset": dataset, "seed": seed}) for r in records]
 

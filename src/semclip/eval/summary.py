@@ -5,7 +5,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+import numpy as np
+
 from semclip.eval.results import Record
+from semclip.eval.stats import paired_over_seeds, unpack_outcomes
 
 
 def summarize(records: list[Record]) -> list[dict]:
@@ -55,3 +58,40 @@ def summary_markdown(rows: list[dict]) -> str:
 
 def _cell(row: dict) -> str:
     return f"{row['mean']:.3f} ± {row['std']:.3f}" if row["n"] > 1 else f"{row['mean']:.3f}"
+
+
+def paired_markdown(records: list[Record], reference: str = "semclip") -> str:
+    """Per (dataset, split): every method minus ``reference`` at each SNR, on the same images
+    and channel noise, with the 95 % interval of ``paired_over_seeds`` over the seeds both
+    ran (each seed's learners against the reference of that seed). A difference whose
+    interval excludes zero is marked ``*``."""
+    by: dict[tuple, dict[int, Record]] = defaultdict(dict)
+    for r in records:
+        if r.outcomes and r.n and r.snr_db is not None:
+            by[(r.dataset, r.split, r.channel, r.csi, r.snr_db, r.method)][r.seed] = r
+    out = []
+    for dataset, split in sorted({k[:2] for k in by}, key=str):
+        keys = [k for k in by if k[:2] == (dataset, split)]
+        snrs = sorted({k[4] for k in keys})
+        methods = sorted({(k[5], k[2], k[3]) for k in keys if k[5] != reference}, key=str)
+        lines = []
+        for method, channel, csi in methods:
+            cells = []
+            for snr in snrs:
+                mine, ref = by.get((dataset, split, channel, csi, snr, method), {}), by.get((dataset, split, channel, csi, snr, reference), {})
+                seeds = sorted(set(mine) & set(ref))
+                if not seeds:
+                    cells.append("")
+                    continue
+                a, b = (np.stack([unpack_outcomes(x[s].outcomes, x[s].n) for s in seeds]) for x in (mine, ref))
+                d, lo, hi = paired_over_seeds(a, b)
+                cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + ("*" if lo > 0 or hi < 0 else ""))
+            if any(cells):
+                ch = channel + (f" ({csi})" if csi else "")
+                lines.append(f"| {method} | {ch} | " + " | ".join(cells) + " |")
+        if lines:
+            out.append(f"\n### {dataset + ', ' if dataset else ''}{split}: difference to {reference} (paired, 95 %)\n")
+            out.append("| method | channel | " + " | ".join(f"{s:g} dB" for s in snrs) + " |")
+            out.append("|---|---|" + "---|" * len(snrs))
+            out += lines
+    return "\n".join(out) + "\n" if out else ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,7 @@ from semclip.tasks.templates import validate_classnames
 from semclip.tasks.zeroshot import ZeroShotClassifier
 
 MAX_WEIGHT = 1000.0  # a loss weight above this drowns the cross-entropy: surely a typo
+DEFAULTED = ("agreement", "image_anchor", "ensemble", "centering")  # PromptConfig fields a learner defaults
 ENSEMBLE_CENTRE = 0.75  # where along training the prompt ensemble's Gaussian weights peak
 
 
@@ -46,7 +47,8 @@ class PromptConfig:
     the unadapted one; ``ensemble``, the width (a fraction of the steps, 0: off) of the
     Gaussian weights of the prompt ensemble along training (PromptSRC's GPA, centred at
     ``ENSEMBLE_CENTRE`` of the run). ``centering`` (beta in [0, 1]): subtract beta times the
-    mean received token at the token's SNR (``semclip.prompts.centering``), for any learner."""
+    mean received token at the token's SNR (``semclip.prompts.centering``), for any learner.
+    Those four at None take the learner's ``defaults`` (0: off), resolved when it is made."""
 
     n_ctx: int = 4
     ctx_init: str = "a photo of a"
@@ -57,10 +59,10 @@ class PromptConfig:
     adapter_dim: int = 128
     snr_resolution_db: float = 1.0
     anchor: float | None = None
-    agreement: float = 0.0
-    image_anchor: float = 0.0
-    ensemble: float = 0.0
-    centering: float = 0.0
+    agreement: float | None = None
+    image_anchor: float | None = None
+    ensemble: float | None = None
+    centering: float | None = None
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
@@ -70,7 +72,7 @@ class PromptConfig:
             if w is not None and not (math.isfinite(w) and 0 <= w <= MAX_WEIGHT):
                 raise SemclipError(f"prompt setting {name} = {w} is out of range: a loss weight in [0, {MAX_WEIGHT:g}]")
         for name, v in (("ensemble", self.ensemble), ("centering", self.centering)):
-            if not (math.isfinite(v) and 0 <= v <= 1):
+            if v is not None and not (math.isfinite(v) and 0 <= v <= 1):
                 raise SemclipError(f"prompt setting {name} = {v} is out of range: give a value in [0, 1] (0: off)")
 
 
@@ -79,18 +81,24 @@ class PromptLearner(nn.Module, ABC):
 
     name: str
     default_anchor: float = 0.0
+    defaults: dict[str, float] = {}  # values of PromptConfig's None-means-default regularisers
 
     def __init__(self, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> None:
         super().__init__()
         # not a submodule: the frozen backbone stays out of state_dict and optimisers
         object.__setattr__(self, "backbone", backbone)
-        self.cfg = cfg or PromptConfig()
+        self.cfg = self.resolve(cfg or PromptConfig())
         self.k = k  # JSCC bandwidth this learner serves (None: any)
         self._text_cache: dict[tuple[str, ...], tuple[torch.Tensor, TokenizedText]] = {}
         self._reference: dict[tuple[str, ...], torch.Tensor] = {}
         self._encoded: dict[tuple, torch.Tensor] = {}  # [C, d] per (classes, context set) under no_grad
         # the class-agnostic centering table (filled from the codec; saved with the learner)
         self.received_mean = ReceivedMean(backbone.dim) if self.cfg.centering > 0 else None
+
+    @classmethod
+    def resolve(cls, cfg: PromptConfig) -> PromptConfig:
+        """``cfg`` with every regulariser left at None set to this learner's default."""
+        return replace(cfg, **{f: cls.defaults.get(f, 0.0) for f in DEFAULTED if getattr(cfg, f) is None})
 
     @property
     def anchor(self) -> float:

@@ -6,17 +6,19 @@ from dataclasses import replace
 
 from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
-from semclip.prompts.base import PromptConfig, PromptLearner
+from semclip.prompts.base import DEFAULTED, PromptConfig, PromptLearner
 from semclip.prompts.coop import CoCoOp, CoOp
 from semclip.prompts.handcrafted import Handcrafted
 from semclip.prompts.tapl import TAPL
 
 LEARNERS: dict[str, type[PromptLearner]] = {c.name: c for c in (Handcrafted, CoOp, CoCoOp, TAPL)}
-# TAPL ablations by name: each is one switch of PromptConfig
-ABLATIONS: dict[str, dict[str, bool]] = {
+# Variants by name: each sets a few PromptConfig fields
+ABLATIONS: dict[str, dict[str, bool | float]] = {
     "tapl:no-snr": {"snr_conditioning": False},
     "tapl:text-only": {"visual_side": False},
     "tapl:visual-only": {"text_side": False},
+    "tapl:plain": {f: 0.0 for f in DEFAULTED},  # TAPL before issue 26: no regulariser but its anchor, no centering
+    "handcrafted:centred": {"centering": 1.0},  # the template ensemble on centred received tokens
 }
 
 
@@ -32,6 +34,13 @@ def learner_config(name: str, cfg: PromptConfig | None = None) -> tuple[str, Pro
     if name not in LEARNERS:
         raise SemclipError(f"unknown prompt learner {name!r}; choose one of {list_learners()}")
     return name, cfg
+
+
+def resolved_config(name: str, cfg: PromptConfig | None = None) -> PromptConfig:
+    """The settings the learner ``name`` runs with: its ablation switches and its defaults
+    applied (what names its prompts and what its checkpoint records)."""
+    family, cfg = learner_config(name, cfg)
+    return LEARNERS[family].resolve(cfg)
 
 
 def create_learner(name: str, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> PromptLearner:
