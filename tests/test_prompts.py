@@ -347,3 +347,12 @@ def test_agreement_and_image_anchor_pull_towards_the_frozen_receiver(clip):
     frozen_logits = clip.logit_scale * z @ learner.reference(CLASSES).t()
     still = regularisers(learner, z, snr, CLASSES, frozen_logits, learner.reference(CLASSES)[None], z)
     assert still.item() == pytest.approx(0.0, abs=1e-5) and moved.item() > 1e-3
+
+
+def test_prompts_are_named_by_the_bandwidth_they_serve(clip):
+    from semclip.eval.protocols import prompts_name
+
+    args = ("tapl", clip, "codec", "toy-train", [0, 1], PromptConfig(), PromptTrainConfig())
+    names = {k: prompts_name(*args, k=k) for k in (4, 8, 16)}
+    assert len(set(names.values())) == 3  # one codec file serves every k: its prompts must not be shared
+    assert prompts_name(*args) == names[16]

@@ -123,12 +123,15 @@ class ProtocolRun:
 
 
 def prompts_name(name: str, backbone: Backbone, jscc_id: str, train_id: str, class_ids: Sequence[int], prompt: PromptConfig,
-                 tcfg: PromptTrainConfig) -> str:
-    """A learner's artefact name (``semclip.artefacts``): by learner, backbone, codec, data,
-    classes and settings (the seed among them)."""
+                 tcfg: PromptTrainConfig, k: int = 16) -> str:
+    """A learner's artefact name (``semclip.artefacts``): by learner, backbone, codec and the
+    bandwidth k it sends (one codec file serves several), data, classes and settings (the
+    seed among them)."""
     # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
     recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), prompt_recipe(resolved_config(name, prompt)),
               asdict(tcfg), "v2"]
+    if k != 16:  # every name made before k entered the recipe was for k = 16: those keep their names
+        recipe.append({"k": k})
     return artefacts.name("prompts", f"{train_id}-{name.replace(':', '-')}", recipe)
 
 
@@ -198,7 +201,7 @@ def get_learner(
         log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
         return learner.eval(), prov
 
-    art = prompts_name(name, backbone, jscc_id, train.cache_id, class_ids, cfg.prompt, tcfg)
+    art = prompts_name(name, backbone, jscc_id, train.cache_id, class_ids, cfg.prompt, tcfg, jscc.cfg.k)
     got, _ = artefacts.obtain(art, f"{method_name(name)} prompts ({train.name}, {which} classes, seed {seed})", load, make, log)
     return got
 

@@ -19,6 +19,8 @@ ABLATIONS: dict[str, dict[str, bool | float]] = {
     "tapl:visual-only": {"text_side": False},
     "tapl:plain": {f: 0.0 for f in DEFAULTED},  # TAPL before issue 26: no regulariser but its anchor, no centering
     "handcrafted:centred": {"centering": 1.0},  # the template ensemble on centred received tokens
+    # centering and all three PromptSRC-style regularisers (benchmarks/prompt_validation.py's "all three")
+    "tapl:regularised": {"centering": 1.0, "agreement": 1.0, "image_anchor": 10.0, "ensemble": 0.15},
 }
 
 
