@@ -153,7 +153,7 @@ def test_few_shot_is_reproducible_cached_and_checked(isolated_cache):
         few_shot(labels, [0, 1], 6, seed=0, dataset_id="toy")
 
 
-REGULARISED = PromptConfig(agreement=1.0, image_anchor=1.0, ensemble=0.3, centering=1.0)
+REGULARISED = PromptConfig(agreement=1.0, image_anchor=1.0, ensemble=0.3, centering=1.0, centering_learned=True)
 
 
 @pytest.mark.parametrize("prompt", [PromptConfig(), REGULARISED], ids=["plain", "regularised"])

@@ -139,8 +139,8 @@ def prompt_recipe(cfg: PromptConfig) -> dict:
     """The settings as they name prompts: ``asdict`` without the regularisers added later
     while they are off, so prompts trained before them keep their names (and shipped files)."""
     out = asdict(cfg)
-    for key in DEFAULTED:
-        if not out[key]:  # off (0) or not resolved (None)
+    for key in (*DEFAULTED, "centering_learned"):
+        if not out[key]:  # off (0, False) or not resolved (None)
             del out[key]
     return out
 

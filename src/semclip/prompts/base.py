@@ -47,7 +47,9 @@ class PromptConfig:
     the unadapted one; ``ensemble``, the width (a fraction of the steps, 0: off) of the
     Gaussian weights of the prompt ensemble along training (PromptSRC's GPA, centred at
     ``ENSEMBLE_CENTRE`` of the run). ``centering`` (beta in [0, 1]): subtract beta times the
-    mean received token at the token's SNR (``semclip.prompts.centering``), for any learner.
+    mean received token at the token's SNR (``semclip.prompts.centering``), for any learner;
+    ``centering_learned`` (TAPL): beta(s) = centering x sigmoid(g(e(s))), one scalar per SNR
+    learned on the base classes (the direction stays the class-agnostic mean).
     Those four at None take the learner's ``defaults`` (0: off), resolved when it is made."""
 
     n_ctx: int = 4
@@ -63,6 +65,7 @@ class PromptConfig:
     image_anchor: float | None = None
     ensemble: float | None = None
     centering: float | None = None
+    centering_learned: bool = False
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
@@ -166,13 +169,19 @@ class PromptLearner(nn.Module, ABC):
         width = self.backbone.embed_tokens(torch.zeros(1, 1, dtype=torch.long, device=dev)).shape[-1]
         return torch.randn(self.cfg.n_ctx, width, device=dev) * 0.02
 
-    def received(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    def received(self, tokens: torch.Tensor, snr_db: torch.Tensor, learned: bool = True) -> torch.Tensor:
         """tokens: [B, d], snr_db: [B, 1] -> [B, d] L2-normalised, centred when the config
-        says so: what the frozen receiver scores, before anything learned."""
+        says so, by ``centering_strength`` (``learned`` False: by ``cfg.centering``, the
+        frozen receiver's, which the regularisers pull towards)."""
         z = F.normalize(tokens, dim=-1)
         if self.received_mean is None:
             return z
-        return F.normalize(z - self.cfg.centering * self.received_mean(snr_db).to(z.dtype), dim=-1)
+        beta = self.centering_strength(snr_db) if learned else self.cfg.centering
+        return F.normalize(z - beta * self.received_mean(snr_db).to(z.dtype), dim=-1)
+
+    def centering_strength(self, snr_db: torch.Tensor) -> torch.Tensor | float:
+        """beta for tokens received at snr_db [B, 1]: a scalar, or [B, 1] where learned."""
+        return self.cfg.centering
 
     # -- the interface ------------------------------------------------------------
     def adapt_image(self, tokens: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:

@@ -111,7 +111,7 @@ def regularisers(
         loss = loss + learner.anchor * learner.anchor_loss(text, classes)
     if cfg.agreement > 0 or cfg.image_anchor > 0:
         with torch.no_grad():
-            frozen = learner.received(received, snr_db).float()
+            frozen = learner.received(received, snr_db, learned=False).float()
         if cfg.agreement > 0:
             target = (learner.backbone.logit_scale * frozen @ learner.reference(classes).float().t()).log_softmax(-1)
             loss = loss + cfg.agreement * F.kl_div(logits.log_softmax(-1), target, log_target=True, reduction="batchmean")
