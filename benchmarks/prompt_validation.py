@@ -82,6 +82,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "tapl text-only + learned centering + ensemble": ("tapl:text-only", C | {"centering_learned": True, "ensemble": 0.15}),
     "coop + ensemble": ("coop", OFF | {"ensemble": 0.15}),
     "tapl + learned half centering": ("tapl", OFF | {"centering": 0.5, "centering_learned": True}),
+    "tapl text-only": ("tapl:text-only", OFF),
+    "tapl without SNR": ("tapl:no-snr", OFF),
 }
 REFERENCE = "hand-crafted"
 
