@@ -356,3 +356,19 @@ def test_prompts_are_named_by_the_bandwidth_they_serve(clip):
     names = {k: prompts_name(*args, k=k) for k in (4, 8, 16)}
     assert len(set(names.values())) == 3  # one codec file serves every k: its prompts must not be shared
     assert prompts_name(*args) == names[16]
+
+
+def test_a_centring_learner_gets_its_codec_table_as_an_artefact_with_provenance(clip, jscc, image_folder, isolated_cache,
+                                                                                  monkeypatch):
+    from semclip.eval import protocols
+
+    monkeypatch.setattr(protocols, "CODEC_DATASET", f"folder:{image_folder}")  # the corpus, in small
+    tokens, labels = tokens_for(clip)
+    train = Split("toy-train", tokens, labels, CLASSES, "toy-train")
+    cfg = ProtocolConfig(learners=["handcrafted:centred"], seeds=[0], train=PromptTrainConfig(shots=3, steps=1))
+    learner, prov = protocols.get_learner("handcrafted:centred", clip, jscc, "toy-codec", train, [0, 1], cfg, 0, log=lambda *a: None)
+    assert bool(learner.received_mean.fitted)
+    assert any(d.name.startswith("folder") for d in prov.datasets) and any("no class names" in n for n in prov.notes)
+    assert len(list((isolated_cache / "centering").glob("toy-codec-k4-*.safetensors"))) == 1
+    again, _ = protocols.get_learner("handcrafted:centred", clip, jscc, "toy-codec", train, [0, 1], cfg, 0, log=lambda *a: None)
+    torch.testing.assert_close(again.received_mean.means, learner.received_mean.means)  # the saved learner carries it

@@ -198,7 +198,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder for the checkpoints.")] = Path("semclip-train"),
     backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
     dataset: Annotated[str, typer.Option(help="Training images: fashion-mnist or clipart (their train split), or any dataset spec.")] = "fashion-mnist",
-    learner: Annotated[str, typer.Option(help="coop, cocoop, tapl, tapl:no-snr, tapl:text-only, tapl:visual-only.")] = "tapl",
+    learner: Annotated[str, typer.Option(help="coop, cocoop, tapl or a variant (tapl:no-snr, tapl:regularised, handcrafted:centred, ...; `semclip list learners`).")] = "tapl",
     classes: Annotated[str, typer.Option(help="Train prompts on 'base' (first half of the classes) or 'all'.")] = "base",
     shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
     seed: Annotated[int, typer.Option(help="Few-shot sample and training seed.")] = 0,

@@ -25,6 +25,7 @@ from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
 from semclip.jscc.checkpoint import read_meta, read_provenance
 from semclip.provenance import prompts_provenance
+from semclip.eval.protocols import fill_centering
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -92,6 +93,7 @@ def train_stages(
         model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
         path = out / f"prompts-{learner.replace(':', '-')}-{classes}-shots{shots}-seed{seed}.safetensors"
         prov = prompts_provenance(train.name, train.cache_id, len(idx), names, classes, codec_id)
+        fill_centering(model, codec, codec_id, prov, log)  # variants that centre received tokens need the codec's table
         r = train_prompts(
             model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
             extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d, provenance=prov,

@@ -165,6 +165,17 @@ def centering_table(backbone: Backbone, jscc: TokenJSCC, jscc_id: str, log=print
     return table, prov
 
 
+def fill_centering(learner: PromptLearner, jscc: TokenJSCC, jscc_id: str, prov: Provenance, log=print) -> None:
+    """Give a learner that centres received tokens its codec's table (``centering_table``)
+    and add what the table saw to the learner's provenance ``prov``; others are left alone."""
+    if learner.received_mean is None:
+        return
+    table, seen = centering_table(learner.backbone, jscc, jscc_id, log)
+    learner.received_mean.fill(table.to(learner.backbone.device))
+    prov.datasets += seen.datasets
+    prov.notes += seen.notes
+
+
 def get_learner(
     name: str,
     backbone: Backbone,
@@ -192,11 +203,7 @@ def get_learner(
         torch.manual_seed(seed)
         learner = create_learner(name, backbone, PromptConfig(**asdict(cfg.prompt)), k=jscc.cfg.k)
         prov = prompts_provenance(train.name, train.cache_id, len(idx), classes, which, jscc_id)
-        if learner.received_mean is not None:
-            table, seen = centering_table(backbone, jscc, jscc_id, log)
-            learner.received_mean.fill(table.to(backbone.device))
-            prov.datasets += seen.datasets
-            prov.notes += seen.notes
+        fill_centering(learner, jscc, jscc_id, prov, log)
         train_prompts(learner, jscc, tokens, labels, classes, tcfg, path, extra={"jscc": jscc_id, "shots": idx.tolist()}, provenance=prov)
         log(f"trained {name} (seed {seed}) on {len(idx)} tokens of {train.name} -> {path}")
         return learner.eval(), prov
