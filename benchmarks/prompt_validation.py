@@ -6,20 +6,20 @@ The protocol mirrors base-to-novel inside the base classes. Fashion-MNIST's base
 {3 + 2f, 4 + 2f} (mod 5) are the *inner novel* classes, which no learner of that fold
 sees, the other three the *inner base* classes it trains on (16 shots each, from the first
 10 000 training images, as the protocols draw them); fold f trains with seed f. One fixed
-pair of novel classes (a two-way task) says more about that pair than about novel classes. Scores are taken on
-training images PocketCLIP never saw either (each class's images after its first 1200,
-which the heads trained on; ``--pool`` training images are read), sent through the default
-codec at k over AWGN (and Rayleigh with ``--channels awgn,rayleigh``) at every SNR of the
-grid, with the same noise for every variant of a seed. The novel classes of the protocols
+pair of novel classes (a two-way task) says more about that pair than about novel classes.
+Scores are taken on training images PocketCLIP never saw either (each class's images after
+its first 1200, which the heads trained on; ``--pool`` training images are read), sent
+through the default codec at k over AWGN (and Rayleigh with ``--channels awgn,rayleigh``)
+at every SNR of the grid, with the same noise for every variant of a fold. The novel classes of the protocols
 (Fashion-MNIST's last five) are never read.
 
 Per variant: inner-base and inner-novel top-1 over the three folds' images (grid means),
 their harmonic mean per SNR averaged over the grid, and the paired difference to the
 hand-crafted receiver on the inner-novel images at each SNR (95 % normal interval over
-images, ``semclip.eval.stats.paired_over_seeds``; each image is novel in one fold). The score that picks a variant is the
-grid-mean harmonic mean, among the variants whose inner-novel difference to hand-crafted
-has no interval wholly below zero. Results are written after every (variant, seed), so an
-interrupted run goes on where it stopped.
+images, ``semclip.eval.stats.paired_over_seeds``; each image is novel in one fold). The
+score that picks a variant is the grid-mean harmonic mean, among the variants whose
+inner-novel difference to hand-crafted has no interval wholly below zero. Results are
+written after every (variant, fold), so an interrupted run goes on where it stopped.
 
     python benchmarks/prompt_validation.py [--variants a,b] [--k 16] [--channels awgn,rayleigh]
 """
@@ -27,6 +27,7 @@ interrupted run goes on where it stopped.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def fold_classes(fold: int) -> tuple[list[int], list[int]]:
     """(inner base, inner novel) classes of ``fold``: novel {3 + 2f, 4 + 2f} mod 5."""
     novel = sorted({(3 + 2 * fold) % BASE, (4 + 2 * fold) % BASE})
     return [c for c in range(BASE) if c not in novel], novel
+
 
 SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 20.0]
 
@@ -152,6 +154,8 @@ def main() -> None:
 
 def summarise(done: dict, names: list[str], channels: list[str], k: int) -> str:
     """The validation table (markdown) of ``names``, every fold's images pooled."""
+
+    @functools.cache  # the reference's outcomes are compared with every variant's
     def outcomes(name: str, split: str, ch: str, snr: float) -> np.ndarray:
         rows = [done["runs"][f"{name} | fold {f}"]["outcomes"][f"{split} {ch} {snr:g}"] for f in range(FOLDS)]
         return np.concatenate([unpack_outcomes(o, n) for _, o, n in rows])[None]  # [1, images of every fold]

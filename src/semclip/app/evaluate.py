@@ -63,6 +63,15 @@ def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):
     return jscc, path.stem, read_provenance(path)
 
 
+def paired_section(records: list[Record]) -> str:
+    """The paired-differences part of summary.md ('' when no record carries outcomes)."""
+    tables = paired_markdown(records)
+    if not tables:
+        return ""
+    return ("\n## Paired differences\n\nEach learner minus the hand-crafted receiver on the same test images and channel "
+            "noise; per image averaged over the seeds, 95 % normal interval over images (`*`: it excludes zero).\n" + tables)
+
+
 def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
     cfg.validate()
     clean_stale_tmp(out)  # what a killed earlier start left half-written in the output folder
@@ -113,9 +122,7 @@ def run_eval(cfg: EvalConfig, out: Path, log=print) -> Results:
         f"# Prompt-learning protocols ({cfg.protocol}), backbone {backbone.fingerprint}\n\n"
         f"Zero-shot top-1 over {len(pc.seeds)} seed(s) (mean ± sample std), {pc.train.shots} shots per class, "
         f"codec {jscc_id} (k = {jscc.cfg.k}). 'hm' is the harmonic mean of base and novel.\n" + summary_markdown(rows)
-        + "\n## Paired differences\n\nEach learner minus the hand-crafted receiver on the same test images and channel "
-        "noise; per image averaged over the seeds, 95 % normal interval over images (`*`: it excludes zero).\n"
-        + paired_markdown(records)
+        + paired_section(records)
     )
     atomic_write_text(out / "summary.md", md)
     plot_protocol(rows, out / "protocols.png")

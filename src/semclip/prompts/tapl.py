@@ -67,13 +67,14 @@ class TAPL(PromptLearner):
         nn.init.zeros_(self.up.bias)
         self.gate = nn.Linear(c.cond_dim, 1)
         nn.init.constant_(self.gate.bias, -2.0)
-        if c.centering_learned:  # beta(s) = centering * sigmoid(.), starting at half the centering
-            self.centre_gate = nn.Linear(c.cond_dim, 1)
+        # beta(s) = centering * sigmoid(.), starting at half the centering (nothing to learn without centering)
+        self.centre_gate = nn.Linear(c.cond_dim, 1) if c.centering_learned and c.centering > 0 else None
+        if self.centre_gate is not None:
             nn.init.zeros_(self.centre_gate.weight)
             nn.init.zeros_(self.centre_gate.bias)
 
     def centering_strength(self, snr_db: torch.Tensor) -> torch.Tensor | float:
-        if not self.cfg.centering_learned:
+        if self.centre_gate is None:
             return self.cfg.centering
         return self.cfg.centering * torch.sigmoid(self.centre_gate(self.cond(snr_db, float(self.k or 16))))
 
