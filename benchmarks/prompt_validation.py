@@ -21,7 +21,12 @@ score that picks a variant is the grid-mean harmonic mean, among the variants wh
 inner-novel difference to hand-crafted has no interval wholly below zero. Results are
 written after every (variant, fold), so an interrupted run goes on where it stopped.
 
-    python benchmarks/prompt_validation.py [--variants a,b] [--k 16] [--channels awgn,rayleigh]
+Variants ending in "+ tta" add label-free test-time prompt tuning (``semclip.prompts.tta``)
+to a learner; they cost a text-tower step per chunk of tokens, so their table is made on
+the first ``--held-limit`` held-out images (the file name says so), the other rows on the
+same images for the paired differences.
+
+    python benchmarks/prompt_validation.py [--variants a,b] [--k 16] [--channels awgn,rayleigh] [--held-limit N]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import functools
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +52,7 @@ from semclip.jscc.zoo import default_codec
 from semclip.prompts.base import DEFAULTED, PromptConfig
 from semclip.prompts.registry import resolved_config
 from semclip.prompts.train import PromptTrainConfig
+from semclip.prompts.tta import TestTimePrompts, TTAConfig
 
 SEEN_PER_CLASS = 1200  # PocketCLIP's heads trained on each class's first 1200 training images
 POOL = 10000  # the protocols' few-shot pool: the first 10 000 training images
@@ -64,8 +71,8 @@ SNRS = [-10.0, -5.0, 0.0, 5.0, 10.0, 20.0]
 OFF = {f: 0.0 for f in DEFAULTED}  # every variant spells out its regularisers: learners' defaults may change
 C = OFF | {"centering": 1.0}
 REG = {"agreement": 1.0, "image_anchor": 10.0, "ensemble": 0.15}
-# learner name, PromptConfig overrides
-VARIANTS: dict[str, tuple[str, dict]] = {
+# learner name, PromptConfig overrides[, test-time adaptation]
+VARIANTS: dict[str, tuple] = {
     "hand-crafted": ("handcrafted", OFF),
     "hand-crafted + centering": ("handcrafted", C),
     "hand-crafted + half centering": ("handcrafted", OFF | {"centering": 0.5}),
@@ -86,6 +93,16 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "tapl + learned half centering": ("tapl", OFF | {"centering": 0.5, "centering_learned": True}),
     "tapl text-only": ("tapl:text-only", OFF),
     "tapl without SNR": ("tapl:no-snr", OFF),
+    # test-time prompt tuning (TPT): on the hand-crafted receiver (CoOp's context from "a photo of a"), on learners
+    "hand-crafted + tta": ("handcrafted", OFF, TTAConfig()),
+    "hand-crafted + tta (keep 0.1 of 32 views)": ("handcrafted", OFF, TTAConfig(views=32, keep=0.1)),
+    "hand-crafted + tta (lr 2e-2)": ("handcrafted", OFF, TTAConfig(lr=2e-2)),
+    "hand-crafted + tta (3 steps)": ("handcrafted", OFF, TTAConfig(steps=3)),
+    "hand-crafted + tta (chunks of 16)": ("handcrafted", OFF, TTAConfig(chunk=16)),
+    "hand-crafted + centering + tta": ("handcrafted", C, TTAConfig()),
+    "coop + tta": ("coop", OFF, TTAConfig()),
+    "tapl + tta": ("tapl", OFF, TTAConfig()),
+    "tapl + centering + all three + tta": ("tapl", C | REG, TTAConfig()),
 }
 REFERENCE = "hand-crafted"
 
@@ -111,6 +128,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--channels", default="awgn")
     ap.add_argument("--pool", type=int, default=30000, help="training images read (held-out ones come after the pool)")
+    ap.add_argument("--held-limit", type=int, default=None, help="score on the first N held-out images only")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/prompt_validation.json"))
     args = ap.parse_args()
     names = [v for v in args.variants.split(",") if v]
@@ -121,14 +139,18 @@ def main() -> None:
     backbone = create_backbone("pocketclip")
     jscc, path = default_codec(backbone, "awgn", k=args.k)
     shots, held = validation_split(backbone, args.pool)
-    out = args.out.with_name(f"{args.out.stem}_k{args.k}{'_' + '_'.join(channels) if channels != ['awgn'] else ''}{args.out.suffix}")
+    tag = f"_k{args.k}" + ("_" + "_".join(channels) if channels != ["awgn"] else "")
+    if args.held_limit:
+        held = held.take(torch.arange(min(args.held_limit, held.tokens.shape[0])))
+        tag += f"_held{args.held_limit}"
+    out = args.out.with_name(f"{args.out.stem}{tag}{args.out.suffix}")
     done = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     for name in names:
-        learner_name, overrides = VARIANTS[name]
+        learner_name, overrides, *tta = VARIANTS[name]
         prompt = PromptConfig(**overrides)
         for fold in range(FOLDS):
             key = f"{name} | fold {fold}"
-            recipe = prompt_recipe(resolved_config(learner_name, prompt))
+            recipe = prompt_recipe(resolved_config(learner_name, prompt)) | ({"tta": asdict(tta[0])} if tta else {})
             if key in done["runs"] and done["runs"][key]["recipe"] == recipe:
                 continue
             t0 = time.time()
@@ -138,8 +160,11 @@ def main() -> None:
             learner, _ = get_learner(learner_name, backbone, jscc, path.stem, shots, base, cfg, fold)
             run = {"recipe": recipe, "seconds": 0.0, "outcomes": {}}
             for split, (tokens, labels, classes) in (("base", held.subset(base)), ("novel", held.subset(novel))):
-                recs = sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), channels, SNRS,
-                             seed=1000 + fold, outcomes=True)
+                recs = []
+                for ch in channels:
+                    predict = TestTimePrompts(learner, jscc, ch, tta[0], fold).predict if tta else learner.predict
+                    recs += sweep(jscc, tokens, labels, lambda t, s: predict(t, s, classes), [ch], SNRS,
+                                  seed=1000 + fold, outcomes=True)
                 for r in recs:
                     run["outcomes"][f"{split} {r.channel} {r.snr_db:g}"] = [r.value, r.outcomes, r.n]
             run["seconds"] = round(time.time() - t0, 1)

@@ -248,7 +248,7 @@ def eval_(
     out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")] = Path("semclip-eval"),
     dataset: Annotated[str, typer.Option(help="Dataset to train prompts on (and base-to-novel on): fashion-mnist, clipart, imagenet, any set with splits.")] = "fashion-mnist",
     targets: Annotated[str, typer.Option(help="Comma-separated cross-dataset targets (e.g. caltech101,oxford_pets,...).")] = "clipart",
-    learners: Annotated[str, typer.Option(help="Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...).")] = "handcrafted,coop,tapl",
+    learners: Annotated[str, typer.Option(help="Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...); add +tta for test-time prompt tuning (coop+tta; handcrafted+tta is TPT).")] = "handcrafted,coop,tapl",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
     steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,

@@ -41,6 +41,7 @@ from semclip.prompts.checkpoint import load_prompts
 from semclip.prompts.registry import create_learner, list_learners, resolved_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
+from semclip.prompts.tta import TestTimePrompts, TTAConfig, split_name
 from semclip.provenance import META_KEY, DatasetSeen, Provenance, check, prompts_provenance
 from semclip.tasks.zeroshot import top1_accuracy
 
@@ -98,17 +99,22 @@ class ProtocolConfig:
     snrs_db: list[float] = field(default_factory=lambda: [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0])
     prompt: PromptConfig = field(default_factory=PromptConfig)
     train: PromptTrainConfig = field(default_factory=PromptTrainConfig)
+    tta: TTAConfig = field(default_factory=TTAConfig)  # for learners named "<learner>+tta"
 
     def validate(self) -> None:
         for name in self.learners:
-            if name not in list_learners():
-                raise SemclipError(f"unknown prompt learner {name!r}; choose one of {list_learners()}")
+            if split_name(name)[0] not in list_learners():
+                raise SemclipError(f"unknown prompt learner {name!r}; choose one of {list_learners()}, "
+                                   "each optionally with +tta (adapted at test time)")
         if not self.seeds:
             raise SemclipError("give at least one seed")
 
 
 def method_name(learner: str) -> str:
-    """results.json method names: the hand-crafted receiver is plain "semclip"."""
+    """results.json method names: the hand-crafted receiver is plain "semclip", with
+    test-time prompt tuning "semclip+tpt"."""
+    if learner == "handcrafted+tta":
+        return "semclip+tpt"
     return "semclip" if learner == "handcrafted" else f"semclip+{learner}"
 
 
@@ -189,6 +195,7 @@ def get_learner(
 ) -> tuple[PromptLearner, Provenance]:
     """The learner trained on ``cfg.train.shots`` shots of ``class_ids``: cached, shipped
     with semclip (``semclip.artefacts``), or trained now; returned with what it saw."""
+    name = split_name(name)[0]  # "coop+tta" trains (and shares) coop's prompts
     tcfg = PromptTrainConfig(**{**asdict(cfg.train), "seed": seed})
     classes = [train.classes[i] for i in class_ids]
     which = "all" if len(class_ids) == len(train.classes) else "base"
@@ -213,14 +220,18 @@ def get_learner(
     return got
 
 
-def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed) -> list[Record]:
+def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed, tta: bool = False) -> list[Record]:
     def compute() -> list[Record]:
-        return sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), cfg.channels, cfg.snrs_db,
-                     method=method, split=split, seed=1000 + seed, batch_size=1024, outcomes=True)
+        records = []
+        for ch in cfg.channels:  # test-time adaptation draws its views from the channel tested
+            predict = TestTimePrompts(learner, jscc, ch, cfg.tta, seed).predict if tta else learner.predict
+            records += sweep(jscc, tokens, labels, lambda t, s: predict(t, s, classes), [ch], cfg.snrs_db,
+                             method=method, split=split, seed=1000 + seed, batch_size=1024, outcomes=True)
+        return records
 
     # the same noise for every learner of a seed (seed 1000 + seed): differences between them are paired
     key = [learner, learner.cfg, learner.k, jscc, tokens, labels, list(classes), list(cfg.channels), list(cfg.snrs_db),
-           method, split, seed, device_of(jscc).type, "outcomes"]
+           method, split, seed, device_of(jscc).type, "outcomes"] + ([asdict(cfg.tta)] if tta else [])
     records = memo_records("protocol", key, compute)
     return [r.model_copy(update={"dataset": dataset, "seed": seed}) for r in records]
 
@@ -265,7 +276,7 @@ def run_base2novel(
             run.provenance[f"{method_name(name)} seed {seed}"] = asdict(prov)
             run.leaks += check(prov, test.name, parts["novel"][2], allow_leak, log, split_id=test.cache_id)
             for s, (t, y, c) in parts.items():
-                run.records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed)
+                run.records += _evaluate(learner, jscc, t, y, c, cfg, method_name(name), s, test.name, seed, split_name(name)[1])
     return run
 
 
@@ -291,7 +302,6 @@ def run_cross_dataset(
                 run.leaks += check(prov, data.name, data.classes, allow_leak, log, split_id=data.cache_id)
             for data in [source, *targets]:
                 split = "source" if data is source else "target"
-                run.records += _evaluate(
-                    learner, jscc, data.tokens, data.labels, data.classes, cfg, method_name(name), split, data.name, seed
-                )
+                run.records += _evaluate(learner, jscc, data.tokens, data.labels, data.classes, cfg, method_name(name), split,
+                                         data.name, seed, split_name(name)[1])
     return run
