@@ -93,6 +93,12 @@ VARIANTS: dict[str, tuple] = {
     "tapl + learned half centering": ("tapl", OFF | {"centering": 0.5, "centering_learned": True}),
     "tapl text-only": ("tapl:text-only", OFF),
     "tapl without SNR": ("tapl:no-snr", OFF),
+    # output ensembles with the frozen receiver, trained as residuals on its scores
+    "tapl + blend 0.5": ("tapl", OFF | {"blend": 0.5}),
+    "tapl + blend 0.3": ("tapl", OFF | {"blend": 0.3}),
+    "tapl + centering + blend 0.5": ("tapl", C | {"blend": 0.5}),
+    "tapl + learned half centering + blend 0.5": ("tapl", OFF | {"centering": 0.5, "centering_learned": True, "blend": 0.5}),
+    "coop + blend 0.5": ("coop", OFF | {"blend": 0.5}),
     # test-time prompt tuning (TPT): on the hand-crafted receiver (CoOp's context from "a photo of a"), on learners
     "hand-crafted + tta": ("handcrafted", OFF, TTAConfig()),
     "hand-crafted + tta (keep 0.1 of 32 views)": ("handcrafted", OFF, TTAConfig(views=32, keep=0.1)),
@@ -124,14 +130,16 @@ def validation_split(backbone, pool: int) -> tuple[Split, Split]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated variant names (default: every one; those with tta only with --held-limit)")
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--channels", default="awgn")
     ap.add_argument("--pool", type=int, default=30000, help="training images read (held-out ones come after the pool)")
     ap.add_argument("--held-limit", type=int, default=None, help="score on the first N held-out images only")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/prompt_validation.json"))
     args = ap.parse_args()
-    names = [v for v in args.variants.split(",") if v]
+    names = ([v for v in args.variants.split(",") if v] if args.variants is not None
+             else [v for v, spec in VARIANTS.items() if args.held_limit or len(spec) == 2])
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")

@@ -317,7 +317,7 @@ def test_centering_removes_the_mean_received_token_at_each_snr(clip, jscc, tmp_p
 
 def test_prompt_settings_out_of_range_are_refused():
     for bad in ({"anchor": -1.0}, {"agreement": float("nan")}, {"image_anchor": 1e6}, {"ensemble": 1.5}, {"centering": -0.1},
-                {"centering": float("inf")}):
+                {"centering": float("inf")}, {"blend": 2.0}):
         with pytest.raises(SemclipError, match=f"{next(iter(bad))} = .* out of range"):
             PromptConfig(**bad)
 
@@ -347,6 +347,20 @@ def test_agreement_and_image_anchor_pull_towards_the_frozen_receiver(clip):
     frozen_logits = clip.logit_scale * z @ learner.reference(CLASSES).t()
     still = regularisers(learner, z, snr, CLASSES, frozen_logits, learner.reference(CLASSES)[None], z)
     assert still.item() == pytest.approx(0.0, abs=1e-5) and moved.item() > 1e-3
+
+
+def test_blend_mixes_the_frozen_receivers_scores_in(clip):
+    torch.manual_seed(0)
+    z, snr = F.normalize(torch.randn(6, clip.dim), dim=-1), torch.full((6, 1), 0.0)
+    frozen = clip.logit_scale * z @ create_learner("handcrafted", clip).reference(CLASSES).t()
+    plain = create_learner("tapl", clip, PromptConfig(blend=0.0), k=4)
+    torch.nn.init.normal_(plain.ctx_shift.weight, std=0.5)  # prompts away from the hand-crafted ones
+    for b in (0.0, 0.3, 1.0):
+        mixed = create_learner("tapl", clip, PromptConfig(blend=b), k=4)
+        mixed.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(mixed(z, snr, CLASSES), (1 - b) * plain(z, snr, CLASSES) + b * frozen, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(plain(z, snr, CLASSES), frozen, atol=1e-2)
 
 
 def test_prompts_are_named_by_the_bandwidth_they_serve(clip):

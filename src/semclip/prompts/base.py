@@ -27,7 +27,7 @@ from semclip.tasks.templates import validate_classnames
 from semclip.tasks.zeroshot import ZeroShotClassifier
 
 MAX_WEIGHT = 1000.0  # a loss weight above this drowns the cross-entropy: surely a typo
-DEFAULTED = ("agreement", "image_anchor", "ensemble", "centering")  # PromptConfig fields a learner defaults
+DEFAULTED = ("agreement", "image_anchor", "ensemble", "centering", "blend")  # PromptConfig fields a learner defaults
 ENSEMBLE_CENTRE = 0.75  # where along training the prompt ensemble's Gaussian weights peak
 
 
@@ -49,8 +49,11 @@ class PromptConfig:
     ``ENSEMBLE_CENTRE`` of the run). ``centering`` (beta in [0, 1]): subtract beta times the
     mean received token at the token's SNR (``semclip.prompts.centering``), for any learner;
     ``centering_learned`` (TAPL): beta(s) = centering x sigmoid(g(e(s))), one scalar per SNR
-    learned on the base classes (the direction stays the class-agnostic mean).
-    Those four at None take the learner's ``defaults`` (0: off), resolved when it is made."""
+    learned on the base classes (the direction stays the class-agnostic mean). ``blend``
+    (b in [0, 1]): the scores are (1 - b) x the learner's + b x the frozen receiver's, in
+    training and at test, so the learner learns a residual on the frozen scores (an output
+    ensemble, as WiSE-FT's and CLIP-Adapter's residual ratio).
+    Those five at None take the learner's ``defaults`` (0: off), resolved when it is made."""
 
     n_ctx: int = 4
     ctx_init: str = "a photo of a"
@@ -66,6 +69,7 @@ class PromptConfig:
     ensemble: float | None = None
     centering: float | None = None
     centering_learned: bool = False
+    blend: float | None = None
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
@@ -74,7 +78,7 @@ class PromptConfig:
         for name, w in weights.items():
             if w is not None and not (math.isfinite(w) and 0 <= w <= MAX_WEIGHT):
                 raise SemclipError(f"prompt setting {name} = {w} is out of range: a loss weight in [0, {MAX_WEIGHT:g}]")
-        for name, v in (("ensemble", self.ensemble), ("centering", self.centering)):
+        for name, v in (("ensemble", self.ensemble), ("centering", self.centering), ("blend", self.blend)):
             if v is not None and not (math.isfinite(v) and 0 <= v <= 1):
                 raise SemclipError(f"prompt setting {name} = {v} is out of range: give a value in [0, 1] (0: off)")
 
@@ -214,7 +218,11 @@ class PromptLearner(nn.Module, ABC):
         tokens, snr_db = tokens.to(dev), snr_db.to(dev)
         z = self.adapt_image(tokens, snr_db)
         text, index = self.class_embeddings(classes, tokens, snr_db)
-        return self.backbone.logit_scale * scores(z, text, index), text, z
+        logits = scores(z, text, index)
+        if self.cfg.blend > 0:  # with the frozen receiver's scores (hand-crafted prompts, unadapted token)
+            frozen = self.received(tokens, snr_db, learned=False) @ self.reference(classes).t()
+            logits = (1 - self.cfg.blend) * logits + self.cfg.blend * frozen.to(logits.dtype)
+        return self.backbone.logit_scale * logits, text, z
 
     def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
         """tokens: [B, d]; snr_db: [B, 1] -> logits [B, C]."""
