@@ -99,6 +99,11 @@ VARIANTS: dict[str, tuple] = {
     "tapl + centering + blend 0.5": ("tapl", C | {"blend": 0.5}),
     "tapl + learned half centering + blend 0.5": ("tapl", OFF | {"centering": 0.5, "centering_learned": True, "blend": 0.5}),
     "coop + blend 0.5": ("coop", OFF | {"blend": 0.5}),
+    "tapl + test blend 0.5": ("tapl", OFF | {"blend": 0.5, "blend_train": False}),
+    "tapl + test blend 0.3": ("tapl", OFF | {"blend": 0.3, "blend_train": False}),
+    "tapl + learned half centering + test blend 0.5": ("tapl", OFF | {"centering": 0.5, "centering_learned": True,
+                                                                      "blend": 0.5, "blend_train": False}),
+    "coop + test blend 0.5": ("coop", OFF | {"blend": 0.5, "blend_train": False}),
     # test-time prompt tuning (TPT): on the hand-crafted receiver (CoOp's context from "a photo of a"), on learners
     "hand-crafted + tta": ("handcrafted", OFF, TTAConfig()),
     "hand-crafted + tta (keep 0.1 of 32 views)": ("handcrafted", OFF, TTAConfig(views=32, keep=0.1)),

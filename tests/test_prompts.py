@@ -361,6 +361,11 @@ def test_blend_mixes_the_frozen_receivers_scores_in(clip):
         with torch.no_grad():
             torch.testing.assert_close(mixed(z, snr, CLASSES), (1 - b) * plain(z, snr, CLASSES) + b * frozen, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(plain(z, snr, CLASSES), frozen, atol=1e-2)
+    at_test = create_learner("tapl", clip, PromptConfig(blend=0.5, blend_train=False), k=4)
+    at_test.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # trains alone, mixes at test (WiSE-FT's output ensemble)
+        torch.testing.assert_close(at_test.train()(z, snr, CLASSES), plain(z, snr, CLASSES))
+        torch.testing.assert_close(at_test.eval()(z, snr, CLASSES), 0.5 * plain(z, snr, CLASSES) + 0.5 * frozen, atol=1e-4, rtol=1e-4)
 
 
 def test_prompts_are_named_by_the_bandwidth_they_serve(clip):

@@ -148,6 +148,8 @@ def prompt_recipe(cfg: PromptConfig) -> dict:
     for key in (*DEFAULTED, "centering_learned"):
         if not out[key]:  # off (0, False) or not resolved (None)
             del out[key]
+    if out["blend_train"] or "blend" not in out:  # blend_train's default, or nothing to blend
+        del out["blend_train"]
     return out
 
 

@@ -51,8 +51,9 @@ class PromptConfig:
     ``centering_learned`` (TAPL): beta(s) = centering x sigmoid(g(e(s))), one scalar per SNR
     learned on the base classes (the direction stays the class-agnostic mean). ``blend``
     (b in [0, 1]): the scores are (1 - b) x the learner's + b x the frozen receiver's, in
-    training and at test, so the learner learns a residual on the frozen scores (an output
-    ensemble, as WiSE-FT's and CLIP-Adapter's residual ratio).
+    training and at test, so the learner learns a residual on the frozen scores (as
+    CLIP-Adapter's residual ratio); with ``blend_train`` off, at test only (the learner
+    trains alone: WiSE-FT's output ensemble).
     Those five at None take the learner's ``defaults`` (0: off), resolved when it is made."""
 
     n_ctx: int = 4
@@ -70,6 +71,7 @@ class PromptConfig:
     centering: float | None = None
     centering_learned: bool = False
     blend: float | None = None
+    blend_train: bool = True
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0 or self.cond_dim <= 0 or self.adapter_dim <= 0 or self.snr_resolution_db <= 0:
@@ -219,7 +221,7 @@ class PromptLearner(nn.Module, ABC):
         z = self.adapt_image(tokens, snr_db)
         text, index = self.class_embeddings(classes, tokens, snr_db)
         logits = scores(z, text, index)
-        if self.cfg.blend > 0:  # with the frozen receiver's scores (hand-crafted prompts, unadapted token)
+        if self.cfg.blend > 0 and (self.cfg.blend_train or not self.training):  # with the frozen receiver's scores
             frozen = self.received(tokens, snr_db, learned=False) @ self.reference(classes).t()
             logits = (1 - self.cfg.blend) * logits + self.cfg.blend * frozen.to(logits.dtype)
         return self.backbone.logit_scale * logits, text, z
