@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random CLIP saved to a folder (no download anywhere), an
-isolated cache folder, and tiny image folders made on the fly."""
+"""Shared fixtures: a tiny random CLIP saved to a folder (no download anywhere) and loaded
+(``clip``), a tiny codec for it (``jscc``), an isolated cache folder, and tiny image
+folders made on the fly."""
 
 from __future__ import annotations
 
@@ -80,3 +81,22 @@ def image_folder(tmp_path) -> Path:
             arr = np.clip(np.array(colour) + rng.integers(-30, 30, (20, 24, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(arr).save(d / f"{i}.png")
     return root
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_clip_dir):
+    """The tiny CLIP, frozen (the receiver's tests)."""
+    from semclip.backbones.hf_clip import HFCLIP
+
+    return HFCLIP.from_pretrained(str(tiny_clip_dir)).eval().requires_grad_(False)
+
+
+@pytest.fixture
+def jscc(clip):
+    """A tiny untrained codec for ``clip``'s tokens at k = 4."""
+    import torch
+
+    from semclip.jscc.model import JSCCConfig, TokenJSCC
+
+    torch.manual_seed(0)
+    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1, linear_base=False))

@@ -8,29 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semclip.backbones.hf_clip import HFCLIP
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.eval.summary import paired_markdown
-from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.prompts import PromptConfig, PromptTrainConfig, create_learner, few_shot, load_prompts, train_prompts
 from semclip.prompts import train as train_mod
 from semclip.prompts.centering import LEVELS_DB, ReceivedMean, measure
 from semclip.prompts.train import PromptEnsemble, regularisers
 
 CLASSES = ["red thing", "green thing", "blue thing", "grey thing"]
-
-
-@pytest.fixture(scope="module")
-def clip(tiny_clip_dir):
-    return HFCLIP.from_pretrained(str(tiny_clip_dir)).eval().requires_grad_(False)
-
-
-@pytest.fixture
-def jscc(clip):
-    torch.manual_seed(0)
-    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1, linear_base=False))
 
 
 def tokens_for(clip, n_per_class=6, seed=0):

@@ -11,25 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semclip.backbones.hf_clip import HFCLIP
 from semclip.errors import SemclipError
 from semclip.eval.protocols import ProtocolConfig, Split, run_base2novel
-from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.prompts import PromptConfig, PromptTrainConfig, create_learner
 from semclip.prompts.tta import TestTimePrompts, TTAConfig, split_name
 
 CLASSES = ["red thing", "green thing", "blue thing", "grey thing"]
-
-
-@pytest.fixture(scope="module")
-def clip(tiny_clip_dir):
-    return HFCLIP.from_pretrained(str(tiny_clip_dir)).eval().requires_grad_(False)
-
-
-@pytest.fixture
-def jscc(clip):
-    torch.manual_seed(0)
-    return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1, linear_base=False)).eval()
 
 
 def received(clip, n=12, seed=0):

@@ -68,7 +68,7 @@ class TestTimePrompts:
         create_channel(channel)  # an unknown channel fails here, not at the first batch
         ctx = getattr(learner, "ctx", None)
         if not isinstance(ctx, nn.Parameter):
-            from semclip.prompts.coop import CoOp  # noqa: PLC0415 (only for learners without a context)
+            from semclip.prompts.coop import CoOp  # only for learners without a context
 
             coop = CoOp(learner.backbone, learner.cfg, learner.k).to(learner.backbone.device)
             coop.received_mean = learner.received_mean  # the same received tokens, centred as the learner centres them
