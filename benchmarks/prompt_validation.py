@@ -93,6 +93,9 @@ VARIANTS: dict[str, tuple] = {
     "tapl + learned half centering": ("tapl", OFF | {"centering": 0.5, "centering_learned": True}),
     "tapl text-only": ("tapl:text-only", OFF),
     "tapl without SNR": ("tapl:no-snr", OFF),
+    "tapl without anchor": ("tapl", OFF | {"anchor": 0.0}),
+    "tapl + anchor 1": ("tapl", OFF | {"anchor": 1.0}),
+    "tapl + anchor 16": ("tapl", OFF | {"anchor": 16.0}),
     # output ensembles with the frozen receiver, trained as residuals on its scores
     "tapl + blend 0.5": ("tapl", OFF | {"blend": 0.5}),
     "tapl + blend 0.3": ("tapl", OFF | {"blend": 0.3}),

@@ -21,6 +21,8 @@ from semclip.errors import SemclipError
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "bf16")
+ENGINES = ("auto", "openvino", "eager")  # what runs the image tower on the CPU (``semclip.backbones.engine``)
+ENGINE_HELP = "auto (OpenVINO on the CPU when installed, else eager PyTorch), openvino or eager"
 _chosen: torch.device | None = None
 _precision = "fp32"
 _engine = "auto"
@@ -53,8 +55,6 @@ def select(spec: str | torch.device | None = "auto", precision: str = "fp32", en
     ``precision`` that of the frozen image tower (``bf16``: autocast on a GPU, opt-in; its
     tokens are cached apart from fp32's) and ``engine`` what runs that tower on the CPU
     (``semclip.backbones.engine``)."""
-    from semclip.backbones.engine import check_engine
-
     global _chosen, _precision, _engine
     if precision not in PRECISIONS:
         raise SemclipError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
@@ -72,6 +72,13 @@ def current() -> torch.device:
 def precision() -> str:
     """The frozen image tower's precision for this run (``fp32`` unless selected)."""
     return _precision
+
+
+def check_engine(name: str) -> str:
+    """Validate an engine name (the ``--engine`` option)."""
+    if name not in ENGINES:
+        raise SemclipError(f"unknown engine {name!r}; use {ENGINE_HELP}")
+    return name
 
 
 def engine() -> str:

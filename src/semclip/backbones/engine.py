@@ -31,22 +31,14 @@ import torch.nn.functional as F
 
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
+from semclip.device import check_engine, engine as run_engine
 from semclip.errors import SemclipError
 from semclip.progress import say
 
-ENGINES = ("auto", "openvino", "eager")
-ENGINE_HELP = "auto (OpenVINO on the CPU when installed, else eager PyTorch), openvino or eager"
 MATCH_COSINE = 0.9999
 CHECK_ROWS = 8
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]
-
-
-def check_engine(name: str) -> str:
-    """Validate an engine name (the ``--engine`` option)."""
-    if name not in ENGINES:
-        raise SemclipError(f"unknown engine {name!r}; use {ENGINE_HELP}")
-    return name
 
 
 @dataclass(frozen=True)
@@ -65,8 +57,6 @@ class ImageEncoder:
 def image_encoder(backbone: Backbone, engine: str | None = None) -> ImageEncoder:
     """The backbone's image tower through OpenVINO when ``engine`` (default: the run's,
     ``semclip.device.engine()``) allows it (see the module's docstring), else eager PyTorch."""
-    from semclip.device import engine as run_engine
-
     engine = check_engine(engine or run_engine())
     eager = ImageEncoder("eager", backbone.encode_pixels)
     cpu_fp32 = backbone.device.type == "cpu" and backbone.precision == "fp32"
