@@ -40,8 +40,8 @@ from semclip.baselines.run import BaselineConfig
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.eval.results import machine_facts
-from semclip.eval.stats import paired_bootstrap
+from semclip.results import machine_facts
+from semclip.stats import paired_bootstrap
 from semclip.jscc.adapt import AdaptConfig, adapt_codec
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.jscc.zoo import CODEC_DATASET, corpus_bank, default_codec

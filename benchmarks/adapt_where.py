@@ -26,7 +26,7 @@ from semclip.backbones.base import create_backbone
 from semclip.backbones.pocketclip import imagenet_classes
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.jscc import adapt
 from semclip.jscc.zoo import CODEC_DATASET, corpus_bank, default_codec
 from semclip.tasks.zeroshot import ZeroShotClassifier

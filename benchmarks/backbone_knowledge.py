@@ -20,7 +20,7 @@ from semclip.backbones.base import create_backbone
 from semclip.data.fashion_mnist import CLASSES
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 # everyday words for the same garments, none of them the official class name

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
 from semclip.baselines.image_jscc import ImageJSCC, auto_config

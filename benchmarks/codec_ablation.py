@@ -26,7 +26,7 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
 from semclip.app.demo import DemoConfig
 from semclip.jscc.zoo import corpus_bank, default_codec
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.eval.retrieval import sweep_retrieval
 from semclip.eval.sweep import sweep_semclip
 from semclip.jscc.allocated import AllocatedLinearCode

@@ -38,7 +38,7 @@ from semclip.backbones.pocketclip import imagenet_classes
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC

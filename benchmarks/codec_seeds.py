@@ -30,7 +30,7 @@ from semclip.backbones.base import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens, lazy_tokens
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.jscc.zoo import CODEC_DATASET, codec_recipe, get_jscc
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy

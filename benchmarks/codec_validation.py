@@ -27,7 +27,7 @@ from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens
 from semclip.app.demo import DemoConfig
 from semclip.jscc.zoo import corpus_bank
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import train_jscc

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.backbones.engine import image_encoder
 from semclip.channels import create_channel

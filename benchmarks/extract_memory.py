@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 
 
 def one(n: int, backbone: str, workers: int) -> dict:

@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from semclip import device as devices
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 
 SHAPES = ["circle", "square", "triangle", "cross", "ring", "bar"]
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
-from semclip.eval.stats import paired_bootstrap, wilson
+from semclip.results import machine_facts
+from semclip.stats import paired_bootstrap, wilson
 
 EVAL_SETS = ("fashion-mnist:test", "clipart:test")
 CALIBRATION_SET = "corpus"

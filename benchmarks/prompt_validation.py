@@ -16,7 +16,7 @@ at every SNR of the grid, with the same noise for every variant of a fold. The n
 Per variant: inner-base and inner-novel top-1 over the three folds' images (grid means),
 their harmonic mean per SNR averaged over the grid, and the paired difference to the
 hand-crafted receiver on the inner-novel images at each SNR (95 % normal interval over
-images, ``semclip.eval.stats.paired_over_seeds``; each image is novel in one fold). The
+images, ``semclip.stats.paired_over_seeds``; each image is novel in one fold). The
 score that picks a variant is the grid-mean harmonic mean, among the variants whose
 inner-novel difference to hand-crafted has no interval wholly below zero. Results are
 written after every (variant, fold), so an interrupted run goes on where it stopped.
@@ -45,8 +45,8 @@ from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner, prompt_recipe
-from semclip.eval.results import machine_facts
-from semclip.eval.stats import paired_over_seeds, unpack_outcomes
+from semclip.results import machine_facts
+from semclip.stats import paired_over_seeds, unpack_outcomes
 from semclip.eval.sweep import sweep
 from semclip.jscc.zoo import default_codec
 from semclip.prompts.base import DEFAULTED, PromptConfig

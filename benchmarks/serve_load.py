@@ -32,7 +32,7 @@ from pathlib import Path
 from PIL import Image
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 
 BOUNDARY = "semclipload"
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.data.token_cache import dataset_tokens, encode_images

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from semclip._io import atomic_write_json
-from semclip.eval.results import machine_facts
+from semclip.results import machine_facts
 
 
 def write_store(path: Path, rows: int, dim: int, chunk: int = 65536) -> None:

@@ -87,7 +87,7 @@ def ship(results: dict) -> None:
     """Copy every trained part of a run into the package and write the manifest."""
     from safetensors.torch import save_file
 
-    from semclip.eval.results import machine_facts, software_versions
+    from semclip.results import machine_facts, software_versions
 
     parts = []
     for used in results["artefacts"]:

@@ -18,7 +18,7 @@ from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.run import JPEG_FRAMING, BaselineConfig, Context, JpegSource, best_over_mcs, jpeg_ldpc_outcome, Outcome
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
-from semclip.eval.stats import unpack_outcomes
+from semclip.stats import unpack_outcomes
 from semclip.tasks.zeroshot import correct
 
 

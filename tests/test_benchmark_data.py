@@ -236,7 +236,7 @@ def test_recipe_path_train_then_eval_on_benchmark_layouts(tmp_path, tiny_clip_di
     cli("eval", "--protocol", "all", "--backbone", bb, "--dataset", "dtd", "--targets", "eurosat", "--learners", "handcrafted,coop",
         "--seeds", "0", "--shots", "2", "--steps", "2", "--snrs", "0,20", "--jscc", str(tmp_path / "run/jscc-k2_4.safetensors"),
         "--k", "4", "--out", str(tmp_path / "eval"))
-    from semclip.eval.results import Results
+    from semclip.results import Results
 
     records = Results.read(tmp_path / "eval/results.json").records
     assert {r.dataset for r in records if r.split == "target"} == {"eurosat-test"}

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results
+from semclip.results import Results
 
 
 def run(*args, env=None):

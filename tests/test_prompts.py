@@ -244,7 +244,7 @@ def test_base_to_novel_protocol(clip, jscc):
 
 
 def test_harmonic_mean_over_seeds_is_taken_from_the_mean_base_and_novel_accuracies():
-    from semclip.eval.results import Record
+    from semclip.results import Record
     from semclip.eval.summary import summarize
 
     recs = [Record(method="m", split=s, channel="awgn", snr_db=0.0, value=v, channel_uses_per_image=4, seed=seed)

@@ -3,7 +3,7 @@
 import base64
 import re
 
-from semclip.eval.results import Record, Results, software_versions
+from semclip.results import Record, Results, software_versions
 from tests.test_cli import run
 
 

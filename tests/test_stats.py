@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from semclip.eval.results import Record
-from semclip.eval.stats import newcombe, wilson
+from semclip.results import Record
+from semclip.stats import newcombe, wilson
 
 
 def test_wilson_and_newcombe_match_published_examples():
@@ -48,7 +48,7 @@ def test_paired_bootstrap_by_hand_and_tighter_than_independent():
     independent (Newcombe's, about 0.022)."""
     import numpy as np
 
-    from semclip.eval.stats import pack_outcomes, paired_bootstrap, unpack_outcomes
+    from semclip.stats import pack_outcomes, paired_bootstrap, unpack_outcomes
 
     a = np.array([True] * 530 + [False] * 470)
     b = np.array([True] * 500 + [False] * 30 + [True] * 10 + [False] * 460)
@@ -71,7 +71,7 @@ def test_paired_bootstrap_memo_keeps_sign_seed_and_order():
     it, and another seed draws afresh."""
     import numpy as np
 
-    from semclip.eval.stats import paired_bootstrap
+    from semclip.stats import paired_bootstrap
 
     a = np.array([True] * 40 + [False] * 60)
     b = np.array([True] * 30 + [False] * 10 + [True] * 5 + [False] * 55)
@@ -85,7 +85,7 @@ def test_paired_bootstrap_memo_keeps_sign_seed_and_order():
 
 def _rec(method, snr, uses, value, split="all", n=100, k=None):
     outcomes = [True] * round(value * n) + [False] * (n - round(value * n))
-    from semclip.eval.stats import pack_outcomes
+    from semclip.stats import pack_outcomes
 
     return Record(method=method, channel="awgn", snr_db=snr, value=round(value * n) / n, channel_uses_per_image=uses, split=split,
                   n=n, k=k, outcomes=pack_outcomes(outcomes))
@@ -147,7 +147,7 @@ def test_claims_per_view_list_wins_and_losses_by_interval():
 
 def test_semclip_against_the_linear_floor_is_paired_per_point_and_lists_its_losses():
     from semclip.eval.compare import floor_markdown, floor_rows
-    from semclip.eval.stats import pack_outcomes
+    from semclip.stats import pack_outcomes
 
     def rec(method, snr, right, split="all", k=16, dataset="fm"):
         return Record(method=method, channel="awgn", snr_db=snr, value=sum(right) / len(right), channel_uses_per_image=k, k=k,
@@ -168,7 +168,7 @@ def test_semclip_against_the_linear_floor_is_paired_per_point_and_lists_its_loss
 
 
 def test_paired_over_seeds_averages_each_image_over_seeds():
-    from semclip.eval.stats import paired_over_seeds
+    from semclip.stats import paired_over_seeds
 
     a = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=bool)
     b = np.array([[0, 1, 0, 1], [0, 1, 0, 0]], dtype=bool)

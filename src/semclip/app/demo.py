@@ -32,7 +32,7 @@ from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_equ
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel
 from semclip.device import of as device_of
 from semclip.eval.memo import memo_records
-from semclip.eval.results import Record, Results, channel_label, software_versions
+from semclip.results import Record, Results, channel_label, software_versions
 from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval, sweep_retrieval_digital
 from semclip.eval.summary import summarize, summary_markdown
 from semclip.eval.views import BANDWIDTH_SPLIT, BASELINE_METHODS, ENERGY_SPLIT, VIEW_BUDGETS, VIEW_SNRS, equal_energy_snrs, views_markdown

@@ -16,7 +16,7 @@ from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.plot import plot_protocol
 from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_base2novel, run_cross_dataset
-from semclip.eval.results import Record, Results, software_versions
+from semclip.results import Record, Results, software_versions
 from semclip.eval.summary import paired_markdown, summarize, summary_markdown
 from semclip.provenance import leak_note
 

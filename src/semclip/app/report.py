@@ -16,7 +16,7 @@ from semclip._io import atomic_write_text
 from semclip.errors import SemclipError
 from semclip.eval.compare import bandwidth_rows
 from semclip.eval.plot import plot_accuracy_vs_channel_uses, plot_accuracy_vs_snr
-from semclip.eval.results import Results
+from semclip.results import Results
 
 TABLE_FILES = ("results.md", "summary.md")
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}

@@ -66,11 +66,11 @@ from semclip.data.base import LabelledImages
 from semclip.device import keyed_generator
 from semclip.distributed import dist
 from semclip.errors import SemclipError
-from semclip.eval.results import Record
+from semclip.results import Record
 from semclip.progress import progress
 from semclip.provenance import DatasetSeen, Provenance
 from semclip.resume import partial_path
-from semclip.eval.stats import pack_outcomes
+from semclip.stats import pack_outcomes
 from semclip.tasks.zeroshot import ZeroShotClassifier, correct
 
 BASELINES = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")

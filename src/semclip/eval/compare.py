@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from semclip.eval.results import Record, channel_label, uses_span
+from semclip.results import Record, channel_label, uses_span
 from semclip.eval.views import IMAGE_METHODS, bandwidth_claims, difference, energy_claims, equal_energy_rows, uses_range, verdict
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from semclip._io import atomic_write_json, cache_dir, hash_tensor
 from semclip.distributed import dist
-from semclip.eval.results import Record
+from semclip.results import Record
 
 VERSION = "records-v3"  # v2: records carry n and ci95; v3: fades shared by every method (common_gains)
 

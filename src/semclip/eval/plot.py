@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from semclip._io import atomic_write
-from semclip.eval.results import Results, channel_label, uses_span
+from semclip.results import Results, channel_label, uses_span
 
 STYLE = {"semclip": dict(marker="o", color="C0"), "pca-flat": dict(marker=".", color="0.6")}
 LINESTYLES = ("-", "--", "-.", ":")

@@ -31,7 +31,7 @@ from semclip.data.token_cache import dataset_tokens, lazy_tokens
 from semclip.errors import SemclipError
 from semclip.device import of as device_of
 from semclip.eval.memo import memo_records
-from semclip.eval.results import Record
+from semclip.results import Record
 from semclip.eval.sweep import sweep
 from semclip.jscc.model import TokenJSCC
 from semclip.jscc.zoo import CODEC_DATASET

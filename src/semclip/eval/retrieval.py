@@ -11,7 +11,7 @@ import torch
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
-from semclip.eval.results import Record
+from semclip.results import Record
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
 from semclip.tasks.retrieval import CaptionIndex

@@ -7,8 +7,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from semclip.eval.results import Record
-from semclip.eval.stats import paired_over_seeds, unpack_outcomes
+from semclip.results import Record
+from semclip.stats import paired_over_seeds, unpack_outcomes
 
 
 def summarize(records: list[Record]) -> list[dict]:

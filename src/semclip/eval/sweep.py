@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
-from semclip.eval.results import Record
+from semclip.results import Record
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import TokenJSCC
-from semclip.eval.stats import pack_outcomes
+from semclip.stats import pack_outcomes
 from semclip.tasks.zeroshot import ZeroShotClassifier, correct
 
 TokenCode = TokenJSCC | LinearCode  # anything with cfg.k and forward(tokens, snr_db, channel) -> (decoded, ChannelOutput)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from semclip.eval.results import Results, channel_label, uses_span
+from semclip.results import Results, channel_label, uses_span
 
 
 def _grid(results: Results) -> tuple[list[str], list[list[str]]]:

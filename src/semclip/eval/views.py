@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from semclip.eval.results import Record, channel_label
-from semclip.eval.stats import newcombe, paired_bootstrap, unpack_outcomes
+from semclip.results import Record, channel_label
+from semclip.stats import newcombe, paired_bootstrap, unpack_outcomes
 
 IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc")  # what semclip's claims are against
 BASELINE_METHODS = (*IMAGE_METHODS, "image-jscc-indomain", "token-digital")  # image-jscc-indomain: a reference, saw the domain

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from semclip._io import atomic_write_text
 from semclip.errors import SemclipError
-from semclip.eval.stats import wilson
+from semclip.stats import wilson
 
 SCHEMA_VERSION = 1
 
@@ -35,7 +35,7 @@ class Record(BaseModel):
     n_images: int | None = None  # set where a method ran on a subset of the test set
     n: int | None = None  # trials behind ``value``: images scored (retrieval: queries)
     ci95: tuple[float, float] | None = None  # 95 % Wilson interval of ``value`` (filled from ``n``)
-    outcomes: str | None = None  # per-image right/wrong (``semclip.eval.stats.pack_outcomes``), for paired comparisons
+    outcomes: str | None = None  # per-image right/wrong (``semclip.stats.pack_outcomes``), for paired comparisons
     detail: str | None = None  # e.g. the MCS a digital baseline chose at this SNR
     # how a digital baseline chose its MCS (and bit width): "bler" from block error rates on
     # random payloads (label-free), "oracle" by accuracy on the test labels
