@@ -33,13 +33,13 @@ import torch
 
 from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.base import create_backbone
-from semclip.backbones.pocketclip import imagenet_classes
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.baselines.adaptation import select_mcs
 from semclip.baselines.digital import BlockPlan, DigitalLink
 from semclip.baselines.run import BaselineConfig
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.results import machine_facts
 from semclip.stats import paired_bootstrap
 from semclip.jscc.adapt import AdaptConfig, adapt_codec

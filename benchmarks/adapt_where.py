@@ -23,9 +23,9 @@ import torch
 from adapt_curve import K, SNRS, VALIDATION_ROWS, received
 from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
-from semclip.backbones.pocketclip import imagenet_classes
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.results import machine_facts
 from semclip.jscc import adapt
 from semclip.jscc.zoo import CODEC_DATASET, corpus_bank, default_codec

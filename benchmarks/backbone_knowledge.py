@@ -19,7 +19,7 @@ from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
 from semclip.data.fashion_mnist import CLASSES
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.results import machine_facts
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 

@@ -30,7 +30,7 @@ from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
 from semclip.baselines.run import BaselineConfig, Context, JpegSource, jpeg_ldpc_outcome, run_capacity, run_image_jscc
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
 

@@ -23,7 +23,7 @@ from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
 from semclip.channels import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.results import machine_facts
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy

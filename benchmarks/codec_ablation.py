@@ -23,7 +23,7 @@ import torch
 from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.app.demo import DemoConfig
 from semclip.jscc.zoo import corpus_bank, default_codec
 from semclip.results import machine_facts

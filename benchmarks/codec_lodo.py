@@ -34,10 +34,10 @@ import torch
 from semclip._io import atomic_write_json, atomic_write_text
 from semclip.app.demo import DemoConfig
 from semclip.backbones.base import create_backbone
-from semclip.backbones.pocketclip import imagenet_classes
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.results import machine_facts
 from semclip.jscc.allocated import AllocatedLinearCode
 from semclip.jscc.linear import LinearCode

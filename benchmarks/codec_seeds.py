@@ -29,7 +29,7 @@ from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens, lazy_tokens
+from semclip.tokens.cache import dataset_tokens, lazy_tokens
 from semclip.results import machine_facts
 from semclip.jscc.train import JSCCTrainConfig
 from semclip.jscc.zoo import CODEC_DATASET, codec_recipe, get_jscc

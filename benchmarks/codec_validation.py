@@ -24,14 +24,14 @@ from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.app.demo import DemoConfig
 from semclip.jscc.zoo import corpus_bank
 from semclip.results import machine_facts
 from semclip.jscc.linear import LinearCode
 from semclip.jscc.model import JSCCConfig, TokenJSCC
 from semclip.jscc.train import train_jscc
-from semclip.backbones.pocketclip import imagenet_classes
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier
 

@@ -20,7 +20,7 @@ from semclip.backbones.base import create_backbone
 from semclip.backbones.engine import image_encoder
 from semclip.channels import create_channel
 from semclip.data.fashion_mnist import FashionMNIST
-from semclip.data.token_cache import encode_images
+from semclip.tokens.cache import encode_images
 from semclip.jscc import JSCCConfig, TokenJSCC
 from semclip.tasks import ZeroShotClassifier
 

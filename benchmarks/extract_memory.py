@@ -26,7 +26,7 @@ def one(n: int, backbone: str, workers: int) -> dict:
     """Runs in the child: load, extract into an empty cache, measure."""
     from semclip.backbones.base import create_backbone
     from semclip.data.fashion_mnist import FashionMNIST
-    from semclip.data.token_cache import dataset_tokens
+    from semclip.tokens.cache import dataset_tokens
 
     def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

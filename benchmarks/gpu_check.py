@@ -105,7 +105,7 @@ def run_on(dev: str, spec: str, images: Path, work: Path, codec_path: Path | Non
     from semclip.baselines.quantize import TokenQuantizer
     from semclip.channels.registry import create_channel
     from semclip.data.image_folder import ImageFolder
-    from semclip.data.token_cache import dataset_tokens
+    from semclip.tokens.cache import dataset_tokens
     from semclip.eval.sweep import sweep_semclip
     from semclip.jscc.checkpoint import load_jscc, save_jscc
     from semclip.jscc.model import JSCCConfig, TokenJSCC

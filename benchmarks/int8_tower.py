@@ -67,7 +67,7 @@ def main() -> None:
     from semclip.backbones import engine
     from semclip.backbones.base import create_backbone
     from semclip.data.registry import create_dataset
-    from semclip.data.token_cache import encode_images
+    from semclip.tokens.cache import encode_images
     from semclip.tasks import ZeroShotClassifier
 
     torch.set_num_threads(2)

@@ -19,7 +19,7 @@ from semclip._io import atomic_write_json
 from semclip.backbones.base import create_backbone
 from semclip.channels import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens
+from semclip.tokens.cache import dataset_tokens
 from semclip.jscc.zoo import default_codec
 from semclip.prompts import base_novel
 from semclip.tasks import ZeroShotClassifier

@@ -23,7 +23,7 @@ from semclip._io import atomic_write_json
 from semclip.results import machine_facts
 from semclip.backbones.base import create_backbone
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens, encode_images
+from semclip.tokens.cache import dataset_tokens, encode_images
 from semclip.app.demo import DEFAULT_SNRS, DemoConfig
 from semclip.jscc.zoo import default_codec
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner

@@ -50,7 +50,7 @@ def child(path: Path, steps: int) -> dict:
     """Runs in a fresh process: open the store, fit the linear base, train, measure."""
     import torch
 
-    from semclip.data.token_store import TokenStore
+    from semclip.tokens.store import TokenStore
     from semclip.jscc.model import JSCCConfig, TokenJSCC
     from semclip.jscc.train import JSCCTrainConfig, train_jscc
 

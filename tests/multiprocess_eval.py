@@ -16,7 +16,7 @@ def main(clip: str, images: str, out: str) -> None:
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BASELINES, BaselineConfig, Context, run_baselines
     from semclip.data.registry import create_dataset
-    from semclip.data.token_cache import dataset_tokens
+    from semclip.tokens.cache import dataset_tokens
     from semclip.baselines.quantize import TokenQuantizer
     from semclip.distributed import dist
     from semclip.eval.retrieval import sweep_retrieval

@@ -157,7 +157,7 @@ def _context(backbone, n=6, tokens=None):
 
     images = [_texture(i) for i in range(n)]
     with torch.no_grad():
-        from semclip.data.token_cache import encode_images
+        from semclip.tokens.cache import encode_images
 
         toks = encode_images(backbone, lambda i: images[i], range(n))
     clf = ZeroShotClassifier(backbone, ["dark thing", "bright thing"])

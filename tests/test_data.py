@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from semclip.data import ImageFolder, create_dataset, load_image
-from semclip.data import token_cache
+from semclip.tokens import cache as token_cache
 from semclip.data.fashion_mnist import FashionMNIST, read_idx
 from semclip.errors import SemclipError
 
@@ -148,7 +148,7 @@ def test_a_folder_is_not_an_image(tmp_path):
 def test_prefetched_batches_keep_order_raise_errors_and_stop_early():
     import threading
 
-    from semclip.data.token_cache import prefetched
+    from semclip.tokens.cache import prefetched
 
     assert list(prefetched(iter(range(50)))) == list(range(50))
 

@@ -12,7 +12,7 @@ from semclip import device as devices
 from semclip.backbones import engine
 from semclip.backbones.base import create_backbone
 from semclip.data.image_folder import ImageFolder
-from semclip.data.token_cache import cache_path, encode_images
+from semclip.tokens.cache import cache_path, encode_images
 from semclip.errors import SemclipError
 
 

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from semclip.backbones import efficientnet_lite
-from semclip.backbones.pocketclip import DEFAULT_HEADS, imagenet_classes, load_heads
+from semclip.backbones.pocketclip import DEFAULT_HEADS, load_heads
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.errors import SemclipError
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def test_text_tower_is_semantic(pocket):
 
 def test_zero_shot_on_a_slice_of_fashion_mnist(pocket):
     from semclip.data.fashion_mnist import FashionMNIST
-    from semclip.data.token_cache import encode_images
+    from semclip.tokens.cache import encode_images
     from semclip.tasks import ZeroShotClassifier, top1_accuracy
 
     ds = FashionMNIST("test", limit=200)

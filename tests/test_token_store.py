@@ -17,7 +17,7 @@ def _cache(path, tokens, ok):
 
 
 def test_a_store_reads_the_readable_rows_of_its_files(tmp_path):
-    from semclip.data.token_store import TokenStore
+    from semclip.tokens.store import TokenStore
 
     a, b = torch.randn(7, 5), torch.randn(4, 5)
     ok_a = torch.tensor([1, 1, 0, 1, 1, 1, 0], dtype=torch.bool)
@@ -37,7 +37,7 @@ def test_a_store_reads_the_readable_rows_of_its_files(tmp_path):
 
 def test_the_linear_code_fitted_on_a_store_equals_the_one_fitted_in_memory(tmp_path):
     from semclip.channels.awgn import AWGN
-    from semclip.data.token_store import TokenStore
+    from semclip.tokens.store import TokenStore
     from semclip.jscc.linear import LinearCode
 
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def test_the_linear_code_fitted_on_a_store_equals_the_one_fitted_in_memory(tmp_p
 
 def test_training_from_a_store_equals_training_in_memory(tmp_path):
     """The store only changes where rows come from: same seed, same rows, same weights."""
-    from semclip.data.token_store import TokenStore
+    from semclip.tokens.store import TokenStore
     from semclip.jscc.model import JSCCConfig, TokenJSCC
     from semclip.jscc.train import JSCCTrainConfig, train_jscc
 
@@ -78,7 +78,7 @@ def test_changed_weights_in_a_folder_are_never_served_stale_tokens_or_codecs(tin
     token cache and the codec check all see another backbone."""
     from semclip.backbones.base import create_backbone
     from semclip.data.image_folder import ImageFolder
-    from semclip.data.token_cache import cache_path, dataset_tokens
+    from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.jscc.checkpoint import load_jscc, save_jscc
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 

@@ -369,7 +369,7 @@ def extract(
     `accelerate launch` every process encodes its share of the shards)."""
     from semclip.backbones.base import create_backbone
     from semclip.data.registry import create_dataset
-    from semclip.data.token_cache import cache_path, dataset_tokens
+    from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.distributed import dist
 
     if batch_size <= 0 or workers < 0:
@@ -472,7 +472,7 @@ def pocket_eval(
     """Noiseless zero-shot top-1 of PocketCLIP with the hand-crafted templates."""
     from semclip.backbones.base import create_backbone
     from semclip.data.registry import create_dataset
-    from semclip.data.token_cache import dataset_tokens
+    from semclip.tokens.cache import dataset_tokens
     from semclip.device import select
     from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 

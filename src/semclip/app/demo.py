@@ -24,7 +24,7 @@ from semclip.baselines.run import BaselineConfig, Context, image_codec_provenanc
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import Tokens, dataset_tokens, lazy_tokens
+from semclip.tokens.cache import Tokens, dataset_tokens, lazy_tokens
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.eval.compare import claims_markdown, comparison_markdown, floor_markdown

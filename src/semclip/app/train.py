@@ -12,7 +12,7 @@ import torch
 from semclip._io import clean_stale_tmp
 from semclip.backbones.base import Backbone, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
-from semclip.data.token_cache import dataset_store
+from semclip.tokens.cache import dataset_store
 from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc
 from semclip.distributed import dist
 from semclip.errors import SemclipError

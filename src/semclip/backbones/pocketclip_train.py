@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from semclip._io import atomic_write, cache_dir
-from semclip.backbones.pocketclip import PocketCLIP, PocketHeads, imagenet_classes
+from semclip.backbones.pocketclip import PocketCLIP, PocketHeads
+from semclip.data.imagenet_names import imagenet_classes
 from semclip.data import captioned, clipart_topics
 from semclip.data.fashion_mnist import FashionMNIST
-from semclip.data.token_cache import encode_images
+from semclip.tokens.cache import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
 from semclip.resume import load_partial, save_partial

@@ -15,7 +15,7 @@ from semclip import artefacts
 from semclip._io import atomic_write, checkpoint_errors
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
-from semclip.data.token_cache import Tokens, resolve_tokens
+from semclip.tokens.cache import Tokens, resolve_tokens
 from semclip.errors import SemclipError
 
 KIND = "semclip-token-quantizer"

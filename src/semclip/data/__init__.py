@@ -1,7 +1,8 @@
-"""Data: labelled image sets found offline, and the on-disk token cache.
+"""Data: labelled image sets found offline.
 
 Every dataset is a ``LabelledImages``: a sequence of PIL images, integer labels and
-class names. Tokens are cached per backbone + dataset + preprocessing (``token_cache``).
+class names. Their tokens are cached per backbone + dataset + preprocessing by
+``semclip.tokens``, the layer above.
 """
 
 from semclip.data.base import LabelledImages, load_image

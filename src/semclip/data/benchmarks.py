@@ -190,7 +190,7 @@ def read_imagenet(b: Benchmark, folder: Path, split: str) -> Items:
             if wnid:
                 table[wnid] = name.strip()
     elif len(folders) == 1000:
-        from semclip.backbones.pocketclip import imagenet_classes
+        from semclip.data.imagenet_names import imagenet_classes
 
         table = dict(zip((d.name for d in folders), imagenet_classes()))
     else:

@@ -27,7 +27,7 @@ from semclip._io import atomic_write
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import dataset_tokens, lazy_tokens
+from semclip.tokens.cache import dataset_tokens, lazy_tokens
 from semclip.errors import SemclipError
 from semclip.device import of as device_of
 from semclip.eval.memo import memo_records

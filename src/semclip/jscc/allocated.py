@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput, power_normalize, snr_to_noise_var
-from semclip.data.token_store import TokenStore
+from semclip.tokens.store import TokenStore
 from semclip.errors import SemclipError
 from semclip.jscc.config import JSCCConfig, ServesK
 from semclip.jscc.linear import check_input, principal_directions, streamed_directions, unit_gain

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
-from semclip.data.token_store import TokenStore
+from semclip.tokens.store import TokenStore
 from semclip.errors import SemclipError
 from semclip.jscc.config import JSCCConfig, ServesK
 

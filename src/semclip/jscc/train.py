@@ -26,7 +26,7 @@ from torch import nn
 
 from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
-from semclip.data.token_store import TokenStore
+from semclip.tokens.store import TokenStore
 from semclip.device import generator
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError

@@ -24,8 +24,8 @@ from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
 from semclip.data.registry import create_dataset
-from semclip.data.token_cache import Tokens, lazy_tokens, resolve_tokens
-from semclip.data.token_store import TokenStore
+from semclip.tokens.cache import Tokens, lazy_tokens, resolve_tokens
+from semclip.tokens.store import TokenStore
 from semclip.distributed import dist
 from semclip.errors import SemclipError
 from semclip.jscc.allocated import AllocatedLinearCode
@@ -56,7 +56,7 @@ def corpus_texts(dataset: LabelledImages) -> list[str]:
 def codec_vocabulary(dataset: LabelledImages) -> list[tuple[str, list[str]]]:
     """The text bank of the codec's loss, fixed by its corpus: the 1000 ImageNet names (as
     'a photo of a <name>.') and the corpus' own captions. Never an evaluation class list."""
-    from semclip.backbones.pocketclip import imagenet_classes
+    from semclip.data.imagenet_names import imagenet_classes
 
     vocab = [("imagenet-1k names", imagenet_classes())]
     captions = corpus_texts(dataset)
@@ -217,7 +217,7 @@ def codec_bank(backbone: Backbone, prov: Provenance) -> torch.Tensor:
     """The text bank of a codec's own loss when its images were the transmitter corpus (the
     ImageNet names and the corpus captions), else the ImageNet names alone: what adapting it
     may use, never a class list of the sender's domain."""
-    from semclip.backbones.pocketclip import imagenet_classes
+    from semclip.data.imagenet_names import imagenet_classes
 
     corpus = create_dataset(CODEC_DATASET)
     if [d.cache_id for d in prov.datasets] == [corpus.cache_id]:
@@ -231,7 +231,7 @@ def adapt_saved(backbone: Backbone, source: Path, spec: str, cfg: "AdaptConfig",
     split of the sender's domain; ``data``, when the caller already made it) with the loss its
     training used, and save it to ``path`` with what it was adapted on
     (``provenance.adapted_on``) and how (the ``adaptation`` entry)."""
-    from semclip.data.token_cache import dataset_tokens
+    from semclip.tokens.cache import dataset_tokens
     from semclip.jscc.adapt import adapt_codec, adapted_provenance, learned_from
     from semclip.jscc.checkpoint import ADAPTATION_KEY, read_meta
 

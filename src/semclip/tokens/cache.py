@@ -33,7 +33,7 @@ from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.backbones.engine import image_encoder
 from semclip.data.base import LabelledImages
-from semclip.data.token_store import TokenStore
+from semclip.tokens.store import TokenStore
 from semclip.device import autocast
 from semclip.distributed import dist
 from semclip.errors import SemclipError
