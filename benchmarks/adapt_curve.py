@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from semclip._io import atomic_write_json, atomic_write_text
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.baselines.adaptation import select_mcs
 from semclip.baselines.digital import BlockPlan, DigitalLink

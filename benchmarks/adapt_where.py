@@ -22,7 +22,7 @@ import torch
 
 from adapt_curve import K, SNRS, VALIDATION_ROWS, received
 from semclip._io import atomic_write_json
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens

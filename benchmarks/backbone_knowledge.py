@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from semclip._io import atomic_write_json
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.fashion_mnist import CLASSES
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens

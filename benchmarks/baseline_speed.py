@@ -23,7 +23,7 @@ from rich.table import Table
 
 from semclip._io import atomic_write_json
 from semclip.results import machine_facts
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
 from semclip.baselines.image_jscc import ImageJSCC, auto_config
 from semclip.baselines.quantize import TokenQuantizer

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from semclip._io import atomic_write_json
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.channels import create_channel
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens

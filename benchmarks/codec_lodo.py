@@ -33,7 +33,7 @@ import torch
 
 from semclip._io import atomic_write_json, atomic_write_text
 from semclip.app.demo import DemoConfig
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset

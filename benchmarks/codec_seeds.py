@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from semclip._io import atomic_write_json
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens, lazy_tokens

@@ -16,11 +16,11 @@ import torch
 
 from semclip._io import atomic_write_json
 from semclip.results import machine_facts
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.backbones.engine import image_encoder
 from semclip.channels import create_channel
 from semclip.data.fashion_mnist import FashionMNIST
-from semclip.tokens.cache import encode_images
+from semclip.backbones.stream import encode_images
 from semclip.jscc import JSCCConfig, TokenJSCC
 from semclip.tasks import ZeroShotClassifier
 

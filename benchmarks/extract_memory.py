@@ -24,7 +24,7 @@ from semclip.results import machine_facts
 
 def one(n: int, backbone: str, workers: int) -> dict:
     """Runs in the child: load, extract into an empty cache, measure."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.fashion_mnist import FashionMNIST
     from semclip.tokens.cache import dataset_tokens
 

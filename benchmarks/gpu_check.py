@@ -100,7 +100,7 @@ def timed(fn):
 
 def run_on(dev: str, spec: str, images: Path, work: Path, codec_path: Path | None, args) -> dict:
     """Everything on one device; returns outputs to compare and throughputs."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
     from semclip.baselines.quantize import TokenQuantizer
     from semclip.channels.registry import create_channel
@@ -221,7 +221,7 @@ def main() -> None:
                 spec = f"hf-clip:{tiny_clip(tmp / 'tiny-clip')}"
             else:
                 try:
-                    from semclip.backbones.base import create_backbone
+                    from semclip.backbones.registry import create_backbone
 
                     create_backbone(name, device="cpu")
                 except Exception as exc:  # noqa: BLE001 - PocketCLIP's towers come from installed packages

@@ -65,9 +65,9 @@ def main() -> None:
         raise SystemExit(f"this benchmark needs OpenVINO and NNCF ({exc}): `pip install nncf`")
 
     from semclip.backbones import engine
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.registry import create_dataset
-    from semclip.tokens.cache import encode_images
+    from semclip.backbones.stream import encode_images
     from semclip.tasks import ZeroShotClassifier
 
     torch.set_num_threads(2)

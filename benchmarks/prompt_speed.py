@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from semclip._io import atomic_write_json
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.fashion_mnist import CLASSES
 from semclip.prompts import create_learner, list_learners
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from semclip._io import atomic_write_json, atomic_write_text
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner, prompt_recipe
 from semclip.results import machine_facts

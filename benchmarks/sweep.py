@@ -21,9 +21,10 @@ from rich.table import Table
 
 from semclip._io import atomic_write_json
 from semclip.results import machine_facts
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
-from semclip.tokens.cache import dataset_tokens, encode_images
+from semclip.backbones.stream import encode_images
+from semclip.tokens.cache import dataset_tokens
 from semclip.app.demo import DEFAULT_SNRS, DemoConfig
 from semclip.jscc.zoo import default_codec
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner

@@ -26,9 +26,9 @@ def main() -> None:
     import openvino as ov
 
     from semclip.backbones import engine
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.registry import create_dataset
-    from semclip.tokens.cache import encode_images
+    from semclip.backbones.stream import encode_images
 
     torch.set_num_threads(2)
     bb = create_backbone("pocketclip")

@@ -12,7 +12,7 @@ import torch
 
 
 def main(clip: str, images: str, out: str) -> None:
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BASELINES, BaselineConfig, Context, run_baselines
     from semclip.data.registry import create_dataset

@@ -185,7 +185,7 @@ def test_adapted_checkpoint_records_what_it_was_adapted_on(trained, tmp_path):
 
 def test_train_adapt_on_end_to_end_on_a_tiny_clip(tiny_clip_dir, image_folder, tmp_path):
     from semclip.app.train import adapt_stage
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.jscc.model import ReceiverUpdate
     from semclip.jscc.train import recipe
 

@@ -136,7 +136,7 @@ def test_the_default_main_job_finds_every_part_shipped():
     from dataclasses import replace
 
     from semclip.app.demo import DemoConfig
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import auto_config
     from semclip.baselines.quantize import quantizer_name
     from semclip.baselines.run import image_jscc_name

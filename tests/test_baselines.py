@@ -157,7 +157,7 @@ def _context(backbone, n=6, tokens=None):
 
     images = [_texture(i) for i in range(n)]
     with torch.no_grad():
-        from semclip.tokens.cache import encode_images
+        from semclip.backbones.stream import encode_images
 
         toks = encode_images(backbone, lambda i: images[i], range(n))
     clf = ZeroShotClassifier(backbone, ["dark thing", "bright thing"])
@@ -165,7 +165,7 @@ def _context(backbone, n=6, tokens=None):
 
 
 def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.receiver import ImageReceiver
 
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
@@ -190,7 +190,7 @@ def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
 def test_held_pictures_are_not_decoded_again(tiny_clip_dir):
     """A JPEG whose tokens the receiver holds is shown by its key alone (no decode), with the
     same tokens; a picture neither shown nor held is an error, not a silent zero."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.receiver import ImageReceiver
 
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
@@ -321,7 +321,7 @@ def test_config_validation():
 
 
 def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, isolated_cache):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
     from semclip.baselines.run import BASELINES, run_baselines
     from semclip.data.registry import create_dataset
@@ -386,7 +386,7 @@ def test_default_link_adaptation_never_reads_the_test_labels(tiny_clip_dir, tmp_
     whatever the labels say, and only the accuracy changes. The oracle reads them for every
     candidate, and says it is one."""
     import semclip.baselines.run as run_module
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.run import run_baselines
 
     scored = []  # every read of the labels goes through correct()
@@ -414,7 +414,7 @@ def test_every_method_sees_the_same_fade_on_the_same_image(tiny_clip_dir, tmp_pa
     """Common random numbers: at a given (image, SNR, seed) semclip's sweep and every
     baseline's link fade by the same h (their noise stays their own; the link-adaptation
     probes draw fades of their own)."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.run import run_baselines
     from semclip.channels.rayleigh import RayleighBlockFading, common_gains
     from semclip.eval.sweep import sweep

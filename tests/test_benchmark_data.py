@@ -181,7 +181,7 @@ def test_catalog_lists_the_whole_suite(tmp_path):
 
 
 def test_unreadable_images_are_skipped_counted_and_reported(tiny_clip_dir, tmp_path):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.tokens.cache import dataset_tokens
 
     for c in ("cat", "dog"):

@@ -220,7 +220,7 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
 
 @pytest.mark.long
 def test_transmit_one_image(tiny_clip_dir, image_folder, tmp_path):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.jscc.checkpoint import save_jscc
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 

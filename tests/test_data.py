@@ -68,7 +68,7 @@ def test_unknown_dataset():
 
 
 def test_token_cache_encodes_once_and_resumes(tiny_clip_dir, image_folder, monkeypatch, isolated_cache):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
     ds = ImageFolder(image_folder)
@@ -97,7 +97,7 @@ def test_token_cache_encodes_once_and_resumes(tiny_clip_dir, image_folder, monke
 
 
 def test_cache_key_changes_with_content(tiny_clip_dir, image_folder):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
 
     bb = create_backbone(f"hf-clip:{tiny_clip_dir}")
     before = token_cache.cache_path(bb, ImageFolder(image_folder))
@@ -148,7 +148,7 @@ def test_a_folder_is_not_an_image(tmp_path):
 def test_prefetched_batches_keep_order_raise_errors_and_stop_early():
     import threading
 
-    from semclip.tokens.cache import prefetched
+    from semclip.backbones.stream import prefetched
 
     assert list(prefetched(iter(range(50)))) == list(range(50))
 

@@ -83,7 +83,7 @@ def test_generators_live_on_the_device():
 def test_the_pipeline_names_its_device_everywhere(tiny_clip_dir, foreign_sionna, tmp_path):
     """Codec training, prompt training, a sweep, retrieval, the digital link and one
     transmission, all on the CPU with both guards on: nothing made on an implicit device."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
     from semclip.eval.retrieval import sweep_retrieval
     from semclip.eval.sweep import sweep, sweep_semclip

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 
 from semclip import device as devices
 from semclip.backbones import engine
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.image_folder import ImageFolder
-from semclip.tokens.cache import cache_path, encode_images
+from semclip.backbones.stream import encode_images
+from semclip.tokens.cache import cache_path
 from semclip.errors import SemclipError
 
 

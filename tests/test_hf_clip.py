@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.errors import SemclipError
 
 

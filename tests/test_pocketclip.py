@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pocket():
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
 
     return create_backbone("pocketclip")
 
@@ -44,7 +44,7 @@ def test_text_tower_is_semantic(pocket):
 
 def test_zero_shot_on_a_slice_of_fashion_mnist(pocket):
     from semclip.data.fashion_mnist import FashionMNIST
-    from semclip.tokens.cache import encode_images
+    from semclip.backbones.stream import encode_images
     from semclip.tasks import ZeroShotClassifier, top1_accuracy
 
     ds = FashionMNIST("test", limit=200)

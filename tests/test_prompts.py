@@ -46,7 +46,7 @@ def test_insert_context_is_exact_on_clip(clip):
 
 @pytest.mark.slow
 def test_insert_context_is_exact_on_pocketclip():
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
 
     assert_context_is_exact(create_backbone("pocketclip"))
 

@@ -55,7 +55,7 @@ def test_provenance_round_trips_and_old_artefacts_are_refused():
 
 
 def test_protocol_refuses_a_codec_that_saw_the_novel_classes(tiny_clip_dir):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.eval.protocols import ProtocolConfig, Split, run_base2novel
     from semclip.jscc.model import JSCCConfig, TokenJSCC
     from semclip.prompts.train import PromptTrainConfig

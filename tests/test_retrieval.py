@@ -36,7 +36,7 @@ def test_recall_counts_ranks_both_ways_with_repeated_captions():
 def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
     """Through a working code (the linear code fitted to the tokens), recall at 30 dB stays
     near the clean one and at -20 dB falls towards chance: the sweep sees the channel."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.eval.retrieval import retrieval_markdown, sweep_retrieval
     from semclip.jscc.linear import LinearCode
 
@@ -57,7 +57,7 @@ def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
 
 
 def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.baselines.quantize import TokenQuantizer
     from semclip.baselines.digital import MCS, BlockPlan
     from semclip.eval.retrieval import sweep_retrieval_digital

@@ -16,7 +16,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def codec(tiny_clip_dir, tmp_path_factory):
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.jscc.checkpoint import save_jscc
     from semclip.jscc.model import JSCCConfig, TokenJSCC
 

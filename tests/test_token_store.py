@@ -76,7 +76,7 @@ def test_training_from_a_store_equals_training_in_memory(tmp_path):
 def test_changed_weights_in_a_folder_are_never_served_stale_tokens_or_codecs(tiny_clip_dir, image_folder, tmp_path):
     """Change one weight in a saved CLIP folder (same path, same name): the fingerprint, the
     token cache and the codec check all see another backbone."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.image_folder import ImageFolder
     from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.jscc.checkpoint import load_jscc, save_jscc

@@ -1,9 +1,11 @@
 """semclip: zero-shot semantic communication with multimodal foundation models.
 
-The library, one sub-package per stage:
-``backbones -> data -> jscc -> channels -> prompts -> tasks -> eval`` and ``baselines``;
-``semclip.app`` holds the commands built on it (the library never imports it). The names
-below are the public API.
+The library, one sub-package per stage, in its import order (each imports only those
+before it; ``tests/test_layers.py`` checks it): the ground modules (errors, I/O, the
+results schema and intervals, provenance, artefacts, device and process policy), then
+``data -> backbones -> tokens -> channels -> tasks -> jscc -> prompts -> baselines ->
+eval``; ``semclip.app`` holds the commands built on it (the library never imports it).
+The names below are the public API.
 """
 
 from semclip.backbones import Backbone, create_backbone, list_backbones

@@ -367,7 +367,7 @@ def extract(
 ) -> None:
     """Encode a dataset's images into the token cache once (streaming, resumable; under
     `accelerate launch` every process encodes its share of the shards)."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.registry import create_dataset
     from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.distributed import dist
@@ -420,7 +420,7 @@ def config_show(
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="backbones, channels, datasets, learners, baselines or mcs")] = "all") -> None:
     """List the registered backbones, channels, datasets, prompt learners, baselines and the MCS table."""
-    from semclip.backbones.base import list_backbones
+    from semclip.backbones.registry import list_backbones
     from semclip.channels.registry import list_channels
     from semclip.baselines.digital import DEFAULT_MCS
     from semclip.baselines.run import BASELINES
@@ -470,7 +470,7 @@ def pocket_eval(
     device: DeviceOption = "auto",
 ) -> None:
     """Noiseless zero-shot top-1 of PocketCLIP with the hand-crafted templates."""
-    from semclip.backbones.base import create_backbone
+    from semclip.backbones.registry import create_backbone
     from semclip.data.registry import create_dataset
     from semclip.tokens.cache import dataset_tokens
     from semclip.device import select

@@ -15,7 +15,8 @@ import torch
 
 from semclip import artefacts
 from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
-from semclip.backbones.base import Backbone, create_backbone
+from semclip.backbones.base import Backbone
+from semclip.backbones.registry import create_backbone
 from semclip.baselines import probe_store
 from semclip.baselines.quantize import TokenQuantizer, fitted_quantizer
 from semclip.baselines.digital import BlockPlan

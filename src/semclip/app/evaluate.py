@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from semclip._io import atomic_write_text, clean_stale_tmp
-from semclip.backbones.base import Backbone, create_backbone
+from semclip.backbones.base import Backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.jscc.zoo import default_codec
 from semclip.distributed import dist

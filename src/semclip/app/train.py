@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from semclip._io import clean_stale_tmp
-from semclip.backbones.base import Backbone, create_backbone
+from semclip.backbones.base import Backbone
+from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.tokens.cache import dataset_store
 from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc

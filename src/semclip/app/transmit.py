@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from semclip.backbones.base import create_backbone
+from semclip.backbones.registry import create_backbone
 from semclip.backbones.engine import image_encoder
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel

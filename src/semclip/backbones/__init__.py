@@ -4,6 +4,7 @@
 ``create_backbone("hf-clip:openai/clip-vit-base-patch32")`` (any Hugging Face CLIPModel).
 """
 
-from semclip.backbones.base import Backbone, TokenizedText, create_backbone, list_backbones, register_backbone
+from semclip.backbones.base import Backbone, TokenizedText, register_backbone
+from semclip.backbones.registry import create_backbone, list_backbones
 
 __all__ = ["Backbone", "TokenizedText", "create_backbone", "list_backbones", "register_backbone"]

@@ -188,31 +188,3 @@ def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable
         return factory
 
     return wrap
-
-
-def list_backbones() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def create_backbone(spec: str = "pocketclip", device: torch.device | str | None = None) -> Backbone:
-    """``pocketclip`` or ``hf-clip:<hub id or local folder>``, frozen, on ``device`` (default:
-    the run's device, ``semclip.device.current()``)."""
-    from semclip.device import current, precision, resolve
-
-    _load_builtin()
-    family, _, arg = spec.partition(":")
-    if family not in _REGISTRY:
-        raise SemclipError(
-            f"unknown backbone {spec!r}; choose one of {list_backbones()} "
-            "(hf-clip takes a hub id or folder: hf-clip:openai/clip-vit-base-patch32)"
-        )
-    model = _REGISTRY[family](arg) if arg else _REGISTRY[family]()
-    model.precision = precision()
-    return model.eval().requires_grad_(False).to(resolve(device) if device is not None else current())
-
-
-def _load_builtin() -> None:
-    # Explicit imports (no import-time side effects elsewhere): the registry is filled
-    # the first time someone asks for it.
-    from semclip.backbones import hf_clip, pocketclip  # noqa: F401

@@ -31,7 +31,7 @@ from semclip.backbones.pocketclip import PocketCLIP, PocketHeads
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.data import captioned, clipart_topics
 from semclip.data.fashion_mnist import FashionMNIST
-from semclip.tokens.cache import encode_images
+from semclip.backbones.stream import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
 from semclip.resume import load_partial, save_partial

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from semclip.backbones.base import Backbone
-from semclip.tokens.cache import encode_images
+from semclip.backbones.stream import encode_images
 
 
 class ImageReceiver:

@@ -19,23 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch.utils.data import DataLoader, Dataset
 
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.backbones.engine import image_encoder
+from semclip.backbones.stream import encode_stream
 from semclip.data.base import LabelledImages
-from semclip.tokens.store import TokenStore
-from semclip.device import autocast
 from semclip.distributed import dist
+from semclip.tokens.store import TokenStore
 from semclip.errors import SemclipError
 from semclip.progress import progress, say
 
@@ -60,112 +57,6 @@ def cache_key(backbone: Backbone, dataset: LabelledImages) -> str:
 def cache_path(backbone: Backbone, dataset: LabelledImages, root: Path | None = None) -> Path:
     root = root or cache_dir() / "tokens"
     return root / f"{dataset.cache_id}--{backbone.name.replace('/', '_').replace(':', '_')}--{cache_key(backbone, dataset)}.safetensors"
-
-
-class _Pixels(Dataset):
-    """Index -> (pixels [3, S, S], readable?, error); a bad file gives zeros and its error."""
-
-    def __init__(self, load: Callable[[int], object], preprocess: Callable, size: int, indices: list[int]) -> None:
-        self.load, self.preprocess, self.size, self.indices = load, preprocess, size, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, j: int) -> tuple[torch.Tensor, bool, str]:
-        try:
-            return self.preprocess(self.load(self.indices[j])), True, ""
-        except SemclipError as exc:
-            return torch.zeros(3, self.size, self.size, device="cpu"), False, str(exc)
-
-
-@torch.no_grad()
-def encode_stream(
-    backbone: Backbone,
-    load: Callable[[int], object],
-    indices: range | list[int],
-    batch_size: int = 64,
-    workers: int = 0,
-    fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    on_batch: Callable[[int], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
-    """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}).
-    Unreadable images get a zero row. ``fn`` replaces the image tower (by default the run's
-    engine: OpenVINO on the CPU, else ``backbone.encode_pixels``)."""
-    fn = fn or image_encoder(backbone)
-    idx = list(indices)
-    device = backbone.device
-    loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size,
-                        num_workers=workers, pin_memory=device.type == "cuda")
-
-    def encode(pixels: torch.Tensor) -> torch.Tensor:
-        with autocast(device, backbone.precision == "bf16"):
-            return fn(pixels.to(device, non_blocking=True)).float().cpu()
-
-    out, ok, errors, pos = [], [], {}, 0
-    for pixels, good, msgs in (prefetched(loader) if workers == 0 else loader):
-        if good.all():
-            tokens = encode(pixels)
-        else:  # zero rows for the unreadable ones
-            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
-            tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
-            tokens[good] = enc
-        for j in torch.nonzero(~good).flatten().tolist():
-            errors[idx[pos + j]] = msgs[j]
-        out.append(tokens)
-        ok.append(good)
-        pos += pixels.shape[0]
-        if on_batch:
-            on_batch(pixels.shape[0])
-    if not out:
-        return torch.empty(0, backbone.dim, device="cpu"), torch.empty(0, dtype=torch.bool, device="cpu"), {}
-    return torch.cat(out), torch.cat(ok), errors
-
-
-def prefetched(batches, depth: int = 2):
-    """Yield ``batches`` while a background thread prepares the next ones: decoding and
-    resizing images (Pillow releases the GIL) overlaps the tower (OpenVINO and torch release
-    it too), without forking a process that holds their thread pools. An error in the
-    thread is raised here."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def produce() -> None:
-        try:
-            for b in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(end)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def encode_images(backbone: Backbone, load: Callable[[int], object], indices: range | list[int], batch_size: int = 64, fn=None) -> torch.Tensor:
-    """Tokens [n, d] of images that must all be readable (an unreadable one is an error)."""
-    tokens, ok, errors = encode_stream(backbone, load, indices, batch_size, fn=fn)
-    if errors:
-        raise SemclipError(next(iter(errors.values())))
-    return tokens
 
 
 def _save_shard(path: Path, tokens: torch.Tensor, ok: torch.Tensor, errors: dict[int, str]) -> None:
