@@ -46,10 +46,10 @@ VARIANTS = {
     "reconstruction only / no linear base": ({"semantic_weight": 0.0, "instance_weight": 0.0}, {"linear_base": False}),
 }
 SNRS = (0.0, 10.0)
-KS = (4, 16, 64)
+BANDWIDTHS = (4, 16, 64)
 
 
-def evaluate(codec, evalsets, index, rtokens, ks=KS, snrs=SNRS) -> dict:
+def evaluate(codec, evalsets, index, rtokens, ks=BANDWIDTHS, snrs=SNRS) -> dict:
     out = {}
     for k in ks:
         c = codec.at(k)

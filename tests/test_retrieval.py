@@ -25,7 +25,7 @@ def test_recall_counts_ranks_both_ways_with_repeated_captions():
     assert index.texts == ["a", "b", "c"] and index.target.tolist() == [0, 1, 2, 0]
     # image 0 -> a (right), image 1 closest to c then b, image 2 -> c, image 3 closest to b then a
     tokens = F.normalize(torch.tensor([[1, 0, 0, 0.0], [0, 0.5, 1, 0], [0, 0, 1, 0], [0.5, 1, 0, 0]]), dim=-1)
-    r = index.recall(tokens, ks=(1, 2))
+    r = index.recall(tokens, at=(1, 2))
     assert r["image-to-text"] == {"r@1": 0.5, "r@2": 1.0}
     # text a: image 0 first (hit); b: image 3 first (miss), image 1 second (hit at 2); c: image 2 first
     assert r["text-to-image"]["r@1"] == pytest.approx(2 / 3) and r["text-to-image"]["r@2"] == 1.0

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
 
-KS = (1, 5, 10)
+RECALL_AT = (1, 5, 10)  # Recall@K cut-offs (k alone means channel uses elsewhere)
 
 
 class CaptionIndex:
@@ -29,7 +29,7 @@ class CaptionIndex:
             self.embeddings = backbone.encode_text(self.texts)  # batched there, on the backbone's device
         self.target = torch.tensor([where[c] for c in captions], device=self.embeddings.device)  # [N images]
 
-    def recall(self, tokens: torch.Tensor, ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
+    def recall(self, tokens: torch.Tensor, at: Sequence[int] = RECALL_AT) -> dict[str, dict[str, float]]:
         """tokens: [N, d] image tokens, one per caption -> {"image-to-text": {"r@1": ..}, "text-to-image": {..}}."""
         if tokens.shape[0] != self.target.shape[0]:
             raise SemclipError(f"{tokens.shape[0]} image tokens for {self.target.shape[0]} captions")
@@ -42,6 +42,6 @@ class CaptionIndex:
         order = sim.t().argsort(dim=1, descending=True)  # [T, N]
         hit_rank = (target[order] == torch.arange(len(self.texts), device=dev)[:, None]).float().argmax(1)
         return {
-            "image-to-text": {f"r@{k}": float((i2t_rank < k).float().mean()) for k in ks},
-            "text-to-image": {f"r@{k}": float((hit_rank < k).float().mean()) for k in ks},
+            "image-to-text": {f"r@{n}": float((i2t_rank < n).float().mean()) for n in at},
+            "text-to-image": {f"r@{n}": float((hit_rank < n).float().mean()) for n in at},
         }
