@@ -299,12 +299,12 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     if dist().is_main:  # under a launch every process computed the records; one writes them
         out.mkdir(parents=True, exist_ok=True)
         results.write(out / "results.json")
-        write_report(cfg, results, evals, train, out)
+        write_demo_pages(cfg, results, evals, train, out)
     clock.close()
     return results
 
 
-def write_report(cfg: DemoConfig, results: Results, evals: list[EvalSet], train: LabelledImages, out: Path) -> None:
+def write_demo_pages(cfg: DemoConfig, results: Results, evals: list[EvalSet], train: LabelledImages, out: Path) -> None:
     """results.md and the figures, from the records."""
     records = results.records
     main = evals[0].data
