@@ -30,6 +30,7 @@ from semclip.device import generator
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.prompts.base import PromptLearner
+from semclip.prompts.coop import CoOp
 
 SUFFIX = "+tta"  # "coop+tta": the learner coop, adapted at test time
 
@@ -68,8 +69,6 @@ class TestTimePrompts:
         create_channel(channel)  # an unknown channel fails here, not at the first batch
         ctx = getattr(learner, "ctx", None)
         if not isinstance(ctx, nn.Parameter):
-            from semclip.prompts.coop import CoOp  # only for learners without a context
-
             coop = CoOp(learner.backbone, learner.cfg, learner.k).to(learner.backbone.device)
             coop.received_mean = learner.received_mean  # the same received tokens, centred as the learner centres them
             learner = coop
