@@ -347,7 +347,7 @@ def write_demo_pages(cfg: DemoConfig, results: Results, evals: list[EvalSet], tr
                 f"efficient MCS) would need {results.jpeg_min_channel_uses['mean']:.0f} channel uses per image on average: the "
                 f"least any JPEG-over-LDPC link needs, {results.jpeg_min_channel_uses['mean'] / cfg.k:.1f}x semclip's {cfg.k}. "
                 "Sent error-free at AWGN capacity it would need, per SNR: "
-                + ", ".join(f"{v:g} at {k} dB" for k, v in results.jpeg_min_channel_uses["at_capacity_awgn"].items()) + ".\n"
+                + ", ".join(f"{v:g} at {snr} dB" for snr, v in results.jpeg_min_channel_uses["at_capacity_awgn"].items()) + ".\n"
             )
     if cfg.learners:
         b2n = [r for r in records if r.split in ("base", "novel")]
