@@ -44,15 +44,14 @@ import torch
 from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
-from semclip.eval.protocols import ProtocolConfig, Split, get_learner, prompt_recipe
+from semclip.eval.protocols import ProtocolConfig, Split, get_learner, prompt_recipe, sweep_learner
 from semclip.results import machine_facts
 from semclip.stats import paired_over_seeds, unpack_outcomes
-from semclip.eval.sweep import sweep
 from semclip.jscc.zoo import default_codec
 from semclip.prompts.base import DEFAULTED, PromptConfig
 from semclip.prompts.registry import resolved_config
 from semclip.prompts.train import PromptTrainConfig
-from semclip.prompts.tta import TestTimePrompts, TTAConfig
+from semclip.prompts.tta import TTAConfig
 
 SEEN_PER_CLASS = 1200  # PocketCLIP's heads trained on each class's first 1200 training images
 POOL = 10000  # the protocols' few-shot pool: the first 10 000 training images
@@ -176,11 +175,7 @@ def main() -> None:
             learner, _ = get_learner(learner_name, backbone, jscc, path.stem, shots, base, cfg, fold)
             run = {"recipe": recipe, "seconds": 0.0, "outcomes": {}}
             for split, (tokens, labels, classes) in (("base", held.subset(base)), ("novel", held.subset(novel))):
-                recs = []
-                for ch in channels:
-                    predict = TestTimePrompts(learner, jscc, ch, tta[0], fold).predict if tta else learner.predict
-                    recs += sweep(jscc, tokens, labels, lambda t, s: predict(t, s, classes), [ch], SNRS,
-                                  seed=1000 + fold, outcomes=True)
+                recs = sweep_learner(learner, jscc, tokens, labels, classes, channels, SNRS, fold, tta[0] if tta else None)
                 for r in recs:
                     run["outcomes"][f"{split} {r.channel} {r.snr_db:g}"] = [r.value, r.outcomes, r.n]
             run["seconds"] = round(time.time() - t0, 1)

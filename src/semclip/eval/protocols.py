@@ -222,14 +222,28 @@ def get_learner(
     return got
 
 
+def sweep_learner(learner: PromptLearner, jscc: TokenJSCC, tokens: torch.Tensor, labels: torch.Tensor, classes: Sequence[str],
+                  channels: Sequence[str], snrs_db: Sequence[float], seed: int, tta: TTAConfig | None = None,
+                  **kwargs) -> list[Record]:
+    """``learner``'s records over the grid, with per-image outcomes. The noise is seed
+    1000 + ``seed``'s, the same for every learner of a seed, so differences between them
+    are paired. With ``tta`` the learner is adapted at test time, drawing its views from
+    each channel tested. ``kwargs`` go to ``sweep`` (method, split, batch_size)."""
+    if tta is None:
+        return sweep(jscc, tokens, labels, lambda t, s: learner.predict(t, s, classes), channels, snrs_db, seed=1000 + seed,
+                     outcomes=True, **kwargs)
+    records = []
+    for ch in channels:
+        adapted = TestTimePrompts(learner, jscc, ch, tta, seed)
+        records += sweep(jscc, tokens, labels, lambda t, s: adapted.predict(t, s, classes), [ch], snrs_db, seed=1000 + seed,
+                         outcomes=True, **kwargs)
+    return records
+
+
 def _evaluate(learner, jscc, tokens, labels, classes, cfg, method, split, dataset, seed, tta: bool = False) -> list[Record]:
     def compute() -> list[Record]:
-        records = []
-        for ch in cfg.channels:  # test-time adaptation draws its views from the channel tested
-            predict = TestTimePrompts(learner, jscc, ch, cfg.tta, seed).predict if tta else learner.predict
-            records += sweep(jscc, tokens, labels, lambda t, s: predict(t, s, classes), [ch], cfg.snrs_db,
-                             method=method, split=split, seed=1000 + seed, batch_size=1024, outcomes=True)
-        return records
+        return sweep_learner(learner, jscc, tokens, labels, classes, cfg.channels, cfg.snrs_db, seed, cfg.tta if tta else None,
+                             method=method, split=split, batch_size=1024)
 
     # the same noise for every learner of a seed (seed 1000 + seed): differences between them are paired
     key = [learner, learner.cfg, learner.k, jscc, tokens, labels, list(classes), list(cfg.channels), list(cfg.snrs_db),
