@@ -182,8 +182,7 @@ def test_training_works_under_a_callers_no_grad():
 def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     """A run killed after a partial save restarts there (not at step 0) and ends with the
     weights of an uninterrupted run: optimiser, schedule and generator state are restored."""
-    from semclip import resume
-    from semclip.jscc import train as jscc_train
+    from semclip import resume, training
     from semclip.jscc.model import JSCCConfig, TokenJSCC
     from semclip.jscc.train import JSCCTrainConfig, train_jscc
 
@@ -206,7 +205,7 @@ def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, monkeypatch
         if len(saves) == 1:
             raise KeyboardInterrupt  # killed right after the save at step 4
 
-    monkeypatch.setattr(jscc_train, "save_partial", save_then_die)
+    monkeypatch.setattr(training, "save_partial", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(partial)
     assert partial.exists() and saves == [4]

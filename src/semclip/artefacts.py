@@ -14,13 +14,12 @@ Each lookup is noted, so a run can say where every part it used came from.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from semclip.digest import json_digest
 from semclip._io import cache_dir
 
 SHIPPED = Path(__file__).parent / "shipped"
@@ -66,7 +65,7 @@ def find(name: str, what: str) -> Path | None:
 def name(folder: str, stem: str, recipe: Any) -> str:
     """An artefact's name: ``folder/stem-<digest of recipe>.safetensors``, the recipe being
     everything that made it (JSON-able: fingerprints, content ids, settings)."""
-    key = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    key = json_digest(recipe, 12, sort_keys=True)
     return f"{folder}/{stem}-{key}.safetensors"
 
 

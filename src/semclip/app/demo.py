@@ -4,7 +4,6 @@ results.json, results.md, accuracy_vs_snr.png and base_to_novel.png."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from semclip.digest import json_digest
 from semclip import artefacts
 from semclip._io import atomic_write_json, atomic_write_text, cache_dir, clean_stale_tmp
 from semclip.backbones.base import Backbone
@@ -241,7 +241,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         raise SemclipError("the JSCC training set and the evaluation set are the same: pick another --train-dataset")
     # the run's time, kept across restarts of the same configuration in the output folder
     # (made once the inputs are known to be good: a refused run leaves no folder)
-    clock = Stopwatch(out, hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16],
+    clock = Stopwatch(out, json_digest(asdict(cfg), sort_keys=True),
                       persist=dist().is_main, since=started)
     clock.stage("encode")
     evals = [EvalSet.of(backbone, test)]
@@ -529,9 +529,8 @@ def retrieval(cfg: DemoConfig, backbone: Backbone, codes: dict, quantizer: Calla
                     recs = sweep_retrieval(code.at(k), tokens, index, ["awgn"], [cfg.k_sweep_snr_db], data.name, method=method, seed=cfg.seed)
                     records += [r for r in recs if r.method != "clean"]
     if "token-digital" in cfg.baselines.methods:
-        key = hashlib.sha1(json.dumps([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed,
-                                       cfg.train_dataset, cfg.train_limit, cfg.baselines.target_bler,
-                                       cfg.baselines.probe_payloads, "retrieval-v5"]).encode()).hexdigest()[:16]
+        key = json_digest([backbone.fingerprint, data.cache_id, cfg.channels, cfg.snrs_db, cfg.seed, cfg.train_dataset,
+                           cfg.train_limit, cfg.baselines.target_bler, cfg.baselines.probe_payloads, "retrieval-v5"])
         path = cache_dir() / "baselines" / f"retrieval-token-digital-{key}.json"
         if path.exists():
             quantizer(1)  # read back: still list the parts that made it

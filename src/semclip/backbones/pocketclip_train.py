@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from semclip.digest import json_digest
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.pocketclip import PocketCLIP, PocketHeads
 from semclip.data.imagenet_names import imagenet_classes
@@ -34,7 +35,8 @@ from semclip.data.fashion_mnist import FashionMNIST
 from semclip.backbones.stream import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
-from semclip.resume import load_partial, save_partial
+from semclip.training import LoopLog, TrainingLoop
+from semclip.distributed import Dist
 
 # Generic caption templates for class names during head training. The evaluation
 # templates (semclip.tasks.templates) are a different list.
@@ -67,7 +69,7 @@ class HeadTrainConfig:
 
 
 def _fingerprint(obj: object) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return json_digest(obj, 12, sort_keys=True)
 
 
 def _cached(path: Path, make) -> dict[str, torch.Tensor]:
@@ -175,42 +177,35 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     gen = generator(cfg.seed, dev)
     partial = work / f"heads-{_fingerprint(asdict(cfg))}.partial.safetensors"  # a killed run goes on from here
     key = _fingerprint([asdict(cfg), data["sizes"]])
-    start = load_partial(partial, heads, opt, key, sched, gen)
-    log = []
-    with progress() as bar:
-        task = bar.add_task("training PocketCLIP heads", total=cfg.steps, completed=start)
-        for step in range(start, cfg.steps):
-            idx = torch.randint(n, (cfg.batch_size,), generator=gen, device=dev)
-            f = images[idx]
-            cap = choices[idx, torch.randint(choices.shape[1], (cfg.batch_size,), generator=gen, device=dev)]
-            uniq, inv = torch.unique(cap, return_inverse=True)
-            img = F.normalize(heads.image(f), dim=-1)
-            txt = F.normalize(heads.text(data["captions"][uniq]), dim=-1)
-            scale = heads.logit_scale.clamp(max=4.6052).exp()
-            logits = scale * img @ txt.t()  # [B, U]
-            loss_i2t = F.cross_entropy(logits, inv)
-            pos = (inv[None, :] == torch.arange(len(uniq), device=dev)[:, None]).float()  # [U, B]
-            loss_t2i = -(pos / pos.sum(1, keepdim=True) * logits.t().log_softmax(-1)).sum(1).mean()
-            loss = 0.5 * (loss_i2t + loss_t2i)
-            d = distill[idx]
-            if cfg.distill_weight > 0 and d.any():
-                t = cfg.distill_temperature
-                teacher = (f[d] @ teacher_w.t() + teacher_b) / t
-                # one random template per class and step: 4x cheaper than the full ensemble
-                tpl = torch.randint(data["imagenet"].shape[1], (data["imagenet"].shape[0],), generator=gen, device=dev)
-                cls = F.normalize(heads.text(data["imagenet"][torch.arange(len(tpl), device=dev), tpl]), dim=-1)
-                student = (scale * img[d] @ cls.t()) / t
-                kl = F.kl_div(student.log_softmax(-1), teacher.log_softmax(-1), log_target=True, reduction="batchmean")
-                loss = loss + cfg.distill_weight * kl * t * t
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            if step % 100 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "loss": loss.item()})
-            bar.update(task, advance=1, description=f"training PocketCLIP heads (loss {loss.item():.3f})")
-            if (step + 1) % 200 == 0 and step + 1 < cfg.steps:
-                save_partial(partial, heads, opt, step + 1, key, sched, gen)
+    loop = TrainingLoop("training PocketCLIP heads", cfg.steps, heads, opt, sched=sched, gen=gen, partial=partial, key=key,
+                        save_every=200, log=LoopLog(show_loss=True), d=Dist(0, 1, dev))
+
+    def loss_at(step: int) -> torch.Tensor:
+        idx = torch.randint(n, (cfg.batch_size,), generator=gen, device=dev)
+        f = images[idx]
+        cap = choices[idx, torch.randint(choices.shape[1], (cfg.batch_size,), generator=gen, device=dev)]
+        uniq, inv = torch.unique(cap, return_inverse=True)
+        img = F.normalize(heads.image(f), dim=-1)
+        txt = F.normalize(heads.text(data["captions"][uniq]), dim=-1)
+        scale = heads.logit_scale.clamp(max=4.6052).exp()
+        logits = scale * img @ txt.t()  # [B, U]
+        loss_i2t = F.cross_entropy(logits, inv)
+        pos = (inv[None, :] == torch.arange(len(uniq), device=dev)[:, None]).float()  # [U, B]
+        loss_t2i = -(pos / pos.sum(1, keepdim=True) * logits.t().log_softmax(-1)).sum(1).mean()
+        loss = 0.5 * (loss_i2t + loss_t2i)
+        d = distill[idx]
+        if cfg.distill_weight > 0 and d.any():
+            t = cfg.distill_temperature
+            teacher = (f[d] @ teacher_w.t() + teacher_b) / t
+            # one random template per class and step: 4x cheaper than the full ensemble
+            tpl = torch.randint(data["imagenet"].shape[1], (data["imagenet"].shape[0],), generator=gen, device=dev)
+            cls = F.normalize(heads.text(data["imagenet"][torch.arange(len(tpl), device=dev), tpl]), dim=-1)
+            student = (scale * img[d] @ cls.t()) / t
+            kl = F.kl_div(student.log_softmax(-1), teacher.log_softmax(-1), log_target=True, reduction="batchmean")
+            loss = loss + cfg.distill_weight * kl * t * t
+        return loss
+
+    log = loop.run(loss_at)
     state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
     sha = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
     meta = {

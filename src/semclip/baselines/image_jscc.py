@@ -5,7 +5,6 @@ only, with MSE, over AWGN and MMSE-equalised Rayleigh, SNR uniform over the grid
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,16 +16,17 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from semclip.digest import json_digest
 from semclip._io import atomic_write, checkpoint_errors, load_weights
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
 from semclip.device import current as current_device, generator
+from semclip.distributed import Dist
 from semclip.errors import SemclipError
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
-from semclip.progress import progress
-from semclip.resume import load_partial, save_partial
+from semclip.training import LoopLog, TrainingLoop
 
 KIND = "semclip-image-jscc"
 
@@ -145,26 +145,18 @@ def train_image_jscc(
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
-    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(model.cfg), list(images.shape)]).encode()).hexdigest()[:16]
-    start = load_partial(partial, model, opt, key, sched, gen) if partial is not None else 0
+    key = json_digest([asdict(cfg), asdict(model.cfg), list(images.shape)])
+    loop = TrainingLoop(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", cfg.steps, model, opt, sched=sched, gen=gen,
+                        partial=partial, key=key, save_every=save_every, log=LoopLog(every=200, name="mse"), d=Dist(0, 1, dev))
     model.train()
-    log = []
-    with progress() as bar:
-        task = bar.add_task(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", total=cfg.steps, completed=start)
-        for step in range(start, cfg.steps):
-            x = images[torch.randint(images.shape[0], (cfg.batch_size,), generator=gen, device=dev)]
-            snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
-            rec, _ = model(x, snr, channels[step % len(channels)])
-            loss = nn.functional.mse_loss(rec, x)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            if step % 200 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "mse": loss.item()})
-            bar.update(task, advance=1)
-            if partial is not None and (step + 1) % save_every == 0 and step + 1 < cfg.steps:
-                save_partial(partial, model, opt, step + 1, key, sched, gen)
+
+    def loss_at(step: int) -> torch.Tensor:
+        x = images[torch.randint(images.shape[0], (cfg.batch_size,), generator=gen, device=dev)]
+        snr = cfg.snr_min_db + (cfg.snr_max_db - cfg.snr_min_db) * torch.rand(cfg.batch_size, 1, generator=gen, device=dev)
+        rec, _ = model(x, snr, channels[step % len(channels)])
+        return nn.functional.mse_loss(rec, x)
+
+    log = loop.run(loss_at)
     model.eval()
     return log
 

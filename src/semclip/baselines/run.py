@@ -30,7 +30,6 @@ run only redoes what is missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from semclip.digest import json_digest
 from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.backbones.base import Backbone
@@ -465,9 +465,8 @@ def run_baselines(
                 log(f"{method}: skipping {spec} (a digital receiver needs CSI)")
                 continue
             trained_on = image_jscc_train(ctx, method).cache_id if method in IMAGE_JSCC else None
-            key = hashlib.sha1(json.dumps(
-                [method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), trained_on, "v5"],
-                sort_keys=True, default=str).encode()).hexdigest()[:16]
+            key = json_digest([method, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg), trained_on,
+                               "v5"], sort_keys=True)
             todo.append((method, spec, cache / f"{method}-{spec.replace(':', '_')}-{key}.json"))
     to_run = [t for t in todo if not t[2].exists()]
     missing = {m for m, _, _ in to_run}

@@ -7,15 +7,13 @@ arithmetic changes."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
 
-import torch
 from pydantic import ValidationError
 
-from semclip._io import atomic_write_json, cache_dir, hash_tensor
+from semclip import digest
+from semclip._io import atomic_write_json, cache_dir
 from semclip.distributed import dist
 from semclip.results import Record
 
@@ -23,34 +21,9 @@ VERSION = "records-v3"  # v2: records carry n and ci95; v3: fades shared by ever
 
 
 def content_digest(*parts: object) -> str:
-    """SHA-256 over tensors (dtype, shape, bytes), modules (their state: names and tensors;
-    a prompt learner's frozen backbone by its fingerprint), dataclasses and JSON-able values."""
-    h = hashlib.sha256(VERSION.encode())
-    for p in parts:
-        _feed(h, p)
-    return h.hexdigest()
-
-
-def _feed(h, p: object) -> None:
-    if isinstance(p, torch.Tensor):
-        hash_tensor(h, p, "T")
-    elif isinstance(p, torch.nn.Module):
-        h.update(f"M|{type(p).__module__}.{type(p).__qualname__}|".encode())
-        backbone = p.__dict__.get("backbone")
-        if backbone is not None and hasattr(backbone, "fingerprint"):
-            h.update(backbone.fingerprint.encode())
-        for name, t in p.state_dict().items():
-            h.update(name.encode())
-            _feed(h, t)
-    elif is_dataclass(p) and not isinstance(p, type):
-        _feed(h, asdict(p))
-    elif isinstance(p, (list, tuple)):
-        h.update(b"[")
-        for q in p:
-            _feed(h, q)
-        h.update(b"]")
-    else:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    """The digest a sweep's records are kept under (``semclip.digest.content_digest`` salted
+    with ``VERSION``)."""
+    return digest.content_digest(*parts, salt=VERSION)
 
 
 def memo_records(kind: str, key: Sequence[object], compute: Callable[[], list[Record]]) -> list[Record]:

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.device import generator
+from semclip.distributed import Dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import UPDATE_KINDS, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, batch_plan, jscc_loss
-from semclip.progress import progress
+from semclip.training import LoopLog, TrainingLoop
 from semclip.provenance import AdaptedOn, Provenance, is_evaluation_split, leak_note
 
 ADAPT_MODES = ("transmitter", "both", "receiver")
@@ -155,21 +156,17 @@ def adapt_codec(codec: TokenJSCC, tokens: torch.Tensor, bank: torch.Tensor | Non
     bank = None if bank is None else bank.to(dev)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rows = replace(cfg.loss, batch_size=cfg.batch_size, k_sampling="row")  # each row its own SNR and k, as in training
-    log = []
+    what = f"adapting the codec ({cfg.mode}) on {learned_from(cfg.mode, len(tokens))}"
+    loop = TrainingLoop(what, cfg.steps, codec, opt, log=LoopLog(every=50), d=Dist(0, 1, dev))
     codec.train()
-    with progress() as bar:
-        task = bar.add_task(f"adapting the codec ({cfg.mode}) on {learned_from(cfg.mode, len(tokens))}", total=cfg.steps)
-        for step in range(cfg.steps):
-            idx, snr, k, _ = batch_plan(rows, ks, gen, tokens.shape[0])
-            clean = tokens[idx]
-            decoded, _ = codec(clean, snr, channels[step % len(channels)], k)
-            loss = jscc_loss(decoded, clean, bank, cfg.loss)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step % 50 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "loss": loss.item()})
-            bar.update(task, advance=1)
+
+    def loss_at(step: int) -> torch.Tensor:
+        idx, snr, k, _ = batch_plan(rows, ks, gen, tokens.shape[0])
+        clean = tokens[idx]
+        decoded, _ = codec(clean, snr, channels[step % len(channels)], k)
+        return jscc_loss(decoded, clean, bank, cfg.loss)
+
+    log = loop.run(loss_at)
     codec.eval()
     for p in codec.parameters():
         p.requires_grad_(False)

@@ -15,8 +15,6 @@ The defaults (both geometry terms on) were chosen by leaving one domain of the c
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semclip.digest import json_digest
 from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
 from semclip.tokens.store import TokenStore
@@ -31,8 +30,7 @@ from semclip.device import generator
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
-from semclip.progress import progress
-from semclip.resume import load_partial, save_partial
+from semclip.training import TrainingLoop
 
 
 @dataclass
@@ -169,31 +167,21 @@ def train_jscc(
     bank = None if bank is None else bank.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
-    key = hashlib.sha1(json.dumps([asdict(cfg), asdict(model.cfg), list(tokens.shape), d.world]).encode()).hexdigest()[:16]
-    start = load_partial(partial, model, opt, key, sched, gen) if partial is not None else 0
-    step_fn, opt = d.prepare(_Step(model), opt)
+    key = json_digest([asdict(cfg), asdict(model.cfg), list(tokens.shape), d.world])
+    what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
+    loop = TrainingLoop(what, cfg.steps, model, opt, sched=sched, gen=gen, partial=partial, key=key, save_every=save_every, d=d)
+    step_fn = loop.prepare(_Step(model))
     model.train()
-    log = []
-    with progress(disable=not d.is_main) as bar:
-        what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
-        task = bar.add_task(what, total=cfg.steps, completed=start)
-        for step in range(start, cfg.steps):
-            idx, snr, k, images = batch_plan(cfg, ks, gen, tokens.shape[0])
-            batch = tokens[idx].to(dev)  # a store reads only these rows (on the host), a tensor is already here
-            lo, hi = d.shard(0, len(idx))
-            clean = batch[lo:hi]
-            channel = channels[step % len(channels)]
-            decoded = step_fn(clean, snr, k, lo, channel)
-            loss = jscc_loss(decoded, clean, bank, cfg, batch if images is idx else tokens[images].to(dev))
-            opt.zero_grad()
-            d.backward(loss)
-            opt.step()
-            sched.step()
-            if step % 100 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "loss": loss.item()})
-            bar.update(task, advance=1)
-            if partial is not None and (step + 1) % save_every == 0 and step + 1 < cfg.steps and d.is_main:
-                save_partial(partial, model, opt, step + 1, key, sched, gen)
+
+    def loss_at(step: int) -> torch.Tensor:
+        idx, snr, k, images = batch_plan(cfg, ks, gen, tokens.shape[0])
+        batch = tokens[idx].to(dev)  # a store reads only these rows (on the host), a tensor is already here
+        lo, hi = d.shard(0, len(idx))
+        clean = batch[lo:hi]
+        decoded = step_fn(clean, snr, k, lo, channels[step % len(channels)])
+        return jscc_loss(decoded, clean, bank, cfg, batch if images is idx else tokens[images].to(dev))
+
+    log = loop.run(loss_at)
     d.check_agree(model.parameters(), "the codec")
     model.eval()
     return log

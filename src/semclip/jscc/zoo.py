@@ -9,7 +9,6 @@ class list), and its provenance records what it saw.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from semclip.digest import json_digest
 from semclip import artefacts
 from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
@@ -75,7 +75,7 @@ def text_embeddings(backbone: Backbone, texts: list[str]) -> torch.Tensor:
 
     from semclip._io import atomic_write
 
-    key = hashlib.sha1(json.dumps([backbone.fingerprint, texts]).encode()).hexdigest()[:16]
+    key = json_digest([backbone.fingerprint, texts])
     path = cache_dir() / "text" / f"bank-{len(texts)}-{key}.safetensors"
     if path.exists():
         return load_file(str(path))["embeddings"]

@@ -10,8 +10,6 @@ and optimiser state) is written every ``save_every`` steps, so a killed run resu
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,16 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semclip.digest import json_digest
 from semclip.channels.registry import create_channel
 from semclip.device import autocast, generator, precision
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
-from semclip.progress import progress
 from semclip.prompts.base import ENSEMBLE_CENTRE, PromptLearner
 from semclip.prompts.checkpoint import save_prompts
 from semclip.provenance import Provenance
-from semclip.resume import load_partial, partial_path, save_partial
+from semclip.resume import partial_path
+from semclip.training import LoopLog, TrainingLoop
 
 
 @dataclass
@@ -161,46 +160,37 @@ def train_prompts(
         d.barrier()
         return {"log": log, "resumed_from": 0}
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    key = hashlib.sha1(
-        json.dumps([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())]).encode()
-    ).hexdigest()[:16]
+    key = json_digest([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())])
     partial = partial_path(out)
     ensemble = PromptEnsemble(params, cfg.steps, learner.cfg.ensemble).to(dev) if learner.cfg.ensemble > 0 else None
     saved = learner if ensemble is None else nn.ModuleDict({"learner": learner, "ensemble": ensemble})
-    start = load_partial(partial, saved, opt, key)
     n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
-    step_fn, opt = d.prepare(_Step(learner), opt)
+    what = f"training {learner.name} prompts on {dev}" + (f" ({d.world} processes)" if d.world > 1 else "")
+    loop = TrainingLoop(what, cfg.steps, saved, opt, partial=partial, key=key, save_every=cfg.save_every,
+                        log=LoopLog(every=25, digits=4, show_loss=True), d=d)
+    step_fn = loop.prepare(_Step(learner))
     learner.train()
     lo, hi = d.shard(0, cfg.batch_size)
-    with progress(disable=not d.is_main) as bar:
-        what = f"training {learner.name} prompts on {dev}" + (f" ({d.world} processes)" if d.world > 1 else "")
-        task = bar.add_task(what, total=cfg.steps, completed=start)
-        for step in range(start, cfg.steps):
-            gen = generator(cfg.seed * 1_000_003 + step, dev)
-            idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
-            levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen, device=dev).float()
-            snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen, device=dev)]
-            channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
-            with torch.no_grad():
-                decoded, rx = jscc(tokens[idx], snr, channel)
-            received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
-            snr_rx = rx.rx_snr_db[lo:hi]
-            with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
-                logits, text, image = step_fn(received, snr_rx, classes)
-            logits, text, image = logits.float(), text.float(), image.float()
-            loss = F.cross_entropy(logits, labels[idx[lo:hi]]) + regularisers(learner, received, snr_rx, classes, logits, text, image)
-            for g in opt.param_groups:  # cosine decay, a pure function of the step (resumable)
-                g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            opt.zero_grad()
-            d.backward(loss)
-            opt.step()
-            if ensemble is not None:
-                ensemble.add(step)
-            if step % 25 == 0 or step == cfg.steps - 1:
-                log.append({"step": step, "loss": round(loss.item(), 4)})
-            bar.update(task, advance=1, description=f"{what} (loss {loss.item():.3f})")
-            if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps and d.is_main:
-                save_partial(partial, saved, opt, step + 1, key)
+
+    def loss_at(step: int) -> torch.Tensor:
+        gen = generator(cfg.seed * 1_000_003 + step, dev)
+        idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+        levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen, device=dev).float()
+        snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen, device=dev)]
+        channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
+        with torch.no_grad():
+            decoded, rx = jscc(tokens[idx], snr, channel)
+        received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
+        snr_rx = rx.rx_snr_db[lo:hi]
+        with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
+            logits, text, image = step_fn(received, snr_rx, classes)
+        logits, text, image = logits.float(), text.float(), image.float()
+        return F.cross_entropy(logits, labels[idx[lo:hi]]) + regularisers(learner, received, snr_rx, classes, logits, text, image)
+
+    def cosine(step: int) -> float:  # cosine decay, a pure function of the step (resumable)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+
+    log = loop.run(loss_at, lr_at=cosine, after_step=None if ensemble is None else ensemble.add)
     if ensemble is not None:
         ensemble.apply()
     d.check_agree(params, f"the {learner.name} prompts")
@@ -209,4 +199,4 @@ def train_prompts(
         save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world}, provenance)
         partial.unlink(missing_ok=True)
     d.barrier()
-    return {"log": log, "resumed_from": start}
+    return {"log": log, "resumed_from": loop.start}

@@ -1,0 +1,63 @@
+"""The one training loop (semclip.training): a killed run goes on from its last partial
+checkpoint and ends with the weights, schedule and generator of an uninterrupted one, for a
+trainer with a stepped schedule and one with a learning rate that is a function of the
+step; the log follows its settings."""
+
+import pytest
+import torch
+
+from semclip import resume, training
+from semclip.digest import content_digest, json_digest
+from semclip.distributed import Dist
+from semclip.training import LoopLog, TrainingLoop
+
+
+def _run(partial=None, lr_at=None, steps=10):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = None if lr_at else torch.optim.lr_scheduler.OneCycleLR(opt, 1e-2, total_steps=steps, pct_start=0.2)
+    gen = torch.Generator().manual_seed(1)
+    loop = TrainingLoop("toy", steps, model, opt, sched=sched, gen=gen, partial=partial, key="k1", save_every=3,
+                        log=LoopLog(every=4, name="mse", digits=3), d=Dist(0, 1, torch.device("cpu")))
+
+    def loss_at(step):
+        x = torch.randn(8, 4, generator=gen)
+        return (model(x) - x[:, :2]).pow(2).mean()
+
+    return model, loop, loop.run(loss_at, lr_at=lr_at)
+
+
+@pytest.mark.parametrize("lr_at", [None, lambda step: 1e-2 / (1 + step)])
+def test_a_killed_loop_resumes_to_the_same_weights(tmp_path, monkeypatch, lr_at):
+    whole, _, log = _run(lr_at=lr_at)
+    assert [row["step"] for row in log] == [0, 4, 8, 9] and all(len(str(row["mse"])) <= 5 for row in log)
+    partial = tmp_path / "toy.partial.safetensors"
+    saves = []
+
+    def save_then_die(*args, **kwargs):
+        resume.save_partial(*args, **kwargs)
+        saves.append(args[3])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # killed right after the save at step 6
+
+    monkeypatch.setattr(training, "save_partial", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _run(partial, lr_at)
+    assert saves == [3, 6]
+    resumed, loop, _ = _run(partial, lr_at)
+    assert loop.start == 6
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_digests_are_stable_and_name_their_content():
+    # the expression every cache key was built with before the helper: names of shipped files depend on it
+    import hashlib
+    import json
+
+    recipe = {"b": 1, "a": [1.5, "x"]}
+    assert json_digest(recipe, 12, sort_keys=True) == hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    assert json_digest(recipe) != json_digest({**recipe, "b": 2})
+    t = torch.arange(4.0)
+    assert content_digest(t, salt="v1") == content_digest(t.clone(), salt="v1") != content_digest(t, salt="v2")
