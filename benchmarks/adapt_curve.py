@@ -36,7 +36,7 @@ from semclip.backbones.registry import create_backbone
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.baselines.adaptation import select_mcs
 from semclip.baselines.digital import BlockPlan, DigitalLink
-from semclip.baselines.run import BaselineConfig
+from semclip.baselines.common import BaselineConfig
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens

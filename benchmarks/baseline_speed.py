@@ -28,7 +28,9 @@ from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_chan
 from semclip.baselines.image_jscc import ImageJSCC, auto_config
 from semclip.baselines.quantize import TokenQuantizer
 from semclip.baselines.receiver import ImageReceiver
-from semclip.baselines.run import BaselineConfig, Context, JpegSource, jpeg_ldpc_outcome, run_capacity, run_image_jscc
+from semclip.baselines.common import BASELINES, BaselineConfig, Context
+from semclip.baselines.jpeg_source import JpegSource
+from semclip.baselines.methods.image_jpeg_ldpc import jpeg_ldpc_outcome
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
@@ -108,10 +110,11 @@ def main() -> None:
     _, t_warm = timed(lambda: jpeg_ldpc_outcome(src, link, awgn, 10.0, cfg.batch_size))  # tokens cached
     rows["image_jpeg_ldpc_images_per_s_first_point"] = n / t_cold
     rows["image_jpeg_ldpc_images_per_s_cached_receiver"] = n / t_warm
-    _, t_cap = timed(lambda: run_capacity(ctx, cfg, "awgn", [10.0], src, lambda: None))
+    _, t_cap = timed(lambda: BASELINES.create("image-capacity").run(ctx, cfg, "awgn", [10.0], receiver, lambda: None))
     rows["image_capacity_images_per_s"] = n / t_cap
-    model = ImageJSCC(auto_config(ctx.images[0])).eval()  # untrained: the speed is the same
-    _, t_jscc = timed(lambda: run_image_jscc(ctx, cfg, "awgn", [10.0], model, receiver, lambda: None))
+    image_jscc = BASELINES.create("image-jscc")
+    image_jscc.model = ImageJSCC(auto_config(ctx.images[0])).eval()  # untrained: the speed is the same
+    _, t_jscc = timed(lambda: image_jscc.run(ctx, cfg, "awgn", [10.0], receiver, lambda: None))
     rows["image_jscc_images_per_s"] = n / t_jscc
     q = TokenQuantizer(train_tokens, 1)
     tlink = DigitalLink(BlockPlan.for_payload(q.payload_bits, MCS.parse("qpsk:1/2")))

@@ -14,7 +14,8 @@ import torch
 def main(clip: str, images: str, out: str) -> None:
     from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
-    from semclip.baselines.run import BASELINES, BaselineConfig, Context, run_baselines
+    from semclip.baselines.common import BASELINES, BaselineConfig, Context
+    from semclip.baselines.run import run_baselines
     from semclip.data.registry import create_dataset
     from semclip.tokens.cache import dataset_tokens
     from semclip.baselines.quantize import TokenQuantizer
@@ -46,7 +47,7 @@ def main(clip: str, images: str, out: str) -> None:
     cfg = BaselineConfig(limit=len(data), budget=300, mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1],
                          image_jscc_train=ImageJSCCTrainConfig(steps=3, batch_size=4))
     records += run_baselines(ctx, cfg, ["awgn", "rayleigh"], snrs, log=lambda *a: None)
-    assert {r.method for r in records} >= set(BASELINES)
+    assert {r.method for r in records} >= set(BASELINES.names())
     if d.is_main:
         Path(out).write_text(json.dumps([r.model_dump() for r in records], indent=1))
     d.barrier()

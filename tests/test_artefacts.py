@@ -65,7 +65,7 @@ def test_cache_then_shipped_then_trained(shipped_dir, isolated_cache):
 
 def _tiny_demo(tiny_clip_dir, image_folder, tmp_path, **kw):
     from semclip.app.demo import DemoConfig
-    from semclip.baselines.run import BaselineConfig
+    from semclip.baselines.common import BaselineConfig
     from semclip.jscc.train import JSCCTrainConfig
     from semclip.prompts.train import PromptTrainConfig
 
@@ -139,7 +139,7 @@ def test_the_default_main_job_finds_every_part_shipped():
     from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import auto_config
     from semclip.baselines.quantize import quantizer_name
-    from semclip.baselines.run import image_jscc_name
+    from semclip.baselines.methods.image_jscc import image_jscc_name
     from semclip.data.registry import create_dataset
     from semclip.eval.protocols import prompts_name
     from semclip.jscc.zoo import adapted_name, codec_configs, codec_name, codec_recipe, linear_name

@@ -15,7 +15,10 @@ from semclip.baselines.digital import CRC_BITS, MAX_K, MCS, BlockPlan, DigitalLi
 from semclip.baselines.image_jscc import ImageJSCC, ImageJSCCConfig, auto_config, load_image_jscc, save_image_jscc
 from semclip.baselines.jpeg import QUALITIES, JpegImage, decode, default_sides, frame, known_header, receive, sent_size, unframe
 from semclip.baselines.quantize import TokenQuantizer
-from semclip.baselines.run import JPEG_FRAMING, BaselineConfig, Context, JpegSource, best_over_mcs, jpeg_ldpc_outcome, Outcome
+from semclip.baselines.common import BaselineConfig, Context, Outcome, best_over_mcs
+from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
+from semclip.baselines.jpeg_source import JpegSource
+from semclip.baselines.methods.image_jpeg_ldpc import jpeg_ldpc_outcome
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 from semclip.stats import unpack_outcomes
@@ -256,7 +259,7 @@ def test_capacity_and_outage_bounds_by_hand():
     import math
 
     from semclip.baselines.receiver import ImageReceiver
-    from semclip.baselines.run import JpegSource, run_capacity, run_outage
+    from semclip.baselines.common import BASELINES
     from semclip.channels.rayleigh import common_gains
 
     class Receiver(ImageReceiver):  # the arithmetic is the test here, not the backbone
@@ -274,20 +277,21 @@ def test_capacity_and_outage_bounds_by_hand():
     receiver = Receiver()
     src = JpegSource(ctx, receiver)
     cfg = BaselineConfig(budget=300)
-    recs = run_capacity(ctx, cfg, "awgn", [10.0, -10.0], src, lambda: None)
+    capacity, outage = BASELINES.create("image-capacity"), BASELINES.create("image-outage")
+    recs = capacity.run(ctx, cfg, "awgn", [10.0, -10.0], receiver, lambda: None)
     c = 3.4594316186372973  # log2(11)
     fits = [j.choose(300 * c / 8 - 4) for j in src.jpegs]
     assert all(fits) and [r.channel_uses_per_image for r in recs] == [300.0, 300.0]
     assert "fit no JPEG 1.000" in recs[1].detail and recs[0].value == 1.0 and recs[0].receiver is None
-    assert run_outage(ctx, cfg, "awgn", [10.0], src, lambda: None)[0].value == recs[0].value  # AWGN: the same bound
+    assert outage.run(ctx, cfg, "awgn", [10.0], receiver, lambda: None)[0].value == recs[0].value  # AWGN: the same bound
     # Rayleigh at 5 dB: which images the outage bound loses, by hand
     snr = 5.0
     rate = math.log2(1 - 10 ** (snr / 10) * math.log(0.9))
     inst = torch.log2(1 + common_gains(0, snr, 3).abs().pow(2).reshape(-1).cpu() * 10 ** (snr / 10))
     expect_lost = sum(1 for i, j in enumerate(src.jpegs) if inst[i] < rate or j.choose(300 * rate / 8 - 4) is None)
-    out = run_outage(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
+    out = outage.run(ctx, cfg, "rayleigh", [snr], receiver, lambda: None)[0]
     assert f"fixed rate {rate:.3f}" in out.detail and f"images lost {expect_lost / 3:.3f}" in out.detail
-    cap = run_capacity(ctx, cfg, "rayleigh", [snr], src, lambda: None)[0]
+    cap = capacity.run(ctx, cfg, "rayleigh", [snr], receiver, lambda: None)[0]
     assert cap.receiver == "csit" and out.receiver is None and out.channel_uses_per_image == 300.0
 
 
@@ -323,7 +327,8 @@ def test_config_validation():
 def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, isolated_cache):
     from semclip.backbones.registry import create_backbone
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
-    from semclip.baselines.run import BASELINES, run_baselines
+    from semclip.baselines.common import BASELINES
+    from semclip.baselines.run import run_baselines
     from semclip.data.registry import create_dataset
 
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
@@ -334,7 +339,7 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
                          image_jscc_train=ImageJSCCTrainConfig(steps=5, batch_size=4))
     recs = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)
     assert {(r.method, r.channel, r.snr_db) for r in recs} == {
-        (m, c, s) for m in BASELINES for c in ("awgn", "rayleigh") for s in (0.0, 20.0)}
+        (m, c, s) for m in BASELINES.names() for c in ("awgn", "rayleigh") for s in (0.0, 20.0)}
     for r in recs:
         assert 0 <= r.value <= 1 and r.n_images == 6 and r.detail
         assert unpack_outcomes(r.outcomes, 6).mean() == pytest.approx(r.value)  # per image, for paired comparisons
@@ -385,12 +390,14 @@ def test_default_link_adaptation_never_reads_the_test_labels(tiny_clip_dir, tmp_
     made: the digital baselines' choices (MCS, JPEG side and quality, bit width) are the same
     whatever the labels say, and only the accuracy changes. The oracle reads them for every
     candidate, and says it is one."""
-    import semclip.baselines.run as run_module
+    from semclip.baselines import jpeg_source
+    from semclip.baselines.methods import token_digital
     from semclip.backbones.registry import create_backbone
     from semclip.baselines.run import run_baselines
 
     scored = []  # every read of the labels goes through correct()
-    monkeypatch.setattr(run_module, "correct", lambda pred, labels: scored.append(1) or correct(pred, labels))
+    for module in (jpeg_source, token_digital):
+        monkeypatch.setattr(module, "correct", lambda pred, labels: scored.append(1) or correct(pred, labels))
 
     backbone = create_backbone(f"hf-clip:{tiny_clip_dir}")
     cfg = BaselineConfig(methods=["image-jpeg-ldpc", "token-digital"], limit=6, budget=300,

@@ -66,9 +66,10 @@ def test_quick_keeps_smaller_sizes_and_fills_the_rest():
 def test_list():
     r = run("list")
     assert r.returncode == 0
-    assert "pocketclip" in r.stdout and "rayleigh:decoder" in r.stdout and "fashion-mnist" in r.stdout
-    assert "tapl:no-snr" in r.stdout and "clipart" in r.stdout
+    assert "pocketclip" in r.stdout and "rayleigh[:mmse|zf|decoder|none]" in r.stdout and "fashion-mnist" in r.stdout
+    assert "tapl[:no-snr|" in r.stdout and "clipart" in r.stdout and "Rayleigh block fading" in r.stdout  # each with its doc
     assert "image-jpeg-ldpc" in r.stdout and "64qam:2/3" in r.stdout
+    assert run("list", "channels").stdout.split()[0] == "channels"
 
 
 def test_help_mentions_the_main_options():

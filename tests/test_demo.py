@@ -3,7 +3,7 @@
 import pytest
 
 from semclip.app.demo import DemoConfig
-from semclip.baselines.run import BaselineConfig
+from semclip.baselines.common import BaselineConfig
 from semclip.jscc.zoo import codec_recipe
 from semclip.errors import SemclipError
 

@@ -19,7 +19,7 @@ import semclip
 
 ROOT = Path(semclip.__file__).parent
 GROUND = ("errors", "_io", "progress", "stopwatch", "resume", "stats", "results", "provenance", "artefacts", "device",
-          "distributed", "digest", "training")
+          "distributed", "digest", "training", "registry")
 ORDER = ["ground", "data", "backbones", "tokens", "channels", "tasks", "jscc", "prompts", "baselines", "eval", "app"]
 
 

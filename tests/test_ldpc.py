@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
-from semclip.baselines.run import BaselineConfig
+from semclip.baselines.common import BaselineConfig
 from semclip.channels.registry import create_channel
 from semclip.errors import SemclipError
 

@@ -21,8 +21,8 @@ class Record(BaseModel):
     method: str
     task: str = "zero-shot-classification"
     split: str = "all"
-    channel: Literal["none", "awgn", "rayleigh"]
-    csi: Literal["mmse", "zf", "decoder", "none"] | None = None  # Rayleigh: the channel's CSI mode; None otherwise
+    channel: str  # "none" (clean), "awgn", "rayleigh", or any registered channel's name
+    csi: str | None = None  # a fading channel's CSI mode ("mmse", "zf", "decoder", "none"); None otherwise
     # how the method's own receiver used that channel, where it differs from the mode's name: the
     # digital chains equalise by zero forcing ("zf"), the capacity bound adapts its rate to h ("csit")
     receiver: Literal["mmse", "zf", "decoder", "none", "csit"] | None = None

@@ -135,7 +135,7 @@ def demo(
         sizes = quick_sizes(locals(), demo_defaults())
         test_limit, baseline_limit, view_limit = (sizes[k] for k in QUICK)
     from semclip.baselines.image_jscc import ImageJSCCTrainConfig
-    from semclip.baselines.run import BaselineConfig
+    from semclip.baselines.common import BaselineConfig
     from semclip.app.demo import DemoConfig, run_demo
     from semclip.jscc.adapt import AdaptConfig
     from semclip.eval.table import rich_table
@@ -393,7 +393,8 @@ def datasets(
     from rich.markup import escape
     from rich.table import Table
 
-    from semclip.data.registry import NAMES, catalog
+    from semclip.data.base import DATASETS
+    from semclip.data.registry import SYNTAX, catalog
 
     table = Table(title=escape("datasets: name[:split][@root]; hf:<id or folder>[:split] and folder:/path read any other"))
     for col in ("name", "dataset", "splits", "looks for", "found", "how to obtain"):
@@ -401,8 +402,11 @@ def datasets(
     for r in catalog(root):
         table.add_row(r.name, r.title, r.splits, escape(r.looks_for), "[green]yes[/]" if r.found else "[red]no[/]", escape(r.obtain))
     console.print(table)
-    for name in ("hf", "folder", "a+b"):
-        console.print(f"[bold]{name}[/]: {NAMES[name]}")
+    for name in ("hf", "folder"):
+        entry, _ = DATASETS.entry(name)
+        console.print(f"[bold]{escape(entry.usage)}[/]: {entry.doc}")
+    for usage, doc in SYNTAX.items():
+        console.print(f"[bold]{usage}[/]: {doc}")
 
 
 @config_app.command("show")
@@ -419,27 +423,29 @@ def config_show(
 
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="backbones, channels, datasets, learners, baselines or mcs")] = "all") -> None:
-    """List the registered backbones, channels, datasets, prompt learners, baselines and the MCS table."""
-    from semclip.backbones.registry import list_backbones
-    from semclip.channels.registry import list_channels
-    from semclip.baselines.digital import DEFAULT_MCS
-    from semclip.baselines.run import BASELINES
-    from semclip.data.registry import list_datasets
-    from semclip.prompts.registry import list_learners
+    """List the registered backbones, channels, datasets, prompt learners and baselines, one
+    line each (as written, then what it is), and the MCS table."""
+    from rich.markup import escape
 
-    tables = {
-        "backbones": list_backbones(),
-        "channels": list_channels(),
-        "datasets": list(list_datasets()),
-        "learners": list_learners(),
-        "baselines": list(BASELINES),
-        "mcs": list(DEFAULT_MCS),
-    }
-    if what != "all" and what not in tables:
-        raise SemclipError(f"unknown list {what!r}; choose one of {sorted(tables)} or all")
-    for name, items in tables.items():
+    from semclip.backbones.base import BACKBONES
+    from semclip.baselines.common import BASELINES
+    from semclip.baselines.digital import DEFAULT_MCS
+    from semclip.channels.base import CHANNELS
+    from semclip.data.registry import list_datasets
+    from semclip.prompts.base import LEARNERS
+
+    docs = {"backbones": BACKBONES.docs(), "channels": CHANNELS.docs(), "datasets": list_datasets(), "learners": LEARNERS.docs(),
+            "baselines": BASELINES.docs()}
+    if what != "all" and what not in (*docs, "mcs"):
+        raise SemclipError(f"unknown list {what!r}; choose one of {sorted((*docs, 'mcs'))} or all")
+    for name, entries in docs.items():
         if what in ("all", name):
-            console.print(f"[bold]{name}[/]: " + ", ".join(items))
+            console.print(f"[bold]{name}[/]")
+            width = max(map(len, entries))
+            for usage, doc in entries.items():
+                console.print(f"  {escape(usage.ljust(width))}  {escape(doc)}", highlight=False)
+    if what in ("all", "mcs"):
+        console.print("[bold]mcs[/]: " + ", ".join(DEFAULT_MCS))
 
 
 @pocket_app.command("train")

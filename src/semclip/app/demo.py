@@ -21,7 +21,9 @@ from semclip.baselines import probe_store
 from semclip.baselines.quantize import TokenQuantizer, fitted_quantizer
 from semclip.baselines.digital import BlockPlan
 from semclip.baselines.receiver import ImageReceiver
-from semclip.baselines.run import BaselineConfig, Context, image_codec_provenance, run_baselines
+from semclip.baselines.common import BaselineConfig, Context
+from semclip.baselines.methods.image_jscc import image_codec_provenance
+from semclip.baselines.run import run_baselines
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
@@ -480,7 +482,7 @@ def jpeg_floor(cfg: DemoConfig, test) -> dict:
     """Mean channel uses of each baseline test image's smallest JPEG (smallest side,
     quality 1) at the most efficient MCS."""
     from semclip.baselines.jpeg import JpegImage, default_sides
-    from semclip.baselines.run import min_jpeg_channel_uses, smallest_jpeg_bits
+    from semclip.baselines.jpeg_source import min_jpeg_channel_uses, smallest_jpeg_bits
     from semclip.channels.base import Channel
 
     n = min(cfg.baselines.limit or len(test), len(test))

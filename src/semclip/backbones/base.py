@@ -23,6 +23,7 @@ from torch import nn
 from semclip._io import hash_tensor
 from semclip.data.base import flatten_alpha
 from semclip.errors import SemclipError
+from semclip.registry import Registry
 
 
 @lru_cache(maxsize=8)
@@ -177,14 +178,13 @@ class Backbone(nn.Module, ABC):
         return F.normalize(x, dim=-1)
 
 
-_REGISTRY: dict[str, Callable[..., Backbone]] = {}
+# every backbone family, by name (``semclip.registry``): each registers itself in its own file
+BACKBONES: Registry[Backbone] = Registry(
+    "backbone", builtins=("semclip.backbones.pocketclip", "semclip.backbones.hf_clip"),
+    hint="; hf-clip takes a hub id or folder: hf-clip:openai/clip-vit-base-patch32")
 
 
-def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
-    """Decorator: make a backbone factory available by name."""
-
-    def wrap(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
+def register_backbone(name: str, doc: str = "", arg: str = "") -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Decorator: make a backbone factory ``factory(arg: str) -> Backbone`` available by
+    name (``BACKBONES.register``)."""
+    return BACKBONES.register(name, doc or f"the {name} backbone", arg)

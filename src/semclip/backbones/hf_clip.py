@@ -89,7 +89,7 @@ class HFCLIP(Backbone):
         return self._normalize(self.model.text_projection(pooled))
 
 
-@register_backbone("hf-clip")
+@register_backbone("hf-clip", "any Hugging Face CLIP checkpoint, by hub id or local folder", arg="<hub id or folder>")
 def _hf_clip(source: str = "") -> HFCLIP:
     if not source:
         raise SemclipError("hf-clip needs a hub id or folder, e.g. hf-clip:openai/clip-vit-base-patch32")

@@ -130,7 +130,8 @@ def load_heads(path: str | Path) -> PocketHeads:
     return heads
 
 
-@register_backbone("pocketclip")
+@register_backbone("pocketclip", "PocketCLIP, the offline default (packaged heads, or pocketclip:/path/to/heads.safetensors)",
+                   arg="<heads file>")
 def _pocketclip(arg: str = "") -> PocketCLIP:
     """``pocketclip`` (packaged heads) or ``pocketclip:/path/to/heads.safetensors``."""
     return PocketCLIP(heads_path=arg or DEFAULT_HEADS)

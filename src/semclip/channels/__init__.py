@@ -7,16 +7,18 @@ never scaled to the measured signal power.
 """
 
 from semclip.channels.awgn import AWGN
-from semclip.channels.base import Channel, ChannelOutput, as_snr_tensor, power_normalize, snr_to_noise_var
+from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, power_normalize, snr_to_noise_var
 from semclip.channels.rayleigh import RayleighBlockFading
 from semclip.channels.registry import create_channel, list_channels
 
 __all__ = [
     "AWGN",
+    "CHANNELS",
     "Channel",
     "ChannelOutput",
     "RayleighBlockFading",
     "as_snr_tensor",
+    "complex_noise",
     "create_channel",
     "list_channels",
     "power_normalize",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from semclip.channels.base import Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.errors import SemclipError
 
 
 class AWGN(Channel):
@@ -17,3 +18,10 @@ class AWGN(Channel):
         snr = as_snr_tensor(snr_db, x.shape[0], x.device)
         var = snr_to_noise_var(snr)
         return ChannelOutput(x + complex_noise(x.shape, var, self.generator), None, var, snr)
+
+
+@CHANNELS.register("awgn", "additive white Gaussian noise, y = x + n")
+def _awgn(arg: str = "", generator: torch.Generator | None = None) -> AWGN:
+    if arg:
+        raise SemclipError(f"unknown channel 'awgn:{arg}': awgn takes no argument")
+    return AWGN(generator)

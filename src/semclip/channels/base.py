@@ -11,6 +11,10 @@ import torch
 from torch import nn
 
 from semclip.errors import SemclipError
+from semclip.registry import Registry
+
+# every channel family, by name (``semclip.registry``): each registers itself in its own file
+CHANNELS: Registry[Channel] = Registry("channel", builtins=("semclip.channels.awgn", "semclip.channels.rayleigh"))
 
 SNR_RANGE_DB = (-50.0, 100.0)  # outside this, a request is almost surely a mistake
 
@@ -73,8 +77,23 @@ class Channel(nn.Module):
     """Base class: ``forward(x [B, k] complex, snr_db [B, 1]) -> ChannelOutput``."""
 
     name = "channel"
+    csi: str | None = None  # what the receiver knows of a fading channel (its CSI mode); None without fading
     gives_csi = False  # whether ChannelOutput.csi is filled for the decoder
     fading = False  # whether samples fade (and so can take common fades: ``gains``)
+
+    @property
+    def spec(self) -> str:
+        """The name it is made from again: ``awgn``, ``rayleigh:zf`` ..."""
+        return self.name if self.csi is None else f"{self.name}:{self.csi}"
+
+    @property
+    def codec_recipe(self) -> tuple[tuple[str, ...], bool]:
+        """Which channels a token codec serving this one is trained on, and whether its
+        decoder takes CSI. AWGN and equalised fading share one codec (trained on both); the
+        un-equalised modes need their own (the decoder must see h, or learn without it)."""
+        if self.csi in (None, "mmse"):
+            return ("awgn", "rayleigh"), False
+        return (self.spec,), self.csi == "decoder"
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         super().__init__()

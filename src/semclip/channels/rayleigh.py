@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import torch
 
-from semclip.channels.base import Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
 from semclip.errors import SemclipError
 
 CSI_MODES = ("mmse", "zf", "decoder", "none")
@@ -88,3 +88,9 @@ def common_gains(seed: int, snr_db: float, n: int, device: torch.device | None =
 
     gen = keyed_generator(seed, f"fading|{float(snr_db):g}", device)
     return complex_noise(torch.Size((n, 1)), torch.ones(n, 1, device=gen.device), gen)
+
+
+@CHANNELS.register("rayleigh", "Rayleigh block fading; the receiver's CSI: mmse (the default, equalised), zf, "
+                   "decoder (h given to the decoder) or none", arg="|".join(CSI_MODES))
+def _rayleigh(arg: str = "", generator: torch.Generator | None = None) -> RayleighBlockFading:
+    return RayleighBlockFading(arg or "mmse", generator)

@@ -1,23 +1,18 @@
-"""Channels by name: ``awgn``, ``rayleigh`` (MMSE), ``rayleigh:zf|decoder|none``."""
+"""Channels by name: ``awgn``, ``rayleigh`` (MMSE), ``rayleigh:zf|decoder|none``; each
+family registers itself on ``semclip.channels.base.CHANNELS`` in its own file."""
 
 from __future__ import annotations
 
 import torch
 
-from semclip.channels.awgn import AWGN
-from semclip.channels.base import Channel
-from semclip.channels.rayleigh import CSI_MODES, RayleighBlockFading
-from semclip.errors import SemclipError
+from semclip.channels.base import CHANNELS, Channel
 
 
 def list_channels() -> list[str]:
-    return ["awgn"] + ["rayleigh"] + [f"rayleigh:{m}" for m in CSI_MODES]
+    """Every family as written: ``awgn``, ``rayleigh[:mmse|zf|decoder|none]``."""
+    return CHANNELS.usages()
 
 
 def create_channel(spec: str, generator: torch.Generator | None = None) -> Channel:
-    family, _, arg = spec.partition(":")
-    if family == "awgn" and not arg:
-        return AWGN(generator)
-    if family == "rayleigh":
-        return RayleighBlockFading(arg or "mmse", generator)
-    raise SemclipError(f"unknown channel {spec!r}; choose one of {list_channels()}")
+    """The channel ``spec`` names, drawing its noise (and fades) from ``generator``."""
+    return CHANNELS.create(spec, generator=generator)

@@ -11,12 +11,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from semclip.errors import SemclipError
+from semclip.registry import Registry
 
 
 # what Pillow raises for a corrupt, truncated, non-image or decompression-bomb file
 IMAGE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
 # decoding is refused above this many pixels (read from the header, before a byte of pixels):
 # a few drawings are 15k x 15k, and a 12k x 12k PNG of 420 KB decodes to 0.5-1 GB, for a 128 px token
+# every dataset family, by name (``semclip.registry``): each registers itself in its own file
+DATASETS: Registry[LabelledImages] = Registry("dataset", builtins=tuple(f"semclip.data.{m}" for m in (
+    "fashion_mnist", "clipart_topics", "corpus", "image_folder", "hf", "benchmarks", "cifar")), hint="; see `semclip datasets`")
+
 MAX_PIXELS = 25_000_000
 
 

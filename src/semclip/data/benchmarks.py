@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from semclip.data.base import DATASETS
 from semclip.data.image_folder import class_folders, images_in
-from semclip.data.listed import ListedImages
+from semclip.data.listed import ListedImages, spread_limit
 from semclip.errors import SemclipError
 
 COOP_DATASETS_MD = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
@@ -247,3 +248,15 @@ def load_benchmark(key: str, split: str = "test", root: str | Path | None = None
     paths, labels, classes = READERS[b.reader](b, folder, split)
     _check_classes(b, split, paths, labels, classes)
     return ListedImages(f"{key}-{split}", folder, paths, labels, classes)
+
+
+def _register(key: str, b: Benchmark) -> None:
+    def make(arg: str = "", limit: int | None = None) -> ListedImages:
+        split, _, root = arg.partition("@")
+        return spread_limit(load_benchmark(key, split or "test", root or None), limit)
+
+    DATASETS.add(key, make, f"{b.title} ({'/'.join(b.splits)}), CoOp layout under $SEMCLIP_DATA", arg="split[@root]")
+
+
+for _key, _b in BENCHMARKS.items():
+    _register(_key, _b)

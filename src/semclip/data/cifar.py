@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from semclip.data.base import LabelledImages
+from semclip.data.base import DATASETS, LabelledImages
 from semclip.data.benchmarks import clean_classname, data_root
 from semclip.errors import SemclipError
 
@@ -66,3 +66,15 @@ class CIFAR(LabelledImages):
     @property
     def labels(self) -> np.ndarray:
         return self._labels
+
+
+def _register(key: str) -> None:
+    def make(arg: str = "", limit: int | None = None) -> CIFAR:
+        split, _, root = arg.partition("@")
+        return CIFAR(key, split or "test", root or None, limit)
+
+    DATASETS.add(key, make, f"{key.upper()} binary release under $SEMCLIP_DATA", arg="split[@root]")
+
+
+for _key in LAYOUT:
+    _register(_key)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from semclip.data.base import LabelledImages, load_image
+from semclip.data.base import DATASETS
 from semclip.data.captioned import CLIPART_DIR, clipart_caption, readable
 from semclip.errors import SemclipError
 
@@ -121,3 +122,9 @@ class ClipartTopics(LabelledImages):
 def test_hashes(root: str | Path = CLIPART_DIR) -> set[str]:
     """Content hashes of the test images: what PocketCLIP's head training must not see."""
     return {sha for _, _, sha in build(str(root))["test"]}
+
+
+@DATASETS.register("clipart", "Open Clip Art topics, 18 classes, test split (or clipart:train), from Debian's openclipart-png",
+                   arg="train|test")
+def _clipart(arg: str = "", limit: int | None = None) -> ClipartTopics:
+    return ClipartTopics(split=arg or "test", limit=limit)

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from semclip.data.base import LabelledImages, flatten_alpha
+from semclip.data.base import DATASETS
 from semclip.data.captioned import CLIPART_DIR, CaptionedImages, clipart, emoji
 from semclip.errors import SemclipError
 from semclip.progress import say
@@ -175,3 +176,13 @@ class TransmitterCorpus(LabelledImages):
             h.update(f"{data.name}:{data.keys[j]}|".encode())
         h.update(np.asarray(self.rows, dtype=np.int64).tobytes())
         return f"{self.name}-n{len(self)}-{h.hexdigest()[:12]}"
+
+
+@DATASETS.register("corpus", "the task-agnostic transmitter corpus: Open Clip Art minus the clipart test images, Noto emoji, "
+                   "N augmented views each (3); no class list", arg="<views>")
+def _corpus(arg: str = "", limit: int | None = None) -> TransmitterCorpus:
+    try:
+        views = int(arg or 3)
+    except ValueError:
+        raise SemclipError(f"corpus takes a number of views (corpus:3), not {arg!r}") from None
+    return TransmitterCorpus(views=views, limit=limit)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from semclip._io import atomic_write_bytes, cache_dir
 from semclip.data.base import LabelledImages
+from semclip.data.base import DATASETS
 from semclip.errors import SemclipError
 
 CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -100,3 +101,9 @@ class FashionMNIST(LabelledImages):
     @property
     def labels(self) -> np.ndarray:
         return self._labels
+
+
+@DATASETS.register("fashion-mnist", "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
+                   arg="train|test")
+def _fashion_mnist(arg: str = "", limit: int | None = None) -> FashionMNIST:
+    return FashionMNIST(split=arg or "test", limit=limit)

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from semclip.data.base import LabelledImages
+from semclip.data.base import DATASETS
 from semclip.data.benchmarks import clean_classname
 from semclip.errors import SemclipError
 
@@ -76,3 +77,12 @@ class HFImages(LabelledImages):
     @property
     def cache_id(self) -> str:
         return f"{self.name}-n{len(self)}-{self._fingerprint[:12]}"
+
+
+@DATASETS.register("hf", "a Hugging Face `datasets` image-classification set, by hub id or save_to_disk folder",
+                   arg="<hub id or folder>[:split]")
+def _hf(arg: str = "", limit: int | None = None) -> HFImages:
+    if not arg:
+        raise SemclipError("hf datasets need a path or id: hf:/path/to/root")
+    source, _, split = arg.rpartition(":") if ":" in arg else (arg, "", "test")
+    return HFImages(source, split or "test", limit)

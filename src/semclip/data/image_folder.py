@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semclip.data.listed import ListedImages
+from semclip.data.listed import ListedImages, spread_limit
+from semclip.data.base import DATASETS
 from semclip.errors import SemclipError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -40,3 +41,10 @@ class ImageFolder(ListedImages):
             paths += files
             labels += [c] * len(files)
         super().__init__(f"folder-{root.resolve().name}", root, paths, labels, [d.name.replace("_", " ") for d in dirs])
+
+
+@DATASETS.register("folder", "any root/<class>/<image> tree", arg="/path")
+def _folder(arg: str = "", limit: int | None = None) -> ListedImages:
+    if not arg:
+        raise SemclipError("folder datasets need a path: folder:/path/to/root")
+    return spread_limit(ImageFolder(arg), limit)

@@ -84,3 +84,11 @@ class SubsetImages(LabelledImages):
     def cache_id(self) -> str:
         h = hashlib.sha1(np.asarray(self.indices, dtype=np.int64).tobytes()).hexdigest()[:10]
         return f"{self.base.cache_id}-sub{len(self)}-{h}"
+
+
+def spread_limit(data: LabelledImages, limit: int | None) -> LabelledImages:
+    """``limit`` images spread evenly over the set: on-disk sets are stored class by class,
+    so the first N would hold only the first few classes."""
+    if limit is None or limit >= len(data):
+        return data
+    return SubsetImages(data, [i * len(data) // limit for i in range(limit)])

@@ -7,18 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from semclip.data.base import LabelledImages
+from semclip.data.base import DATASETS, LabelledImages
 from semclip.errors import SemclipError
 
-NAMES = {
-    "fashion-mnist": "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
-    "clipart": "Open Clip Art topics, 18 classes, test split (or clipart:train), from Debian's openclipart-png",
-    "corpus": "the task-agnostic transmitter corpus: all Open Clip Art minus the clipart test images, Noto emoji, "
-              "3 augmented views each (corpus:N for N views); no class list, no evaluation image",
-    "folder": "folder:/path: any root/<class>/<image> tree",
-    "hf": "hf:<hub id or save_to_disk folder>[:split]: a Hugging Face `datasets` image-classification set",
-    "a+b": "several datasets as one, e.g. corpus+fashion-mnist:train#10000 (#N: that part's image limit)",
-}
+# what is not one family: written here, listed beside the families
+SYNTAX = {"a+b": "several datasets as one, e.g. corpus+fashion-mnist:train#10000 (#N: that part's image limit)"}
 
 
 @dataclass
@@ -32,12 +25,8 @@ class CatalogEntry:
 
 
 def list_datasets() -> dict[str, str]:
-    from semclip.data.benchmarks import BENCHMARKS
-    from semclip.data.cifar import LAYOUT
-
-    suite = {k: f"{b.title} ({'/'.join(b.splits)}), CoOp layout under $SEMCLIP_DATA" for k, b in BENCHMARKS.items()}
-    suite |= {k: f"{k.upper()} binary release under $SEMCLIP_DATA" for k in LAYOUT}
-    return NAMES | suite
+    """usage -> one-line doc, for every family (``DATASETS``) and the join syntax."""
+    return DATASETS.docs() | SYNTAX
 
 
 def catalog(root: str | Path | None = None) -> list[CatalogEntry]:
@@ -94,50 +83,4 @@ def create_dataset(spec: str, limit: int | None = None) -> LabelledImages:
         if not (n.isascii() and n.isdigit()) or int(n) <= 0:  # isdigit alone takes '²', which int() refuses
             raise SemclipError(f"dataset limit after '#' must be a positive integer, not {n!r} (e.g. fashion-mnist:train#10000)")
         limit = int(n)
-    family, _, arg = spec.partition(":")
-    if family == "fashion-mnist":
-        from semclip.data.fashion_mnist import FashionMNIST
-
-        return FashionMNIST(split=arg or "test", limit=limit)
-    if family == "clipart":
-        from semclip.data.clipart_topics import ClipartTopics
-
-        return ClipartTopics(split=arg or "test", limit=limit)
-    if family == "corpus":
-        from semclip.data.corpus import TransmitterCorpus
-
-        try:
-            views = int(arg or 3)
-        except ValueError:
-            raise SemclipError(f"corpus takes a number of views (corpus:3), not {arg!r}") from None
-        return TransmitterCorpus(views=views, limit=limit)
-    if family in ("folder", "hf"):
-        if not arg:
-            raise SemclipError(f"{family} datasets need a path or id: {family}:/path/to/root")
-        if family == "hf":
-            from semclip.data.hf import HFImages
-
-            source, _, split = arg.rpartition(":") if ":" in arg else (arg, "", "test")
-            return HFImages(source, split or "test", limit)
-        from semclip.data.image_folder import ImageFolder
-
-        return _limited(ImageFolder(arg), limit)
-    from semclip.data.benchmarks import BENCHMARKS, load_benchmark
-    from semclip.data.cifar import CIFAR, LAYOUT
-
-    split, _, root = arg.partition("@")
-    if family in LAYOUT:
-        return CIFAR(family, split or "test", root or None, limit)
-    if family in BENCHMARKS:
-        return _limited(load_benchmark(family, split or "test", root or None), limit)
-    raise SemclipError(f"unknown dataset {spec!r}; choose one of {sorted(list_datasets())} (see `semclip datasets`)")
-
-
-def _limited(data: LabelledImages, limit: int | None) -> LabelledImages:
-    """``limit`` images spread evenly over the set: on-disk sets are stored class by class,
-    so the first N would hold only the first few classes."""
-    if limit is None or limit >= len(data):
-        return data
-    from semclip.data.listed import SubsetImages
-
-    return SubsetImages(data, [i * len(data) // limit for i in range(limit)])
+    return DATASETS.create(spec, limit=limit)

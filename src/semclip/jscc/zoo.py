@@ -23,6 +23,7 @@ from semclip import artefacts
 from semclip._io import cache_dir
 from semclip.backbones.base import Backbone
 from semclip.data.base import LabelledImages
+from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import Tokens, lazy_tokens, resolve_tokens
 from semclip.tokens.store import TokenStore
@@ -96,13 +97,8 @@ def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenan
 
 
 def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
-    """Which channels a codec serving ``channel`` is trained on, and whether its decoder
-    takes CSI. AWGN and equalised Rayleigh share one codec (trained on both); the
-    un-equalised modes need their own (the decoder must see h, or learn without it)."""
-    family, _, mode = channel.partition(":")
-    if family == "awgn" or mode in ("", "mmse"):
-        return ("awgn", "rayleigh"), False
-    return (channel,), mode == "decoder"
+    """The codec recipe (``Channel.codec_recipe``) of the channel ``channel`` names."""
+    return create_channel(channel).codec_recipe
 
 
 def codec_configs(backbone: Backbone, channels: Sequence[str], csi: bool, ks: Sequence[int] = DEFAULT_KS,

@@ -22,9 +22,26 @@ from torch import nn
 
 from semclip.backbones.base import Backbone, TokenizedText
 from semclip.errors import SemclipError
+from semclip.registry import Registry
 from semclip.prompts.centering import ReceivedMean
 from semclip.tasks.templates import validate_classnames
 from semclip.tasks.zeroshot import ZeroShotClassifier
+
+# every prompt learner family, by name (``semclip.registry``): each registers its class in its own file,
+# with its named variants (``PromptLearner.variants``: "tapl:no-snr" sets those PromptConfig fields)
+LEARNERS: Registry[type["PromptLearner"]] = Registry(
+    "prompt learner", builtins=("semclip.prompts.handcrafted", "semclip.prompts.coop", "semclip.prompts.tapl"))
+
+
+def register_learner(doc: str):
+    """Class decorator: register a ``PromptLearner`` subclass under its ``name``, with its
+    ``variants`` as what may follow the colon."""
+
+    def wrap(cls: type[PromptLearner]) -> type[PromptLearner]:
+        LEARNERS.add(cls.name, cls, doc, arg="|".join(cls.variants))
+        return cls
+
+    return wrap
 
 MAX_WEIGHT = 1000.0  # a loss weight above this drowns the cross-entropy: surely a typo
 DEFAULTED = ("agreement", "image_anchor", "ensemble", "centering", "blend")  # PromptConfig fields a learner defaults
@@ -91,6 +108,7 @@ class PromptLearner(nn.Module, ABC):
     name: str
     default_anchor: float = 0.0
     defaults: dict[str, float] = {}  # values of PromptConfig's None-means-default regularisers
+    variants: dict[str, dict] = {}  # "name:variant" -> the PromptConfig fields it sets (ablations, options)
 
     def __init__(self, backbone: Backbone, cfg: PromptConfig | None = None, k: int | None = None) -> None:
         super().__init__()

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from semclip.prompts.base import PromptLearner
+from semclip.prompts.base import PromptLearner, register_learner
 
 
+@register_learner("CoOp: learned context vectors shared by all classes, blind to the SNR")
 class CoOp(PromptLearner):
     name = "coop"
 
@@ -30,6 +31,7 @@ class CoOp(PromptLearner):
         return text, torch.zeros(tokens.shape[0], dtype=torch.long, device=tokens.device)
 
 
+@register_learner("CoCoOp: CoOp plus a meta-network shifting the context by each received token")
 class CoCoOp(CoOp):
     name = "cocoop"
 

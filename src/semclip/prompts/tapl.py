@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.errors import SemclipError
-from semclip.prompts.base import PromptLearner, pick
+from semclip.prompts.base import DEFAULTED, PromptLearner, pick, register_learner
 
 
 class ConditionEmbedding(nn.Module):
@@ -42,8 +42,17 @@ class ConditionEmbedding(nn.Module):
         return self.mlp(torch.cat(feats, dim=-1))
 
 
+@register_learner("TAPL, the SemCLIP receiver: text and visual prompts conditioned on the received SNR (and k)")
 class TAPL(PromptLearner):
     name = "tapl"
+    variants = {
+        "no-snr": {"snr_conditioning": False},
+        "text-only": {"visual_side": False},
+        "visual-only": {"text_side": False},
+        "plain": {f: 0.0 for f in DEFAULTED},  # TAPL before issue 26: no regulariser but its anchor, no centering
+        # centering and all three PromptSRC-style regularisers (benchmarks/prompt_validation.py's "all three")
+        "regularised": {"centering": 1.0, "agreement": 1.0, "image_anchor": 10.0, "ensemble": 0.15},
+    }
     default_anchor = 4.0
 
     def __init__(self, backbone, cfg=None, k=None) -> None:

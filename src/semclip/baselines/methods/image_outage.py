@@ -1,0 +1,44 @@
+"""``image-outage``: the capacity bound without CSI at the transmitter: one rate per SNR
+from the average SNR (outage probability = the target BLER); an image in outage is lost."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, fade_power, make_record, register_baseline
+from semclip.baselines.jpeg_source import JpegSource, jpeg_at_rates
+from semclip.baselines.receiver import ImageReceiver
+from semclip.channels.registry import create_channel
+from semclip.results import Record
+
+
+@register_baseline("the capacity bound without CSIT: one rate per SNR (outage = the target BLER); an image in outage is lost")
+class ImageOutage(Baseline):
+    name = "image-outage"
+
+    def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
+            tick: Callable[[], None]) -> list[Record]:
+        """JPEG at the outage bound, no CSI at the transmitter: one rate R per SNR, fixed from
+        the average SNR so that P(log2(1 + |h|^2 SNR) < R) equals the target BLER
+        (|h|^2 ~ Exp(1): R = log2(1 - SNR ln(1 - target))); an image whose block cannot carry
+        R is lost. On AWGN it is the capacity bound."""
+        src = JpegSource(ctx, receiver, cfg.jpeg_sides)
+        n = len(ctx.images)
+        fading = create_channel(spec).fading
+        out = []
+        for snr in snrs:
+            lin = 10 ** (snr / 10)
+            if fading:
+                rate = math.log2(1 - lin * math.log(1 - cfg.target_bler))
+                rates = torch.where(torch.log2(1 + fade_power(ctx, spec, snr) * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
+            else:
+                rate, rates = math.log2(1 + lin), torch.full((n,), math.log2(1 + lin))
+            ok, lost, mix = jpeg_at_rates(src, cfg, rates)
+            o = Outcome(ok, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
+                        f"{mix}, images lost {lost / n:.3f}")
+            out.append(make_record("image-outage", spec, snr, o, n, None))
+            tick()
+        return out
