@@ -24,7 +24,7 @@ from semclip._io import atomic_write_json, atomic_write_text
 from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens
-from semclip.app.demo import DemoConfig
+from semclip.job.config import CodecsConfig, DataConfig, GridConfig
 from semclip.jscc.zoo import corpus_bank, default_codec
 from semclip.results import machine_facts
 from semclip.eval.retrieval import sweep_retrieval
@@ -36,7 +36,7 @@ from semclip.jscc.train import JSCCTrainConfig, train_jscc
 from semclip.tasks.retrieval import CaptionIndex
 from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
-# (training overrides, model overrides) of each variant; "+ text + instance (1.0 each)" is DemoConfig's codec
+# (training overrides, model overrides) of each variant; "+ text + instance (1.0 each)" is the main job's codec (CodecsConfig)
 VARIANTS = {
     "reconstruction only": ({"semantic_weight": 0.0, "instance_weight": 0.0}, {}),
     "+ text (1.0)": ({"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
@@ -73,8 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     bb = create_backbone("pocketclip")
-    cfg = DemoConfig()
-    corpus = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
+    job, grid, codecs = DataConfig(), GridConfig(), CodecsConfig()  # the main job's defaults
+    corpus = create_dataset(job.train_dataset, limit=job.train_limit)
     train, _ = dataset_tokens(bb, corpus)
     bank = corpus_bank(bb, corpus)
     evalsets = {}
@@ -89,7 +89,7 @@ def main() -> None:
     clean = {name: round(top1_accuracy(clf.predict(t), y), 4) for name, (t, y, clf) in evalsets.items()}
     clean["R@1"] = round(index.recall(rtokens)["image-to-text"]["r@1"], 4)
     if args.per_k_only:
-        return per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, clean)
+        return per_k_only(args, bb, grid, codecs, corpus, train, bank, evalsets, index, rtokens, clean)
     rows = {"clean": clean, "pca": evaluate(AllocatedLinearCode.fitted(train), evalsets, index, rtokens),
             "pca-flat": evaluate(LinearCode.fitted(train), evalsets, index, rtokens)}
     seconds = {}
@@ -100,8 +100,8 @@ def main() -> None:
             raise SystemExit(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
         train_over, model_over = VARIANTS[name]
         t0 = time.time()
-        model = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=cfg.ks, **model_over))
-        train_jscc(model, train, bank, replace(cfg.jscc, steps=args.steps, **train_over))
+        model = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=grid.ks, **model_over))
+        train_jscc(model, train, bank, replace(codecs.jscc, steps=args.steps, **train_over))
         seconds[name] = round(time.time() - t0, 1)
         models[name] = model
         rows[name] = evaluate(model, evalsets, index, rtokens)
@@ -110,14 +110,14 @@ def main() -> None:
     if args.per_k:  # the one rate-adaptive codec against a codec trained for each k alone, at 0 and 10 dB
         shared = models.get("+ text + instance (1.0 each)")
         if shared is None:
-            shared = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=cfg.ks))
-            train_jscc(shared, train, bank, replace(cfg.jscc, steps=args.steps))
-        per_k["one codec, all k"] = evaluate(shared, evalsets, index, rtokens, ks=cfg.ks)
-        for k in cfg.ks:
-            per_k[f"codec for k={k} only"], _ = single_k_row(k, train, bank, replace(cfg.jscc, steps=args.steps), evalsets, index, rtokens)
+            shared = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=grid.ks))
+            train_jscc(shared, train, bank, replace(codecs.jscc, steps=args.steps))
+        per_k["one codec, all k"] = evaluate(shared, evalsets, index, rtokens, ks=grid.ks)
+        for k in grid.ks:
+            per_k[f"codec for k={k} only"], _ = single_k_row(k, train, bank, replace(codecs.jscc, steps=args.steps), evalsets, index, rtokens)
             print(k, per_k[f"codec for k={k} only"], flush=True)
     result = {"corpus": corpus.summary(), "n_train": len(train), "steps": args.steps, "clean": clean, "rows": rows,
-              "per_k": per_k, "train_seconds": seconds, "config": asdict(cfg.jscc), "machine": machine_facts()}
+              "per_k": per_k, "train_seconds": seconds, "config": asdict(codecs.jscc), "machine": machine_facts()}
     atomic_write_json(args.out, result)
     md = markdown(rows, clean)
     if per_k:
@@ -135,7 +135,7 @@ def single_k_row(k: int, train, bank, tcfg: JSCCTrainConfig, evalsets, index, rt
     return evaluate(single, evalsets, index, rtokens, ks=(k,)), seconds
 
 
-def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, clean) -> None:
+def per_k_only(args, bb, grid, codecs, corpus, train, bank, evalsets, index, rtokens, clean) -> None:
     """The shipped default codec (one checkpoint, every k) against a codec trained for each k
     alone with the same recipe; every row is saved as soon as it is measured, and a rerun
     skips the rows it finds in ``--out``."""
@@ -144,24 +144,24 @@ def per_k_only(args, bb, cfg, corpus, train, bank, evalsets, index, rtokens, cle
 
     def save() -> None:
         atomic_write_json(args.out, {"corpus": corpus.summary(), "n_train": len(train), "steps": args.steps, "clean": clean,
-                                     "per_k": per_k, "train_seconds": seconds, "config": asdict(cfg.jscc),
+                                     "per_k": per_k, "train_seconds": seconds, "config": asdict(codecs.jscc),
                                      "shared": "the shipped default codec (semclip.jscc.zoo.default_codec, awgn)",
                                      "machine": machine_facts()})
-        atomic_write_text(args.out.with_suffix(".md"), per_k_table(per_k, cfg.ks) + "\n" + markdown(per_k, clean))
+        atomic_write_text(args.out.with_suffix(".md"), per_k_table(per_k, grid.ks) + "\n" + markdown(per_k, clean))
 
     if "one codec, all k" not in per_k:
         shared, _ = default_codec(bb, "awgn", log=lambda *a: None)
-        per_k["one codec, all k"] = evaluate(shared, evalsets, index, rtokens, ks=cfg.ks)
+        per_k["one codec, all k"] = evaluate(shared, evalsets, index, rtokens, ks=grid.ks)
         save()
-    for k in cfg.ks:
+    for k in grid.ks:
         name = f"codec for k={k} only"
         if name in per_k:
             continue
-        per_k[name], seconds[name] = single_k_row(k, train, bank, replace(cfg.jscc, steps=args.steps), evalsets, index, rtokens)
+        per_k[name], seconds[name] = single_k_row(k, train, bank, replace(codecs.jscc, steps=args.steps), evalsets, index, rtokens)
         print(name, per_k[name], flush=True)
         save()
     save()
-    print(per_k_table(per_k, cfg.ks))
+    print(per_k_table(per_k, grid.ks))
 
 
 def per_k_table(per_k: dict, ks) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from semclip._io import atomic_write_json, atomic_write_text
-from semclip.app.demo import DemoConfig
+from semclip.job.config import CodecsConfig, DataConfig, GridConfig
 from semclip.backbones.registry import create_backbone
 from semclip.data.imagenet_names import imagenet_classes
 from semclip.channels.registry import create_channel
@@ -101,9 +101,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/codec_lodo.json"))
     args = ap.parse_args()
     torch.manual_seed(0)
-    cfg = DemoConfig()
-    bb = create_backbone(cfg.backbone)
-    corpus = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
+    job, grid, codecs = DataConfig(), GridConfig(), CodecsConfig()  # the main job's defaults
+    bb = create_backbone(job.backbone)
+    corpus = create_dataset(job.train_dataset, limit=job.train_limit)
     tokens, _ = dataset_tokens(bb, corpus)
     kept = np.ones(len(corpus), bool)
     kept[list(corpus.skipped)] = False
@@ -121,7 +121,7 @@ def main() -> None:
 
     def save() -> None:
         state.update({"corpus": corpus.summary(), "domains": {n: int(m.sum()) for n, m in domains.items()},
-                      "score_rows": args.score_rows, "defaults": asdict(cfg.jscc), "machine": machine_facts()})
+                      "score_rows": args.score_rows, "defaults": asdict(codecs.jscc), "machine": machine_facts()})
         atomic_write_json(args.out, state)
 
     variants = [v.strip() for v in args.variants.split(",")]
@@ -138,7 +138,7 @@ def main() -> None:
         for ref, cls in REFERENCES.items():
             key = f"{ref} | {domain}"
             if key not in state["folds"]:
-                state["folds"][key] = score_domain(cls.fitted(tokens[~mask], cfg.ks), tokens[held], names)
+                state["folds"][key] = score_domain(cls.fitted(tokens[~mask], grid.ks), tokens[held], names)
                 save()
     for v in variants:  # variant by variant, so each finished one has its score
         for domain, (train, val, bank) in folds.items():
@@ -148,8 +148,8 @@ def main() -> None:
             t_over, m_over = VARIANTS[v]
             t0 = time.time()
             torch.manual_seed(0)
-            model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=cfg.ks, **m_over))
-            train_jscc(model, train, bank, replace(cfg.jscc, **t_over))
+            model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=grid.ks, **m_over))
+            train_jscc(model, train, bank, replace(codecs.jscc, **t_over))
             state["folds"][key] = score_domain(model, val, names) | {"seconds": round(time.time() - t0, 1)}
             print(key, state["folds"][key], flush=True)
             save()
@@ -162,14 +162,14 @@ def main() -> None:
         full_bank = torch.cat([names_emb, caption_emb])
         for ref, cls in REFERENCES.items():
             if ref not in state["eval"]:  # (a resumed run scores each code once)
-                state["eval"][ref] = score_eval(cls.fitted(tokens, cfg.ks), evalsets)
+                state["eval"][ref] = score_eval(cls.fitted(tokens, grid.ks), evalsets)
         for v in variants:
             if v in state["eval"]:
                 continue
             t_over, m_over = VARIANTS[v]
             torch.manual_seed(0)
-            model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=cfg.ks, **m_over))
-            train_jscc(model, tokens, full_bank, replace(cfg.jscc, **t_over))
+            model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=grid.ks, **m_over))
+            train_jscc(model, tokens, full_bank, replace(codecs.jscc, **t_over))
             state["eval"][v] = score_eval(model, evalsets)
             print(v, state["eval"][v], flush=True)
             save()

@@ -25,7 +25,7 @@ from semclip.backbones.registry import create_backbone
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
 from semclip.tokens.cache import dataset_tokens
-from semclip.app.demo import DemoConfig
+from semclip.job.config import CodecsConfig, DataConfig, GridConfig
 from semclip.jscc.zoo import corpus_bank
 from semclip.results import machine_facts
 from semclip.jscc.linear import LinearCode
@@ -54,9 +54,9 @@ def main() -> None:
     ap.add_argument("settings", nargs="*", help="JSON overrides of JSCCTrainConfig, one codec each ('{}': the defaults)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/codec_validation.json"))
     args = ap.parse_args()
-    cfg = DemoConfig()
-    bb = create_backbone(cfg.backbone)
-    corpus = create_dataset(cfg.train_dataset, limit=cfg.train_limit)
+    job, grid, codecs = DataConfig(), GridConfig(), CodecsConfig()  # the main job's defaults
+    bb = create_backbone(job.backbone)
+    corpus = create_dataset(job.train_dataset, limit=job.train_limit)
     tokens, _ = dataset_tokens(bb, corpus)
     views = corpus.views
     n_src = tokens.shape[0] // views
@@ -69,17 +69,17 @@ def main() -> None:
     bank = corpus_bank(bb, corpus)
     names = ZeroShotClassifier(bb, list(dict.fromkeys(imagenet_classes())))  # CLIP's list names two classes twice
     rows = {"clean": {"r@1": round(index.recall(val)["image-to-text"]["r@1"], 4)},
-            "pca-flat": score(LinearCode.fitted(train, cfg.ks), val, index, names)}
+            "pca-flat": score(LinearCode.fitted(train, grid.ks), val, index, names)}
     for spec in args.settings or ["{}"]:
         over = json.loads(spec)
         t0 = time.time()
-        model = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=cfg.ks))
-        train_jscc(model, train, bank, replace(cfg.jscc, **over))
+        model = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=grid.ks))
+        train_jscc(model, train, bank, replace(codecs.jscc, **over))
         rows[spec] = score(model, val, index, names) | {"seconds": round(time.time() - t0, 1)}
         print(spec, rows[spec], flush=True)
     atomic_write_json(args.out, {"metric": "[mean cosine, image-to-caption R@1, ImageNet-name zero-shot agreement with the clean token] "
                                            "on held-out corpus images", "n_train": len(train),
-                                 "n_val": len(val), "rows": rows, "defaults": asdict(cfg.jscc), "machine": machine_facts()})
+                                 "n_val": len(val), "rows": rows, "defaults": asdict(codecs.jscc), "machine": machine_facts()})
 
 
 if __name__ == "__main__":

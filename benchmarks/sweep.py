@@ -25,7 +25,7 @@ from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.backbones.stream import encode_images
 from semclip.tokens.cache import dataset_tokens
-from semclip.app.demo import DEFAULT_SNRS, DemoConfig
+from semclip.job.config import DEFAULT_SNRS, DataConfig, GridConfig, PromptStageConfig
 from semclip.jscc.zoo import default_codec
 from semclip.eval.protocols import ProtocolConfig, Split, get_learner
 from semclip.eval.sweep import sweep
@@ -42,16 +42,16 @@ def main() -> None:
     args = ap.parse_args()
     console = Console()
 
-    demo = DemoConfig()
-    bb = create_backbone(demo.backbone)
-    test = create_dataset(demo.dataset, limit=args.n)
+    data, grid, prompts = DataConfig(), GridConfig(), PromptStageConfig()  # the main job's defaults
+    bb = create_backbone(data.backbone)
+    test = create_dataset(data.dataset, limit=args.n)
     tokens, labels = dataset_tokens(bb, test)  # the cache a sweep reads
     jscc, path = default_codec(bb, "awgn", log=console.print)
-    pool = Split.of(bb, create_dataset(demo.shots_dataset, limit=demo.shots_limit))
-    pc = ProtocolConfig(learners=demo.learners, seeds=[demo.seed], channels=CHANNELS, snrs_db=list(DEFAULT_SNRS),
-                        train=replace(demo.prompts, channels=CHANNELS))
+    pool = Split.of(bb, create_dataset(prompts.shots_dataset, limit=prompts.shots_limit))
+    pc = ProtocolConfig(learners=prompts.learners, seeds=[grid.seed], channels=CHANNELS, snrs_db=list(DEFAULT_SNRS),
+                        train=replace(prompts.train, channels=CHANNELS))
     base, _ = base_novel(test.classes)
-    learners = {name: get_learner(name, bb, jscc, path.stem, pool, base, pc, demo.seed, console.print)[0] for name in demo.learners}
+    learners = {name: get_learner(name, bb, jscc, path.stem, pool, base, pc, grid.seed, console.print)[0] for name in prompts.learners}
     clf = ZeroShotClassifier(bb, test.classes)
     classes = list(test.classes)
 

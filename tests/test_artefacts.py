@@ -66,6 +66,7 @@ def test_cache_then_shipped_then_trained(shipped_dir, isolated_cache):
 def _tiny_demo(tiny_clip_dir, image_folder, tmp_path, **kw):
     from semclip.app.demo import DemoConfig
     from semclip.baselines.common import BaselineConfig
+    from semclip.job.config import CodecsConfig, DataConfig, GridConfig, PromptStageConfig, RetrievalConfig
     from semclip.jscc.train import JSCCTrainConfig
     from semclip.prompts.train import PromptTrainConfig
 
@@ -80,11 +81,13 @@ def _tiny_demo(tiny_clip_dir, image_folder, tmp_path, **kw):
         for f in train.rglob("*.png"):
             Image.eval(Image.open(f).convert("RGB"), lambda v: min(255, v + 7)).save(f)
     return DemoConfig(
-        backbone=f"hf-clip:{tiny_clip_dir}", dataset=f"folder:{image_folder}", transfer_dataset=None,
-        train_dataset=f"folder:{train}", reference_dataset=None, adapt_dataset=None, shots_dataset=f"folder:{train}", shots_limit=None,
-        ks=[2, 4], k=4, snrs_db=[0.0, 20.0], jscc=JSCCTrainConfig(steps=30), learners=["coop"],
-        prompts=PromptTrainConfig(shots=2, steps=3), baselines=BaselineConfig(methods=["token-digital"], limit=4, token_bits=[1]),
-        retrieval_dataset=None, **kw)
+        data=DataConfig(backbone=f"hf-clip:{tiny_clip_dir}", dataset=f"folder:{image_folder}", transfer_dataset=None,
+                        train_dataset=f"folder:{train}"),
+        codecs=CodecsConfig(jscc=JSCCTrainConfig(steps=30), reference_dataset=None, adapt_dataset=None),
+        prompts=PromptStageConfig(learners=["coop"], shots_dataset=f"folder:{train}", shots_limit=None,
+                                  train=PromptTrainConfig(shots=2, steps=3)),
+        grid=GridConfig(ks=[2, 4], k=4, snrs_db=[0.0, 20.0]), baselines=BaselineConfig(methods=["token-digital"], limit=4, token_bits=[1]),
+        retrieval=RetrievalConfig(dataset=None), **kw)
 
 
 @pytest.mark.long
@@ -147,16 +150,17 @@ def test_the_default_main_job_finds_every_part_shipped():
     from semclip.prompts.splits import base_novel
 
     cfg = DemoConfig()
-    bb = create_backbone(cfg.backbone, device="cpu")
-    train, ref = create_dataset(cfg.train_dataset), create_dataset(cfg.reference_dataset)
-    pool, test = create_dataset(cfg.shots_dataset, limit=cfg.shots_limit), create_dataset(cfg.dataset)
-    codec = codec_name(bb, train, *codec_configs(bb, *codec_recipe("awgn"), cfg.ks, cfg.jscc))
-    want = {codec, codec_name(bb, ref, *codec_configs(bb, *codec_recipe("awgn"), cfg.ks, cfg.jscc)), linear_name(bb, train, cfg.ks)}
-    want.add(adapted_name(codec, create_dataset(cfg.adapt_dataset), cfg.adapt))
+    data, grid, codecs, prompts = cfg.data, cfg.grid, cfg.codecs, cfg.prompts
+    bb = create_backbone(data.backbone, device="cpu")
+    train, ref = create_dataset(data.train_dataset), create_dataset(codecs.reference_dataset)
+    pool, test = create_dataset(prompts.shots_dataset, limit=prompts.shots_limit), create_dataset(data.dataset)
+    codec = codec_name(bb, train, *codec_configs(bb, *codec_recipe("awgn"), grid.ks, codecs.jscc))
+    want = {codec, codec_name(bb, ref, *codec_configs(bb, *codec_recipe("awgn"), grid.ks, codecs.jscc)), linear_name(bb, train, grid.ks)}
+    want.add(adapted_name(codec, create_dataset(codecs.adapt_dataset), codecs.adapt))
     want |= {quantizer_name(bb, train, b) for b in {1, *cfg.baselines.token_bits}}
-    want.add(image_jscc_name(cfg.baselines, auto_config(test.image(0)), create_dataset(cfg.shots_dataset)))
+    want.add(image_jscc_name(cfg.baselines, auto_config(test.image(0)), create_dataset(prompts.shots_dataset)))
     base, _ = base_novel(test.classes)
-    tcfg = replace(cfg.prompts, channels=list(cfg.channels), seed=cfg.seed)
-    want |= {prompts_name(n, bb, Path(codec).stem, pool.cache_id, base, PromptConfig(), tcfg) for n in ["handcrafted", *cfg.learners]}
+    tcfg = replace(prompts.train, channels=list(grid.channels), seed=grid.seed)
+    want |= {prompts_name(n, bb, Path(codec).stem, pool.cache_id, base, PromptConfig(), tcfg) for n in ["handcrafted", *prompts.learners]}
     shipped = {p["name"] for p in json.loads(MANIFEST.read_text())["parts"]}
     assert want <= shipped, sorted(want - shipped)

@@ -19,8 +19,8 @@ import semclip
 
 ROOT = Path(semclip.__file__).parent
 GROUND = ("errors", "_io", "progress", "stopwatch", "resume", "stats", "results", "provenance", "artefacts", "device",
-          "distributed", "digest", "training", "registry")
-ORDER = ["ground", "data", "backbones", "tokens", "channels", "tasks", "jscc", "prompts", "baselines", "eval", "app"]
+          "distributed", "digest", "training", "registry", "settings")
+ORDER = ["ground", "data", "backbones", "tokens", "channels", "tasks", "jscc", "prompts", "baselines", "eval", "job", "app"]
 
 
 def _module(f: Path) -> str:

@@ -62,6 +62,7 @@ class Entry(Generic[T]):
     factory: Callable[..., T]
     doc: str
     arg: str = ""
+    module: str = ""  # where it is registered: built-in entries are listed in ``builtins`` order
 
     @property
     def usage(self) -> str:
@@ -83,14 +84,15 @@ class Registry(Generic[T]):
                 importlib.import_module(module)
             load_plugins()
 
-    def add(self, name: str, factory: Callable[..., T], doc: str, arg: str = "") -> None:
-        """Register ``factory`` as family ``name``; a name taken by another factory is refused."""
+    def add(self, name: str, factory: Callable[..., T], doc: str, arg: str = "", module: str | None = None) -> None:
+        """Register ``factory`` as family ``name`` (``module``: where, by default the
+        factory's); a name taken by another factory is refused."""
         if ":" in name or not name:
             raise SemclipError(f"a {self.kind} name is one word without ':', not {name!r}")
         old = self._entries.get(name)
         if old is not None and old.factory is not factory:
             raise SemclipError(f"{self.kind} {name!r} is registered already (by {getattr(old.factory, '__module__', '?')})")
-        self._entries[name] = Entry(name, factory, doc, arg)
+        self._entries[name] = Entry(name, factory, doc, arg, module or getattr(factory, "__module__", ""))
 
     def register(self, name: str, doc: str, arg: str = "") -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator form of ``add``: returns the factory (or class) unchanged."""
@@ -120,16 +122,20 @@ class Registry(Generic[T]):
         self._load()
         return family in self._entries
 
-    def names(self) -> list[str]:
+    def entries(self) -> list[Entry[T]]:
+        """The built-in entries in ``builtins`` order (whatever order their modules were
+        imported in), then the others as they were registered."""
         self._load()
-        return list(self._entries)
+        rank = {m: i for i, m in enumerate(self.builtins)}
+        return sorted(self._entries.values(), key=lambda e: rank.get(e.module, len(rank)))
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries()]
 
     def usages(self) -> list[str]:
         """Each family as it is written: ``rayleigh[:mmse|zf|decoder|none]``."""
-        self._load()
-        return [e.usage for e in self._entries.values()]
+        return [e.usage for e in self.entries()]
 
     def docs(self) -> dict[str, str]:
         """usage -> one-line doc: what ``semclip list`` prints."""
-        self._load()
-        return {e.usage: e.doc for e in self._entries.values()}
+        return {e.usage: e.doc for e in self.entries()}

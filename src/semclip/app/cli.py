@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,8 @@ import typer
 from rich.console import Console
 
 from semclip.app.config import COMMANDS, configurable
+from semclip.app.demo import DemoConfig, run_demo
+from semclip.app.options import build, options, parameters
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -62,8 +65,6 @@ QUICK = {"test_limit": 300, "baseline_limit": 100, "view_limit": 100}
 
 
 def demo_defaults() -> dict:
-    import inspect
-
     return {name: p.default for name, p in inspect.signature(COMMANDS["demo"]).parameters.items()}
 
 
@@ -80,100 +81,49 @@ def quick_sizes(given: dict, defaults: dict) -> dict:
     return out
 
 
+def with_options(opts: list, before: list[inspect.Parameter], after: list[inspect.Parameter]):
+    """Give a command the generated options of a config (``semclip.app.options``) between its
+    own parameters; it receives them all as keywords."""
+
+    def wrap(fn):
+        params = [*before, *parameters(opts), *after]
+        fn.__signature__ = inspect.Signature(params)
+        fn.__annotations__ = {p.name: p.annotation for p in params}
+        return fn
+
+    return wrap
+
+
+def _keyword(name: str, annotation, default) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+DEMO_OPTIONS = options(DemoConfig)
+
+
 @app.command()
 @configurable("demo")
-def demo(
-    out: Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")] = Path("semclip-demo"),
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    dataset: Annotated[str, typer.Option(help="Evaluation set: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:test",
-    transfer_dataset: Annotated[str, typer.Option(help="Second evaluation set, for clean, pca and semclip ('' to skip).")] = "clipart:test",
-    train_dataset: Annotated[str, typer.Option(help="Images whose tokens train the codec ('+' joins datasets; #N limits one).")] = "corpus",
-    reference_dataset: Annotated[str, typer.Option(help="Images of an in-domain reference codec, scored on --dataset ('' to skip).")] = "corpus+fashion-mnist:train#10000",
-    adapt_dataset: Annotated[str, typer.Option(help="Unlabelled images of the sender's domain (a training split) the default codec's "
-                                               "transmitter adapts on, scored on --dataset ('' to skip).")] = "fashion-mnist:train#1000",
-    adapt_steps: Annotated[int, typer.Option(help="Steps of that adaptation (batches of 256).")] = 300,
-    shots_dataset: Annotated[str, typer.Option(help="Few-shot pool for the prompt learners (the test set's classes).")] = "fashion-mnist:train",
-    shots_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: its first N images.")] = 10000,
-    k: Annotated[int, typer.Option(help="Complex channel uses per image for the tables, prompts and baselines (one of --ks).")] = 16,
-    ks: Annotated[str, typer.Option(help="Bandwidths the one codec serves (comma-separated); all are swept at --k-sweep-snr.")] = "4,8,16,32,64",
-    k_sweep_snr: Annotated[float, typer.Option(help="SNR (dB, AWGN) of the accuracy-vs-k sweep.")] = 10.0,
-    snrs: Annotated[str, typer.Option(help="Comma-separated SNRs in dB.")] = "-10,-5,0,5,10,15,20",
-    channels: Annotated[str, typer.Option(help="Comma-separated channels: awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn,rayleigh",
-    test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (the first N; spread over the classes for on-disk sets).")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="Use only N training images for the codec (spread over the set).")] = None,
-    steps: Annotated[int, typer.Option(help="Codec training steps.")] = 1500,
-    learners: Annotated[str, typer.Option(help="Prompt learners for the base-to-novel part ('' to skip).")] = "coop,tapl",
-    shots: Annotated[int, typer.Option(help="Few-shot examples per base class for the prompt learners.")] = 16,
-    prompt_steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
-    baselines: Annotated[str, typer.Option(help="Baselines ('' to skip): image-jpeg-ldpc, image-capacity, image-outage, image-jscc, "
-                                           "image-jscc-indomain, token-digital.")] = (
-        "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,image-jscc-indomain,token-digital"),
-    jpeg_sides: Annotated[str, typer.Option(help="Pixels of the longer side the JPEG baselines may send a picture at, e.g. 28 for "
-                                            "the paper's fixed resolution ('': 1, 5/7, 1/2, 5/14 and 1/4 of the test images' side).")] = "",
-    views: Annotated[bool, typer.Option(help="Also compare at equal energy per image and at equal bandwidth (channel uses).")] = True,
-    view_limit: Annotated[int, typer.Option(help="Images of the equal-bandwidth view (the first N of the baselines').")] = 500,
-    baseline_limit: Annotated[int, typer.Option(help="Run the baselines on the first N test images.")] = 2000,
-    budget: Annotated[int, typer.Option(help="Channel uses per image for the JPEG baselines.")] = 1024,
-    image_jscc_steps: Annotated[int, typer.Option(help="Training steps of the image-jscc baseline's pixel codec.")] = 2000,
-    target_bler: Annotated[float, typer.Option(help="Block error rate the digital baselines' link adaptation aims at (on random payloads).")] = 0.1,
-    mcs_oracle: Annotated[bool, typer.Option(help="Choose the digital baselines' MCS and bit width by accuracy on the test labels "
-                                                  "(an oracle no real link has; every record says 'oracle').")] = False,
-    retrieval_dataset: Annotated[str, typer.Option(help="Captioned images for image-text retrieval ('' to skip).")] = "clipart:test",
-    allow_leak: Annotated[bool, typer.Option(help="Run even if an evaluation split or class list reached the codec or prompts (every record says so).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for training and channel noise.")] = 0,
-    shipped: Annotated[bool, typer.Option(help="Use the trained parts shipped with semclip where they match this run's recipe "
-                                               "(--no-shipped trains them, as scripts/ship_artefacts.py does to regenerate them).")] = True,
-    quick: Annotated[bool, typer.Option(help="The same job, with the same trained parts, evaluated on a few hundred images "
-                                             "(about a minute cold with the shipped parts): "
-                                             + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")] = False,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
-) -> None:
+@with_options(
+    DEMO_OPTIONS,
+    before=[_keyword("out", Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")],
+                     Path("semclip-demo"))],
+    after=[
+        _keyword("quick", Annotated[bool, typer.Option(help=(
+            "The same job, with the same trained parts, evaluated on a few hundred images (about a minute cold with the "
+            "shipped parts): " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + "."))], False),
+        _keyword("device", DeviceOption, "auto"),
+        _keyword("precision", PrecisionOption, "fp32"),
+        _keyword("engine", EngineOption, "auto"),
+    ],
+)
+def demo(out: Path, quick: bool, device: str, precision: str, engine: str, **settings) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     if quick:
-        sizes = quick_sizes(locals(), demo_defaults())
-        test_limit, baseline_limit, view_limit = (sizes[k] for k in QUICK)
-    from semclip.baselines.image_jscc import ImageJSCCTrainConfig
-    from semclip.baselines.common import BaselineConfig
-    from semclip.app.demo import DemoConfig, run_demo
-    from semclip.jscc.adapt import AdaptConfig
+        settings |= quick_sizes(settings, demo_defaults())
     from semclip.eval.table import rich_table
-    from semclip.jscc.train import JSCCTrainConfig
-    from semclip.prompts.train import PromptTrainConfig
 
-    cfg = DemoConfig(
-        backbone=backbone,
-        dataset=dataset,
-        transfer_dataset=transfer_dataset or None,
-        train_dataset=train_dataset,
-        reference_dataset=reference_dataset or None,
-        adapt_dataset=adapt_dataset or None,
-        adapt=AdaptConfig(steps=adapt_steps, seed=seed),
-        shots_dataset=shots_dataset,
-        shots_limit=shots_limit,
-        test_limit=test_limit,
-        train_limit=train_limit,
-        k=k,
-        ks=_ints(ks, "--ks"),
-        k_sweep_snr_db=k_sweep_snr,
-        channels=[c.strip() for c in channels.split(",") if c.strip()],
-        snrs_db=parse_floats(snrs, "--snrs"),
-        jscc=JSCCTrainConfig(steps=steps, seed=seed),
-        learners=_csv(learners),
-        prompts=PromptTrainConfig(shots=shots, steps=prompt_steps, seed=seed),
-        baselines=BaselineConfig(
-            methods=_csv(baselines), limit=baseline_limit, budget=budget, image_jscc_train=ImageJSCCTrainConfig(steps=image_jscc_steps),
-            link_adaptation="oracle" if mcs_oracle else "bler", target_bler=target_bler,
-            jpeg_sides=_ints(jpeg_sides, "--jpeg-sides") if jpeg_sides.strip() else None,
-        ),
-        views=views,
-        view_limit=view_limit,
-        retrieval_dataset=retrieval_dataset or None,
-        allow_leak=allow_leak,
-        shipped=shipped,
-        seed=seed,
-    )
+    cfg = build(DemoConfig, DEMO_OPTIONS, settings)
+    k = cfg.grid.k
     results = run_demo(cfg, out, log=console.print)
     main = results.model_copy(update={"records": [r for r in results.records if r.dataset in (None, results.dataset)]})
     console.print(rich_table(main, title=f"zero-shot top-1, {results.dataset}, {results.backbone}, k = {k}"))

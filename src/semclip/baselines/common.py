@@ -25,6 +25,7 @@ from semclip.device import keyed_generator
 from semclip.errors import SemclipError
 from semclip.registry import Registry
 from semclip.results import Record
+from semclip.settings import setting
 from semclip.stats import pack_outcomes
 from semclip.tasks.zeroshot import ZeroShotClassifier
 
@@ -42,20 +43,25 @@ class BaselineConfig:
     MCS from block error rates on ``probe_payloads`` random payloads against
     ``target_bler``; never the test labels) or ``oracle`` (the best by test accuracy)."""
 
-    methods: list[str] = field(default_factory=lambda: BASELINES.names())
-    limit: int | None = 2000
-    budget: int = 1024
+    methods: list[str] = setting(factory=lambda: BASELINES.names(), flag="baselines",
+                                 help="Baselines ('' to skip; `semclip list baselines`).")
+    limit: int | None = setting(2000, help="Run the baselines on the first N test images.", flag="baseline_limit")
+    budget: int = setting(1024, help="Channel uses per image for the JPEG baselines.")
     mcs: list[str] = field(default_factory=lambda: list(DEFAULT_MCS))
     token_bits: list[int] = field(default_factory=lambda: [1, 2])
     image_jscc: ImageJSCCConfig | None = None  # None: fitted to the test images (auto_config)
-    image_jscc_train: ImageJSCCTrainConfig = field(default_factory=ImageJSCCTrainConfig)
+    image_jscc_train: ImageJSCCTrainConfig = setting(factory=ImageJSCCTrainConfig, help="How the image-jscc baseline's codec trains.")
     num_iter: int = 20
     batch_size: int = 125
     decoder: str = "layered"  # LDPC decoder: layered offset min-sum (ours, compiled) or "sionna" (flooding BP)
-    link_adaptation: str = "bler"  # "bler" (label-free, the default) or "oracle" (tuned on test labels, named so)
-    target_bler: float = 0.1
+    link_adaptation: str = setting("bler", old={"mcs_oracle": "oracle"}, help=(
+        "How the digital baselines choose their MCS and bit width: bler (from block error rates on random payloads, "
+        "label-free) or oracle (by accuracy on the test labels, an oracle no real link has; every record says so)."))
+    target_bler: float = setting(0.1, help="Block error rate the digital baselines' link adaptation aims at (on random payloads).")
     probe_payloads: int = 200  # random payloads per (channel, MCS, SNR) to measure BLER
-    jpeg_sides: list[int] | None = None  # px of the longer side a JPEG may be sent at; None: 1, 5/7, 1/2, 5/14, 1/4 of it
+    jpeg_sides: list[int] | None = setting(None, help=(
+        "Pixels of the longer side the JPEG baselines may send a picture at, e.g. 28 for the paper's fixed resolution "
+        "('': 1, 5/7, 1/2, 5/14 and 1/4 of the test images' side)."))
 
     def validate(self) -> None:
         for method in self.methods:
@@ -198,7 +204,7 @@ def register_baseline(doc: str, **kwargs: object) -> Callable[[type[Baseline]], 
                 raise SemclipError(f"unknown baseline '{name}:{arg}': baselines take no argument")
             return cls(**kwargs)
 
-        BASELINES.add(str(name), make, doc)
+        BASELINES.add(str(name), make, doc, module=cls.__module__)
         return cls
 
     return wrap

@@ -24,6 +24,7 @@ from semclip.data.base import flatten_alpha
 from semclip.device import current as current_device, generator
 from semclip.distributed import Dist
 from semclip.errors import SemclipError
+from semclip.settings import setting
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
 from semclip.training import LoopLog, TrainingLoop
@@ -54,7 +55,7 @@ class ImageJSCCConfig:
 
 @dataclass
 class ImageJSCCTrainConfig:
-    steps: int = 2000
+    steps: int = setting(2000, help="Training steps of the image-jscc baseline's pixel codec.", flag="image_jscc_steps")
     batch_size: int = 64
     lr: float = 2e-3
     snr_min_db: float = -12.0

@@ -34,6 +34,7 @@ from semclip.data.base import LabelledImages
 from semclip.device import generator
 from semclip.distributed import Dist
 from semclip.errors import SemclipError
+from semclip.settings import setting
 from semclip.jscc.model import UPDATE_KINDS, TokenJSCC
 from semclip.jscc.train import JSCCTrainConfig, batch_plan, jscc_loss
 from semclip.training import LoopLog, TrainingLoop
@@ -54,11 +55,12 @@ class AdaptConfig:
     """How the codec adapts; loss weights, SNR range and channels as the codec's training."""
 
     mode: str = "transmitter"
-    steps: int = 300  # defaults: the transmitter mode's chosen settings (``chosen`` gives each mode's)
+    # defaults: the transmitter mode's chosen settings (``chosen`` gives each mode's)
+    steps: int = setting(300, help="Steps of that adaptation (batches of 256).", flag="adapt_steps")
     batch_size: int = 256
     lr: float = 1e-3
     loss: JSCCTrainConfig = field(default_factory=JSCCTrainConfig)
-    seed: int = 0
+    seed: int = setting(0, help="Seed for training and channel noise.", shared=True)
     update: str = "scale-shift"  # what changes at the receiver: a ReceiverUpdate kind, or (receiver mode) "decoder-net"
     traffic_snr_db: float = 10.0  # ``receiver``: the link its traffic came over (AWGN)
     traffic_k: int = 16

@@ -29,13 +29,14 @@ from semclip.tokens.store import TokenStore
 from semclip.device import generator
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
+from semclip.settings import setting
 from semclip.jscc.model import TokenJSCC
 from semclip.training import TrainingLoop
 
 
 @dataclass
 class JSCCTrainConfig:
-    steps: int = 1500
+    steps: int = setting(1500, help="Codec training steps.")
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -53,7 +54,7 @@ class JSCCTrainConfig:
     # row is sent at every k the codec serves, the loss the mean over all prefixes; batch_size // len(ks) images
     # a batch, so a step costs the same)
     k_sampling: str = "row"
-    seed: int = 0
+    seed: int = setting(0, help="Seed for training and channel noise.", shared=True)
 
     def validate(self) -> None:
         if min(self.semantic_weight, self.instance_weight) < 0 or self.steps <= 0 or self.batch_size <= 0:

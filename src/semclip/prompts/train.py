@@ -23,6 +23,7 @@ from semclip.channels.registry import create_channel
 from semclip.device import autocast, generator, precision
 from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
+from semclip.settings import setting
 from semclip.jscc.model import TokenJSCC
 from semclip.prompts.base import ENSEMBLE_CENTRE, PromptLearner
 from semclip.prompts.checkpoint import save_prompts
@@ -33,8 +34,8 @@ from semclip.training import LoopLog, TrainingLoop
 
 @dataclass
 class PromptTrainConfig:
-    shots: int = 16
-    steps: int = 300
+    shots: int = setting(16, help="Few-shot examples per base class for the prompt learners.")
+    steps: int = setting(300, help="Prompt training steps.", flag="prompt_steps")
     batch_size: int = 32
     lr: float = 2e-3
     snr_min_db: float = -12.0
@@ -42,7 +43,7 @@ class PromptTrainConfig:
     snr_step_db: float = 1.0
     snr_draws: int = 4  # distinct SNRs per step, each sample gets one: bounds text-encoder passes
     channels: list[str] = field(default_factory=lambda: ["awgn"])
-    seed: int = 0
+    seed: int = setting(0, help="Seed for training and channel noise.", shared=True)
     save_every: int = 50
 
     def __post_init__(self) -> None:
