@@ -56,7 +56,7 @@ def bler_curves(count: int, snrs=(-2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -
     ours, bp = DigitalLink(plan, decoder="layered"), DigitalLink(plan, decoder="sionna")
     oms = LDPC5GDecoder(bp.enc, cn_schedule="layered", cn_update="offset-minsum", num_iter=20, hard_out=True, device="cpu")
     g = torch.Generator(device="cpu").manual_seed(0)
-    bits = torch.randint(0, 2, (count, plan.info_bits), generator=g, device="cpu").float()
+    bits = torch.randint(0, 2, (count, plan.payload_bits), generator=g, device="cpu").float()
     truth = bp.crc_enc(bits)
     curves = {"ours (layered offset min-sum)": [], "sionna BP (flooding sum-product)": []}
     reference = {"snr_db": [], "codewords": oms_count, "ours": [], "sionna layered offset min-sum": []}  # Sionna's is ~7/s
@@ -79,7 +79,7 @@ def bler_curves(count: int, snrs=(-2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -
                 return round(snrs[i - 1] + (math.log(target) - lo) / (hi - lo) * (snrs[i] - snrs[i - 1]), 3)
         return None
 
-    return {"mcs": "qpsk:1/3", "n": plan.n, "num_iter": 20, "codewords_per_snr": count, "snr_db": list(snrs), "bler": curves,
+    return {"mcs": "qpsk:1/3", "n": plan.coded_bits, "num_iter": 20, "codewords_per_snr": count, "snr_db": list(snrs), "bler": curves,
             "snr_db_at_bler_0.1": {name: at(0.1, b) for name, b in curves.items()}, "same_algorithm_in_sionna": reference}
 
 
@@ -125,17 +125,17 @@ def main() -> None:
     for spec in ("qpsk:1/3", "16qam:1/2", "64qam:2/3"):
         plan = BlockPlan.for_budget(args.budget, MCS.parse(spec))
         links = {d: DigitalLink(plan, decoder=d) for d in ("layered", "sionna")}
-        links["layered"].transmit(torch.zeros(20, plan.info_bits, dtype=torch.uint8), awgn, 0.0)  # compile (or load) the kernel
+        links["layered"].transmit(torch.zeros(20, plan.payload_bits, dtype=torch.uint8), awgn, 0.0)  # compile (or load) the kernel
         for snr, label in ((25.0, "decodes"), (-10.0, "fails")):
             for decoder, count in (("layered", 2000), ("sionna", 100)):
                 link = links[decoder]
-                bits = torch.randint(0, 2, (count, plan.info_bits), dtype=torch.uint8)
+                bits = torch.randint(0, 2, (count, plan.payload_bits), dtype=torch.uint8)
                 out = awgn(link.modulate(bits), snr)
                 no = out.noise_var.expand(count, plan.channel_uses).reshape(count * plan.blocks, -1)
                 llr, t_demap = timed(lambda: link.demapper(out.y.reshape(count * plan.blocks, -1), no))
                 (_, ok), t_dec = timed(lambda: link._decode(llr))  # decoding alone: BP/min-sum + early stop + CRC
                 _, t_link = timed(lambda: link.transmit(bits, awgn, snr, batch_size=500))  # encode .. decode, all of it
-                ldpc.append({"decoder": decoder, "mcs": spec, "n": plan.n, "snr_db": snr, "regime": label, "codewords": count,
+                ldpc.append({"decoder": decoder, "mcs": spec, "n": plan.coded_bits, "snr_db": snr, "regime": label, "codewords": count,
                              "bler": round(1 - ok.float().mean().item(), 4), "decode_codewords_per_s": round(count / t_dec, 1),
                              "demap_codewords_per_s": round(count / t_demap, 1), "link_codewords_per_s": round(count / t_link, 1)})
     waterfall = bler_curves(args.bler_codewords)

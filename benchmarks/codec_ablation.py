@@ -57,7 +57,7 @@ def evaluate(codec, evalsets, index, rtokens, ks=BANDWIDTHS, snrs=SNRS) -> dict:
             for r in sweep_semclip(c, tokens, labels, clf, ["awgn"], list(snrs)):
                 out[f"{name} k={k} {r.snr_db:g}dB"] = round(r.value, 4)
         for r in sweep_retrieval(c, rtokens, index, ["awgn"], list(snrs), "clipart-test"):
-            if r.method != "clean" and r.split == "image-to-text" and r.metric == "r@1":
+            if r.method != "clean" and r.view == "image-to-text" and r.metric == "r@1":
                 out[f"R@1 k={k} {r.snr_db:g}dB"] = round(r.value, 4)
     return out
 

@@ -27,32 +27,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 25
 
-# (label, function as py-spy names it, file it lives in)
-ROWS = [
-    ("the whole job (main thread)", "run_demo", "semclip/app/demo.py"),
-    ("  evaluation sets encoded", "EvalSet.of", "semclip/app/demo.py"),
-    ("  token codes' sweeps", "code_records", "semclip/app/demo.py"),
-    ("  base-to-novel (prompts)", "base_to_novel", "semclip/app/demo.py"),
-    ("  retrieval", "retrieval", "semclip/app/demo.py"),
-    ("  baselines and views", "baselines", "semclip/app/demo.py"),
-    ("    of which the equal-bandwidth view", "bandwidth_view", "semclip/app/demo.py"),
-    ("image tower (OpenVINO), every caller", "InferRequest.infer", "openvino/_ov_api.py"),
-    ("  received pictures of the baselines", "ImageReceiver.tokens", "semclip/baselines/receiver.py"),
-    ("image preprocessing (background thread)", "Backbone.preprocess", "semclip/backbones/base.py"),
-    ("image-jscc and image-jscc-indomain", "ImageJSCCBaseline.run", "semclip/baselines/methods/image_jscc.py"),
-    ("image-jpeg-ldpc", "ImageJpegLdpc.run", "semclip/baselines/methods/image_jpeg_ldpc.py"),
-    ("image-capacity", "ImageCapacity.run", "semclip/baselines/methods/image_capacity.py"),
-    ("image-outage", "ImageOutage.run", "semclip/baselines/methods/image_outage.py"),
-    ("token-digital", "TokenDigital.run", "semclip/baselines/methods/token_digital.py"),
-    ("JPEG side and quality choice", "JpegImage.choose", "semclip/baselines/jpeg.py"),
-    ("link-adaptation probes measured", "_measure", "semclip/baselines/adaptation.py"),
-    ("digital links of the test images", "DigitalLink.transmit", "semclip/baselines/digital.py"),
-    ("LDPC decoding (ours), every caller", "LayeredMinSum.__call__", "semclip/baselines/ldpc.py"),
-]
+def _row(label: str, fn) -> tuple[str, str, str]:
+    """(label, the function as py-spy names it, the file it lives in), from the function
+    itself: the rows follow the stages when they are renamed or moved."""
+    return label, fn.__qualname__, fn.__module__.replace(".", "/") + ".py"
+
+
+def rows() -> list[tuple[str, str, str]]:
+    from semclip.app.demo import run_demo
+    from semclip.baselines.adaptation import _measure
+    from semclip.baselines.digital import DigitalLink
+    from semclip.baselines.jpeg import JpegImage
+    from semclip.baselines.ldpc import LayeredMinSum
+    from semclip.baselines.methods import image_capacity, image_jpeg_ldpc, image_jscc, image_outage, token_digital
+    from semclip.baselines.receiver import ImageReceiver
+    from semclip.job import baselines, encode, prompts, retrieval, sweeps, views
+
+    return [
+        _row("the whole job (main thread)", run_demo),
+        _row("  evaluation sets encoded", encode.EvalSet.of),
+        _row("  token codes' sweeps", sweeps.sweep_codes),
+        _row("  base-to-novel (prompts)", prompts.base_to_novel),
+        _row("  retrieval", retrieval.run_retrieval),
+        _row("  baselines", baselines.run_baseline_stage),
+        _row("  views", views.run_views),
+        _row("    of which the equal-bandwidth view", views.equal_bandwidth),
+        ("image tower (OpenVINO), every caller", "InferRequest.infer", "openvino/_ov_api.py"),
+        _row("  received pictures of the baselines", ImageReceiver.tokens),
+        ("image preprocessing (background thread)", "Backbone.preprocess", "semclip/backbones/base.py"),
+        _row("image-jscc and image-jscc-indomain", image_jscc.ImageJSCCBaseline.run),
+        _row("image-jpeg-ldpc", image_jpeg_ldpc.ImageJpegLdpc.run),
+        _row("image-capacity", image_capacity.ImageCapacity.run),
+        _row("image-outage", image_outage.ImageOutage.run),
+        _row("token-digital", token_digital.TokenDigital.run),
+        _row("JPEG side and quality choice", JpegImage.choose),
+        _row("link-adaptation probes measured", _measure),
+        _row("digital links of the test images", DigitalLink.transmit),
+        _row("LDPC decoding (ours), every caller", LayeredMinSum.__call__),
+    ]
+
 
 
 def summarise(raw: Path) -> tuple[dict[str, float], float]:
-    """{label: seconds} for ROWS, and the seconds of all samples."""
+    """{label: seconds} for ``rows()``, and the seconds of all samples."""
     inclusive: Counter = Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -64,7 +81,7 @@ def summarise(raw: Path) -> tuple[dict[str, float], float]:
         for name in names:
             inclusive[name] += int(n)
     out = {}
-    for label, fn, where in ROWS:
+    for label, fn, where in rows():
         out[label] = sum(v for k, v in inclusive.items() if k.startswith(f"{fn} (") and where in k) / RATE
     return out, total / RATE
 

@@ -158,10 +158,13 @@ def compare_parts(results: dict) -> list[dict]:
 
 
 def compare_records(a: dict, b: dict) -> dict:
-    """Per record (method, task, split, channel, receiver, SNR, k, metric, dataset, seed), the
+    """Per record (method, task, split, view, channel, receiver, SNR, k, metric, dataset, seed), the
     difference between two runs of the same job."""
+    from semclip.results import Record
+
     def key(r: dict) -> tuple:
-        return tuple(str(r.get(f)) for f in ("method", "task", "split", "channel", "csi", "snr_db", "k", "metric", "dataset", "seed"))
+        r = Record.model_validate(r).model_dump()  # an older file's records in today's schema
+        return tuple(str(r.get(f)) for f in ("method", "task", "split", "view", "channel", "csi", "snr_db", "k", "metric", "dataset", "seed"))
 
     va, vb = {key(r): r["value"] for r in a["records"]}, {key(r): r["value"] for r in b["records"]}
     common = va.keys() & vb.keys()

@@ -42,9 +42,9 @@ def _texture(seed: int, size=(28, 28), mode="L") -> Image.Image:
                                            ("qpsk:1/3", 57504)])  # blocks of 8239 bits: base graph 1, no lower than 1/3
 def test_digital_chain_is_bit_exact_without_noise(spec, payload):
     plan = BlockPlan.for_payload(payload, MCS.parse(spec))
-    assert plan.info_bits >= payload and plan.k <= MAX_K and plan.n % plan.mcs.bits_per_symbol == 0
+    assert plan.payload_bits >= payload and plan.info_bits <= MAX_K and plan.coded_bits % plan.mcs.bits_per_symbol == 0
     link = DigitalLink(plan)
-    bits = torch.randint(0, 2, (3, plan.info_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    bits = torch.randint(0, 2, (3, plan.payload_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     x = link.modulate(bits)
     assert x.shape == (3, plan.channel_uses) and abs(x.abs().pow(2).mean().item() - 1) < 0.05
     got, ok = link.demodulate(x, torch.full((3, 1), 1e-4))  # the transmitted symbols themselves
@@ -75,7 +75,7 @@ def test_ldpc_bler_waterfall_sits_just_above_capacity():
     a code of this length should work within 2.5 dB of the limit."""
     plan = BlockPlan.for_payload(1024 - CRC_BITS, MCS.parse("qpsk:1/2"))
     link = DigitalLink(plan)
-    bits = torch.randint(0, 2, (60, plan.info_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    bits = torch.randint(0, 2, (60, plan.payload_bits), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     bler = {}
     for snr in (-1.0, 2.5):
         _, ok = link.transmit(bits, create_channel("awgn", torch.Generator().manual_seed(4)), snr)
@@ -85,7 +85,7 @@ def test_ldpc_bler_waterfall_sits_just_above_capacity():
 
 def test_block_plans_and_mcs_parsing():
     plan = BlockPlan.for_budget(1024, MCS.parse("64qam:2/3"))
-    assert plan.channel_uses <= 1024 and plan.k == 4096
+    assert plan.channel_uses <= 1024 and plan.info_bits == 4096
     assert BlockPlan.for_budget(1024, MCS.parse("qpsk:1/3")).channel_uses == 1024
     assert MCS.parse("16-QAM:1/2").efficiency == 2.0 and MCS.parse("qpsk:1/3").name == "QPSK r=1/3"
     for bad in ("8psk:1/2", "qpsk:3/2", "qpsk", "16qam:x"):
@@ -180,7 +180,7 @@ def test_jpeg_over_ldpc_respects_budget_and_loses_images_as_grey(tiny_clip_dir):
         link = DigitalLink(BlockPlan.for_budget(400, MCS.parse(spec)))
         o = jpeg_ldpc_outcome(src, link, coherent_channel("awgn", torch.Generator().manual_seed(0)), snr, 4)
         assert o.lost == lost and o.uses == link.plan.channel_uses <= 1024
-        max_scan = link.plan.info_bits // 8 - JPEG_FRAMING
+        max_scan = link.plan.payload_bits // 8 - JPEG_FRAMING
         for i, (im, key) in enumerate(shown[-1]):
             if lost:  # every block failed: a grey frame, never the original
                 assert key[0] == "grey" and set(np.asarray(im).ravel()) == {128}

@@ -120,30 +120,30 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     r = run(*args, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
-    whole = {(x.method, x.channel) for x in res.records if x.split == "all" and x.dataset == "folder-imgs"}
+    whole = {(x.method, x.channel) for x in res.records if x.on_grid and x.dataset == "folder-imgs"}
     baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh"), ("semclip-adapted", "awgn"),
                      ("semclip-adapted", "rayleigh")} | {
         (m, c) for m in ("semclip", "pca", "pca-flat") for c in ("awgn", "rayleigh")}
-    assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.split == "all"} == {
+    assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.on_grid} == {
         (m, c) for m in baselines for c in ("awgn", "rayleigh")}
-    assert {(x.method, x.k) for x in res.records if x.split == "k-sweep" and x.dataset == "folder-other"} == {
+    assert {(x.method, x.k) for x in res.records if x.view == "k-sweep" and x.dataset == "folder-other"} == {
         (m, k) for m in ("semclip", "pca", "pca-flat") for k in (2, 4)}  # the k sweep on both sets; the in-domain reference on the main one only
     assert res.provenance["leaks"] == [] and all(x.leak is None for x in res.records)
     assert res.provenance["semclip (awgn+rayleigh)"]["datasets"][0]["name"] == "folder-train"
-    assert all(x.n_images == 5 for x in res.records if (x.method in baselines and x.split == "all") or x.split == "subset")
-    assert {(x.method, x.channel) for x in res.records if x.split == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
+    assert all(x.n_images == 5 for x in res.records if (x.method in baselines and x.view == "all") or x.view == "subset")
+    assert {(x.method, x.channel) for x in res.records if x.view == "subset"} == {("semclip", "awgn"), ("semclip", "rayleigh")}
     # the fair views: semclip at each baseline point's energy; every method against channel uses on the first 4 images
-    assert {x.method for x in res.records if x.split == "equal-energy"} == {"semclip"}
-    view = [x for x in res.records if x.split == "bandwidth"]
+    assert {x.method for x in res.records if x.view == "equal-energy"} == {"semclip"}
+    view = [x for x in res.records if x.view == "bandwidth"]
     assert {x.method for x in view} == {"semclip", *baselines} and all(x.n == 4 and x.outcomes for x in view)
     assert {x.channel_uses_per_image for x in view if x.method == "image-capacity"} == {64, 128, 256, 512, 1024, 2048}
     assert {x.k for x in view if x.method == "semclip"} == {2, 4}
-    split = {(x.method, x.split, x.channel) for x in res.records if x.split not in ("all", "subset", "k-sweep", "equal-energy", "bandwidth")}
+    split = {(x.method, x.split, x.channel) for x in res.records if x.split != "all"}
     methods = ("semclip", "semclip+coop", "semclip+cocoop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
-    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.split not in ("k-sweep", "bandwidth"))
+    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.view not in ("k-sweep", "bandwidth"))
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
     assert (out / "base_to_novel.png").stat().st_size > 10000
     assert (out / "accuracy_vs_k.png").stat().st_size > 10000 and (out / "accuracy_vs_snr_folder-other.png").exists()

@@ -117,7 +117,7 @@ def test_the_pipeline_names_its_device_everywhere(tiny_clip_dir, foreign_sionna,
         sweep(codec, tokens, labels, lambda t, s: learner.predict(t, s, classes), ["awgn"], [5.0])
         sweep_retrieval(codec, tokens[:8], CaptionIndex(bb, [f"a {c}" for c in classes] * 2), ["rayleigh"], [5.0], "tiny")
         link = DigitalLink(BlockPlan.for_payload(96, MCS.parse("qpsk:1/2")), num_iter=4)
-        bits = torch.randint(0, 2, (3, link.plan.info_bits), device=cpu)
+        bits = torch.randint(0, 2, (3, link.plan.payload_bits), device=cpu)
         got, ok = link.transmit(bits, coherent_channel("rayleigh", devices.generator(0, cpu)), 20.0)
         assert got.shape == bits.shape and ok.shape == (3, link.plan.blocks)
         path = save_jscc(codec, tmp_path / "c.safetensors", bb.fingerprint)

@@ -98,3 +98,7 @@ def test_the_command_line_finds_plugins(tmp_path):
     assert out.returncode == 0 and "erasure[:<p>]" in out.stdout and "uncoded" in out.stdout, out.stderr
     bad = subprocess.run([*cli, "list"], env={**env, "SEMCLIP_PLUGINS": "no_such_plugin"}, capture_output=True, text=True)
     assert bad.returncode == 2 and "no_such_plugin" in bad.stderr
+
+
+def test_a_plugin_never_changes_the_defaults(examples):
+    assert "uncoded" in BASELINES.names() and "uncoded" not in BaselineConfig().methods

@@ -21,7 +21,7 @@ def _llrs(link: DigitalLink, n: int, snr: float, seed: int) -> tuple[torch.Tenso
     their LLRs [n * blocks, n_code])."""
     p = link.plan
     g = torch.Generator(device="cpu").manual_seed(seed)
-    bits = torch.randint(0, 2, (n, p.info_bits), generator=g, device="cpu").float()
+    bits = torch.randint(0, 2, (n, p.payload_bits), generator=g, device="cpu").float()
     out = create_channel("awgn", g)(link.modulate(bits), snr)
     no = out.noise_var.expand(n, p.channel_uses).reshape(n * p.blocks, -1)
     llr = link.demapper(out.y.reshape(n * p.blocks, -1), no)
@@ -62,7 +62,7 @@ def test_clean_codewords_decode_exactly_in_one_iteration(spec, budget):
 
 def test_link_gives_the_same_payloads_with_either_decoder():
     plan = BlockPlan.for_payload(3000, MCS.parse("16qam:1/2"))  # one block per payload, interleaved bits
-    bits = torch.randint(0, 2, (20, plan.info_bits), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    bits = torch.randint(0, 2, (20, plan.payload_bits), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     got = {}
     for decoder in ("layered", "sionna"):
         link = DigitalLink(plan, decoder=decoder, device=torch.device("cpu"))

@@ -13,7 +13,7 @@ def _run(folder, shift, versions=True):
         recs += [
             Record(method="semclip", channel="awgn", snr_db=snr, value=0.5 + shift + snr / 100, channel_uses_per_image=16),
             Record(method="image-jpeg-ldpc", channel="awgn", snr_db=snr, value=0.3 + snr / 50, channel_uses_per_image=1024, n_images=5),
-            Record(method="semclip", task="retrieval", split="image-to-text", metric="r@1", channel="awgn", snr_db=snr,
+            Record(method="semclip", task="retrieval", view="image-to-text", metric="r@1", channel="awgn", snr_db=snr,
                    value=0.05, channel_uses_per_image=16, dataset="toy"),
         ]
     extra = {"versions": software_versions()} if versions else {}
@@ -46,3 +46,30 @@ def test_report_errors_are_one_line(tmp_path):
         r = run("report", str(tmp_path / folder), "--out", str(tmp_path / "rep"))
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "rep").exists()
+
+
+def test_results_of_the_previous_schema_are_read_into_this_one(tmp_path):
+    """Version 1 kept a record's view (k-sweep, subset, a retrieval direction ...) in
+    ``split``; reading it moves that to ``view``, and `semclip report` reads such a file."""
+    import json
+
+    from semclip.results import SCHEMA_VERSION
+
+    (tmp_path / "v1").mkdir()
+    _run(tmp_path / "v1", 0.0)
+    data = json.loads((tmp_path / "v1" / "results.json").read_text())
+    del data["schema_version"]
+    for r in data["records"]:
+        r["split"] = r.pop("view")
+    data["records"].append({**data["records"][1], "split": "k-sweep", "k": 4})
+    data["records"].append({**data["records"][1], "split": "novel", "seed": 1})
+    (tmp_path / "v1" / "results.json").write_text(json.dumps(data))
+    old = Results.read(tmp_path / "v1" / "results.json")
+    assert old.schema_version == SCHEMA_VERSION == 2
+    assert {(r.split, r.view) for r in old.records} == {("all", "all"), ("all", "image-to-text"), ("all", "k-sweep"), ("novel", "all")}
+    r = run("report", str(tmp_path / "v1"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    data["schema_version"] = SCHEMA_VERSION + 1
+    (tmp_path / "v1" / "results.json").write_text(json.dumps(data))
+    r = run("report", str(tmp_path / "v1"), "--out", str(tmp_path / "rep2"))
+    assert r.returncode == 2 and "schema version 3" in r.stderr and "upgrade semclip" in r.stderr

@@ -47,7 +47,7 @@ def test_retrieval_sweep_degrades_with_noise(tiny_clip_dir):
     tokens = F.normalize(index.embeddings[index.target] + 0.01 * torch.randn(len(captions), bb.dim), dim=-1)
     code = LinearCode.fitted(tokens, [8], 8)  # 16 of 24 dimensions: a real, lossy code
     recs = sweep_retrieval(code, tokens, index, ["awgn"], [-20.0, 30.0], "toy")
-    r1 = {(r.method, r.snr_db): r.value for r in recs if r.split == "image-to-text" and r.metric == "r@1"}
+    r1 = {(r.method, r.snr_db): r.value for r in recs if r.view == "image-to-text" and r.metric == "r@1"}
     assert r1[("clean", None)] == 1.0
     assert r1[("semclip", 30.0)] >= 0.6 and r1[("semclip", 30.0)] > r1[("semclip", -20.0)] + 0.3
     assert {r.task for r in recs} == {"retrieval"} and {r.metric for r in recs} == {"r@1", "r@5", "r@10"}
@@ -74,6 +74,6 @@ def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     assert {(r.csi, r.receiver) for r in fading} == {("mmse", "zf")}  # the chain equalises by zero forcing
     q = TokenQuantizer(train, 2)
     expected = index.recall(q.decode(q.encode(tokens)))
-    got = {(r.split, r.metric): r.value for r in recs}
+    got = {(r.view, r.metric): r.value for r in recs}
     assert all(got[(d, m)] == v for d, ms in expected.items() for m, v in ms.items())
     assert recs[0].channel_uses_per_image > 0

@@ -83,11 +83,11 @@ def test_paired_bootstrap_memo_keeps_sign_seed_and_order():
     assert paired_bootstrap(a, b, resamples=50, seed=1) != paired_bootstrap(a, b, resamples=50, seed=0)
 
 
-def _rec(method, snr, uses, value, split="all", n=100, k=None):
+def _rec(method, snr, uses, value, view="all", n=100, k=None):
     outcomes = [True] * round(value * n) + [False] * (n - round(value * n))
     from semclip.stats import pack_outcomes
 
-    return Record(method=method, channel="awgn", snr_db=snr, value=round(value * n) / n, channel_uses_per_image=uses, split=split,
+    return Record(method=method, channel="awgn", snr_db=snr, value=round(value * n) / n, channel_uses_per_image=uses, view=view,
                   n=n, k=k, outcomes=pack_outcomes(outcomes))
 
 
@@ -100,8 +100,8 @@ def test_equal_energy_matches_points_by_energy_per_image():
     snrs = equal_energy_snrs(base, 16)
     assert list(snrs) == pytest.approx([-2.1289, 8.0618, 38.0618], abs=1e-3) and list(snrs.values()) == [-10.0, -10.0, 20.0]
     assert energy_db(base[0]) == pytest.approx(20.103, abs=1e-3)
-    ref = [_rec("semclip", s, 16, v, split="equal-energy") for s, v in zip(snrs, (0.5, 0.6, 0.7))]
-    ref.append(_rec("semclip", -10.0, 16, 0.1, split="subset"))  # same SNR, not the same energy: never matched
+    ref = [_rec("semclip", s, 16, v, view="equal-energy") for s, v in zip(snrs, (0.5, 0.6, 0.7))]
+    ref.append(_rec("semclip", -10.0, 16, 0.1, view="subset"))  # same SNR, not the same energy: never matched
     rows = equal_energy_rows(base + ref)
     by = {(r["method"], r["snr_db"]): r for r in rows}
     assert by[("image-capacity", -10.0)]["reference_snr_db"] == pytest.approx(8.0618, abs=1e-3)
@@ -115,9 +115,9 @@ def test_equal_energy_matches_points_by_energy_per_image():
 def test_equal_bandwidth_compares_at_shared_uses_and_finds_the_uses_to_match():
     from semclip.eval.views import bandwidth_claims
 
-    recs = [_rec("semclip", 0.0, k, v, split="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
-    recs += [_rec("image-jpeg-ldpc", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.1), (256, 0.5), (1024, 0.8))]
-    recs += [_rec("image-capacity", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.2), (256, 0.65))]
+    recs = [_rec("semclip", 0.0, k, v, view="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
+    recs += [_rec("image-jpeg-ldpc", 0.0, b, v, view="bandwidth") for b, v in ((64, 0.1), (256, 0.5), (1024, 0.8))]
+    recs += [_rec("image-capacity", 0.0, b, v, view="bandwidth") for b, v in ((64, 0.2), (256, 0.65))]
     [c] = bandwidth_claims(recs, 16)
     assert (c["uses"], c["best"], c["best_acc"]) == (64, "image-capacity", 0.2)
     assert c["difference"] == pytest.approx(0.5) and c["ci95"][0] > 0
@@ -134,10 +134,10 @@ def test_claims_per_view_list_wins_and_losses_by_interval():
     and image-capacity needs 256 uses to reach semclip's 0.6 at k = 16 (16x)."""
     from semclip.eval.compare import claims_markdown, claims_rows
 
-    recs = [_rec("semclip", -10.0, 16, 0.2, split="subset", n=400), _rec("image-capacity", -10.0, 1024, 0.5, n=400),
-            _rec("semclip", 8.0618, 16, 0.8, split="equal-energy", n=400)]
-    recs += [_rec("semclip", 0.0, k, v, split="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
-    recs += [_rec("image-capacity", 0.0, b, v, split="bandwidth") for b, v in ((64, 0.1), (256, 0.65))]
+    recs = [_rec("semclip", -10.0, 16, 0.2, view="subset", n=400), _rec("image-capacity", -10.0, 1024, 0.5, n=400),
+            _rec("semclip", 8.0618, 16, 0.8, view="equal-energy", n=400)]
+    recs += [_rec("semclip", 0.0, k, v, view="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
+    recs += [_rec("image-capacity", 0.0, b, v, view="bandwidth") for b, v in ((64, 0.1), (256, 0.65))]
     same, energy, bandwidth = claims_rows(recs, chance=0.1, k=16)
     assert (same["wins"], same["losses"]) == ([], [("awgn", -10.0)]) and "0.40x the best (image-capacity)" in same["claim"]
     assert (energy["wins"], energy["losses"]) == ([("awgn", -10.0)], []) and "1.60x" in energy["claim"]
@@ -149,9 +149,9 @@ def test_semclip_against_the_linear_floor_is_paired_per_point_and_lists_its_loss
     from semclip.eval.compare import floor_markdown, floor_rows
     from semclip.stats import pack_outcomes
 
-    def rec(method, snr, right, split="all", k=16, dataset="fm"):
+    def rec(method, snr, right, view="all", k=16, dataset="fm"):
         return Record(method=method, channel="awgn", snr_db=snr, value=sum(right) / len(right), channel_uses_per_image=k, k=k,
-                      n=len(right), outcomes=pack_outcomes(right), split=split, dataset=dataset)
+                      n=len(right), outcomes=pack_outcomes(right), view=view, dataset=dataset)
 
     n = 400
     better = [i % 4 != 0 for i in range(n)]  # 0.75

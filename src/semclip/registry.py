@@ -75,13 +75,14 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, builtins: tuple[str, ...] = (), hint: str = "") -> None:
         self.kind, self.builtins, self.hint = kind, builtins, hint
         self._entries: dict[str, Entry[T]] = {}
-        self._loaded = not builtins
+        self._loaded = False
 
-    def _load(self) -> None:
+    def _load(self, plugins: bool = True) -> None:
         if not self._loaded:
             self._loaded = True
             for module in self.builtins:
                 importlib.import_module(module)
+        if plugins:
             load_plugins()
 
     def add(self, name: str, factory: Callable[..., T], doc: str, arg: str = "", module: str | None = None) -> None:
@@ -131,6 +132,13 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return [e.name for e in self.entries()]
+
+    def builtin_names(self) -> list[str]:
+        """The built-in families only (plugins not loaded): what a default may list, so that
+        installing a plugin never changes a default run."""
+        self._load(plugins=False)
+        mine = [e for e in self._entries.values() if e.module in self.builtins]
+        return [e.name for e in sorted(mine, key=lambda e: self.builtins.index(e.module))]
 
     def usages(self) -> list[str]:
         """Each family as it is written: ``rayleigh[:mmse|zf|decoder|none]``."""

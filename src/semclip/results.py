@@ -12,7 +12,12 @@ from semclip._io import atomic_write_text
 from semclip.errors import SemclipError
 from semclip.stats import wilson
 
-SCHEMA_VERSION = 1
+# 2: ``view`` (which measurement a record belongs to) split from ``split`` (which classes it scores); files of
+# version 1 are read by moving a view that version 1 kept in ``split`` into ``view`` (``Record._legacy``)
+SCHEMA_VERSION = 2
+# what is scored: all classes, a half of them (base-to-novel; "hm" their harmonic mean), or a dataset's role in the
+# cross-dataset protocol; every other value version 1 wrote in ``split`` is a view
+SPLITS = ("all", "base", "novel", "hm", "source", "target")
 
 
 class Record(BaseModel):
@@ -20,7 +25,10 @@ class Record(BaseModel):
 
     method: str
     task: str = "zero-shot-classification"
-    split: str = "all"
+    split: str = "all"  # what is scored (``SPLITS``): all classes, the base or novel half, "hm", or source / target
+    # which measurement: "all" (the channel x SNR grid), "k-sweep", "subset" (semclip on the baselines' images),
+    # "equal-energy", "bandwidth" (semclip.eval.views), or a retrieval direction ("image-to-text", "text-to-image")
+    view: str = "all"
     channel: str  # "none" (clean), "awgn", "rayleigh", or any registered channel's name
     csi: str | None = None  # a fading channel's CSI mode ("mmse", "zf", "decoder", "none"); None otherwise
     # how the method's own receiver used that channel, where it differs from the mode's name: the
@@ -42,6 +50,19 @@ class Record(BaseModel):
     link_adaptation: Literal["bler", "oracle"] | None = None
     k: int | None = None  # complex symbols per token sent by a token code (semclip, pca)
     leak: str | None = None  # set on every record of a run that broke zero-shot (--allow-leak), saying how
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: object) -> object:
+        """A version-1 record (no ``view``) kept its view in ``split``: move it."""
+        if isinstance(data, dict) and "view" not in data and data.get("split", "all") not in SPLITS:
+            data = {**data, "view": data["split"], "split": "all"}
+        return data
+
+    @property
+    def on_grid(self) -> bool:
+        """A record of the main channel x SNR grid over all classes (not a protocol half, not another view)."""
+        return self.view == "all" and self.split == "all"
 
     @model_validator(mode="after")
     def _interval(self) -> "Record":
@@ -90,6 +111,7 @@ def channel_label(r: Record) -> str:
 class Results(BaseModel):
     model_config = ConfigDict(extra="allow")
 
+    schema_version: int = SCHEMA_VERSION  # files without it are version 1 (``read`` migrates them)
     backbone: str
     dataset: str
     records: list[Record] = []
@@ -100,7 +122,12 @@ class Results(BaseModel):
     @classmethod
     def read(cls, path: str | Path) -> "Results":
         try:
-            return cls.model_validate(json.loads(Path(path).read_text()))
+            data = json.loads(Path(path).read_text())
+            version = data.get("schema_version", 1) if isinstance(data, dict) else 1
+            if not isinstance(version, int) or version > SCHEMA_VERSION:
+                raise SemclipError(f"{path} has results schema version {version}; this semclip reads up to {SCHEMA_VERSION}: upgrade semclip")
+            # older versions are read into this one (their records migrated by Record._legacy)
+            return cls.model_validate({**data, "schema_version": SCHEMA_VERSION} if isinstance(data, dict) else data)
         except FileNotFoundError as exc:
             raise SemclipError(f"no results file at {path}") from exc
         except (json.JSONDecodeError, ValidationError) as exc:

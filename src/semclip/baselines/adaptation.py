@@ -39,7 +39,7 @@ def probe_id(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: i
     code blocks, decoder and its iterations, device kind: random streams differ between
     devices), the channel, the SNR and the probe settings."""
     p = link.plan
-    return json.dumps([PROBES, p.mcs.bits_per_symbol, str(p.mcs.rate), p.blocks, p.k, p.n, link.num_iter, link.check_every,
+    return json.dumps([PROBES, p.mcs.bits_per_symbol, str(p.mcs.rate), p.blocks, p.info_bits, p.coded_bits, link.num_iter, link.check_every,
                        link.decoder, link.device.type, spec, float(snr_db), payloads, seed, batch_size, stop_above])
 
 
@@ -74,7 +74,7 @@ def measure_bler(link: DigitalLink, spec: str, snr_db: float, payloads: int, see
 def _measure(link: DigitalLink, spec: str, snr_db: float, payloads: int, seed: int, batch_size: int | None,
              stop_above: float | None) -> float:
     gen = probe_generator(seed, spec, link.plan.mcs, snr_db)
-    bits = torch.randint(0, 2, (payloads, link.plan.info_bits), generator=gen, device=gen.device, dtype=torch.uint8)
+    bits = torch.randint(0, 2, (payloads, link.plan.payload_bits), generator=gen, device=gen.device, dtype=torch.uint8)
     channel = coherent_channel(spec, gen)
     step = min(batch_size or payloads, 50 if stop_above is not None else payloads)
     failed = sent = 0

@@ -43,7 +43,7 @@ class BaselineConfig:
     MCS from block error rates on ``probe_payloads`` random payloads against
     ``target_bler``; never the test labels) or ``oracle`` (the best by test accuracy)."""
 
-    methods: list[str] = setting(factory=lambda: BASELINES.names(), flag="baselines",
+    methods: list[str] = setting(factory=lambda: BASELINES.builtin_names(), flag="baselines",
                                  help="Baselines ('' to skip; `semclip list baselines`).")
     limit: int | None = setting(2000, help="Run the baselines on the first N test images.", flag="baseline_limit")
     budget: int = setting(1024, help="Channel uses per image for the JPEG baselines.")

@@ -75,23 +75,23 @@ DEFAULT_MCS = ("qpsk:1/3", "qpsk:1/2", "qpsk:2/3", "16qam:1/3", "16qam:1/2", "16
 
 @dataclass(frozen=True)
 class BlockPlan:
-    """How a payload is cut into code blocks: ``blocks`` blocks of ``k`` bits (CRC
-    included) coded into ``n`` bits each."""
+    """How a payload is cut into code blocks: ``blocks`` blocks of ``info_bits`` bits (the
+    LDPC code's k, CRC included) coded into ``coded_bits`` bits each (its n)."""
 
     mcs: MCS
     blocks: int
-    k: int
-    n: int
+    info_bits: int
+    coded_bits: int
 
     @property
-    def info_bits(self) -> int:
+    def payload_bits(self) -> int:
         """Payload bits carried per image (CRC excluded)."""
-        return self.blocks * (self.k - CRC_BITS)
+        return self.blocks * (self.info_bits - CRC_BITS)
 
     @property
     def channel_uses(self) -> int:
         """Complex symbols per image."""
-        return self.blocks * self.n // self.mcs.bits_per_symbol
+        return self.blocks * self.coded_bits // self.mcs.bits_per_symbol
 
     @classmethod
     def for_payload(cls, bits: int, mcs: MCS) -> "BlockPlan":
@@ -166,16 +166,16 @@ class DigitalLink:
         self.device = device or current_device()
         self.decoder = decoder
         self.crc_enc, self.crc_dec, self.enc, self.dec, self.mapper, self.demapper = _blocks(
-            plan.k, plan.n, plan.mcs.bits_per_symbol, num_iter, str(self.device), decoder
+            plan.info_bits, plan.coded_bits, plan.mcs.bits_per_symbol, num_iter, str(self.device), decoder
         )
 
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
         """bits: [B, info_bits] in {0, 1} -> symbols [B, channel_uses] complex64, unit
         average energy."""
         p = self.plan
-        if bits.dim() != 2 or bits.shape[1] != p.info_bits:
-            raise SemclipError(f"expected payload bits [B, {p.info_bits}], got {list(bits.shape)}")
-        u = bits.to(self.device).float().reshape(-1, p.k - CRC_BITS)
+        if bits.dim() != 2 or bits.shape[1] != p.payload_bits:
+            raise SemclipError(f"expected payload bits [B, {p.payload_bits}], got {list(bits.shape)}")
+        u = bits.to(self.device).float().reshape(-1, p.info_bits - CRC_BITS)
         x = self.mapper(self.enc(self.crc_enc(u)))
         return x.reshape(bits.shape[0], p.channel_uses)
 
@@ -188,7 +188,7 @@ class DigitalLink:
         no = noise_var.to(self.device).expand(b, p.channel_uses).reshape(b * p.blocks, -1)
         llr = self.demapper(y.to(self.device).reshape(b * p.blocks, -1), no)
         bits, ok = self._decode(llr)
-        return bits.reshape(b, p.info_bits).to(torch.uint8), ok.reshape(b, p.blocks)
+        return bits.reshape(b, p.payload_bits).to(torch.uint8), ok.reshape(b, p.blocks)
 
     def _decode(self, llr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layered: each codeword stops at its first iteration that meets every parity check,
@@ -200,7 +200,7 @@ class DigitalLink:
             u, valid = self.crc_dec(hard)
             return u, valid.reshape(-1).bool()
         rows = llr.shape[0]
-        bits = torch.zeros(rows, self.plan.k - CRC_BITS, device=llr.device)
+        bits = torch.zeros(rows, self.plan.info_bits - CRC_BITS, device=llr.device)
         ok = torch.zeros(rows, dtype=torch.bool, device=llr.device)
         active = torch.arange(rows, device=llr.device)
         state = None

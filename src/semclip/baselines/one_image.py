@@ -38,13 +38,13 @@ def send_jpeg(image: Image.Image, budget: int, channel: str, snr_db: float, seed
     mcs = pick_mcs(snr_db, [MCS.parse(s) for s in table])
     plan = BlockPlan.for_budget(budget, mcs)
     jpeg = JpegImage.of(image, default_sides(image.size))
-    max_scan = plan.info_bits // 8 - FRAMING
+    max_scan = plan.payload_bits // 8 - FRAMING
     choice = jpeg.choose(max_scan)
     if choice is None:
         return SentImage(grey(jpeg.size, jpeg.mode), mcs.name, None, True, plan.channel_uses)
     side, q = choice
     link = DigitalLink(plan)
-    bits, ok = link.transmit(bits_from_bytes(frame(q, side, jpeg.scan(side, q)), plan.info_bits)[None],
+    bits, ok = link.transmit(bits_from_bytes(frame(q, side, jpeg.scan(side, q)), plan.payload_bits)[None],
                              coherent_channel(channel, generator(seed, link.device)), snr_db)
     got = unframe(bytes_from_bits(bits[0]), max_scan, jpeg.sides) if ok.all() else None
     shown = receive(got[2], got[0], got[1], jpeg.size, jpeg.mode) if got else None

@@ -19,13 +19,13 @@ def beats_chance(acc: float, chance: float, n: int) -> bool:
 
 def bandwidth_rows(records: Sequence[Record], reference: str = "semclip") -> list[list[str]]:
     """method | channel uses per image (min-max over the grid) | ratio to the reference."""
-    noisy = [r for r in records if r.channel != "none" and r.metric == "top1" and r.split in ("all", "subset")]
+    noisy = [r for r in records if r.channel != "none" and r.metric == "top1" and r.split == "all" and r.view in ("all", "subset")]
     ref = [r.channel_uses_per_image for r in noisy if r.method == reference]
     if not ref:
         return []
     ref_uses = ref[0]
     rows = []
-    for m in dict.fromkeys(r.method for r in noisy if r.split == "all"):
+    for m in dict.fromkeys(r.method for r in noisy if r.view == "all"):
         mine = [r for r in noisy if r.method == m]
         lo, hi = min(r.channel_uses_per_image for r in mine), max(r.channel_uses_per_image for r in mine)
         ratio = f"{lo / ref_uses:.1f}x" if lo == hi else f"{lo / ref_uses:.1f}–{hi / ref_uses:.1f}x"
@@ -36,10 +36,10 @@ def bandwidth_rows(records: Sequence[Record], reference: str = "semclip") -> lis
 def comparison_rows(records: Sequence[Record], chance: float, reference: str = "semclip") -> list[dict]:
     """Per (channel, SNR): the reference on the baselines' test subset, the best image
     baseline there, the accuracy ratio and the channel-use ratio to image-jpeg-ldpc."""
-    subset = {(channel_label(r), r.snr_db): r for r in records if r.method == reference and r.split == "subset"}
+    subset = {(channel_label(r), r.snr_db): r for r in records if r.method == reference and r.view == "subset"}
     rows = []
     for (ch, snr), ref in sorted(subset.items()):
-        imgs = [r for r in records if r.method in IMAGE_METHODS and r.split == "all" and (channel_label(r), r.snr_db) == (ch, snr)]
+        imgs = [r for r in records if r.method in IMAGE_METHODS and r.on_grid and (channel_label(r), r.snr_db) == (ch, snr)]
         if not imgs:
             continue
         best = max(imgs, key=lambda r: r.value)
@@ -75,7 +75,7 @@ def comparison_markdown(records: Sequence[Record], chance: float, reference: str
     bw = bandwidth_rows(records, reference)
     if not rows or not bw:
         return ""
-    n = next((r.n_images for r in records if r.split == "subset"), None)
+    n = next((r.n_images for r in records if r.view == "subset"), None)
     md = [
         "\n## Bandwidth\n",
         f"Complex channel uses per image (min–max over the SNR grid where the method adapts) and the ratio to {reference}.\n",
@@ -184,15 +184,15 @@ def floor_rows(records: Sequence[Record], reference: str = "semclip", floor: str
     channel, SNR, k; the grid and the k sweep): the difference with its 95 % interval
     (paired over the same images where both carry outcomes) and its verdict."""
     def key(r: Record) -> tuple:
-        return (r.dataset or "", channel_label(r), r.snr_db, r.k, r.split)
+        return (r.dataset or "", channel_label(r), r.snr_db, r.k, r.view)
 
-    base = {key(r): r for r in records if r.method == floor and r.split in ("all", "k-sweep") and r.metric == "top1"}
-    grid = {key(r)[:4] for r in records if r.method == reference and r.split == "all"}
+    base = {key(r): r for r in records if r.method == floor and r.split == "all" and r.view in ("all", "k-sweep") and r.metric == "top1"}
+    grid = {key(r)[:4] for r in records if r.method == reference and r.on_grid}
     rows = []
     for r in records:
-        if r.method != reference or r.split not in ("all", "k-sweep") or r.metric != "top1" or key(r) not in base:
+        if r.method != reference or r.split != "all" or r.view not in ("all", "k-sweep") or r.metric != "top1" or key(r) not in base:
             continue
-        if r.split == "k-sweep" and key(r)[:4] in grid:
+        if r.view == "k-sweep" and key(r)[:4] in grid:
             continue  # the same point as on the grid: counted once
         d, lo, hi, how = difference(r, base[key(r)])
         rows.append({"dataset": r.dataset or "", "channel": channel_label(r), "snr_db": r.snr_db, "k": r.k, reference: r.value,

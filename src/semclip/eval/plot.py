@@ -31,7 +31,7 @@ def _runs(results: Runs) -> list[tuple[str, Results]]:
 
 
 def _top1(res: Results) -> list:
-    return [r for r in res.records if r.metric == "top1" and r.split == "all" and r.task == "zero-shot-classification"]
+    return [r for r in res.records if r.metric == "top1" and r.on_grid and r.task == "zero-shot-classification"]
 
 
 def _band(ax, records: Sequence, x, color: str) -> None:
@@ -71,7 +71,7 @@ def plot_equal_energy(records: Sequence, path: str | Path, methods: Sequence[str
     from semclip.eval.views import energy_db
 
     recs = [r for r in records if r.snr_db is not None and r.channel_uses_per_image > 0
-            and ((r.method == "semclip" and r.split in ("subset", "equal-energy")) or (r.method in methods and r.split == "all"))]
+            and ((r.method == "semclip" and r.view in ("subset", "equal-energy")) or (r.method in methods and r.on_grid))]
     channels = list(dict.fromkeys(channel_label(r) for r in recs))
     if not channels:
         raise ValueError("no records to plot at equal energy")
@@ -96,7 +96,7 @@ def plot_equal_bandwidth(records: Sequence, path: str | Path, methods: Sequence[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recs = [r for r in records if r.split == "bandwidth"]
+    recs = [r for r in records if r.view == "bandwidth"]
     channels = list(dict.fromkeys(channel_label(r) for r in recs))
     snrs = sorted({r.snr_db for r in recs})
     if not recs:
@@ -252,10 +252,10 @@ def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sweep = [r for r in records if r.split == "k-sweep"]
+    sweep = [r for r in records if r.view == "k-sweep"]
     snr = next((r.snr_db for r in sweep), None)
     rr = [r for r in records if r.task == "retrieval" and r.k is not None and r.snr_db == snr and r.channel == "awgn"
-          and r.split == "image-to-text" and r.metric == "r@1"]
+          and r.view == "image-to-text" and r.metric == "r@1"]
     panels = [(d, "top1") for d in dict.fromkeys(r.dataset for r in sweep)] + ([(rr[0].dataset, "r@1")] if rr else [])
     if not panels:
         raise ValueError("no k-sweep records to plot")
@@ -265,8 +265,8 @@ def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
         for i, m in enumerate(dict.fromkeys(r.method for r in here)):
             pts = sorted((r.k, r.value) for r in here if r.method == m)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **STYLE.get(m, dict(marker="s", color=f"C{i + 1}")))
-        split = "all" if metric == "top1" else "image-to-text"
-        clean = [r.value for r in records if r.method == "clean" and r.dataset == dataset and r.metric == metric and r.split == split]
+        view = "all" if metric == "top1" else "image-to-text"
+        clean = [r.value for r in records if r.method == "clean" and r.dataset == dataset and r.metric == metric and r.view == view]
         if clean:
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
         ax.set_xscale("log", base=2)

@@ -24,7 +24,7 @@ def _records(method, channel, csi, snr, uses, recall, dataset, index: CaptionInd
              link_adaptation=None) -> list[Record]:
     queries = {"image-to-text": len(index.target), "text-to-image": len(index.texts)}
     return [
-        Record(method=method, task="retrieval", split=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
+        Record(method=method, task="retrieval", view=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
                value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver, n=queries[direction],
                link_adaptation=link_adaptation)
         for direction, metrics in recall.items() for m, v in metrics.items()
@@ -62,10 +62,10 @@ def retrieval_markdown(records: Sequence[Record]) -> str:
     snrs = sorted({r.snr_db for r in recs if r.snr_db is not None})
     dataset = recs[0].dataset
     md = [f"\n## Retrieval ({dataset}, received tokens against captions)\n"]
-    for direction in dict.fromkeys(r.split for r in recs):
+    for direction in dict.fromkeys(r.view for r in recs):
         md += [f"\n### {direction}\n", "| method | channel | metric | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
                "|---|---|---|" + "---|" * len(snrs)]
-        here = [r for r in recs if r.split == direction]
+        here = [r for r in recs if r.view == direction]
         for key in dict.fromkeys((r.method, r.channel, r.csi, r.metric) for r in here):
             by = {r.snr_db: r.value for r in here if (r.method, r.channel, r.csi, r.metric) == key}
             ch = f"{key[1]} ({key[2]})" if key[2] else key[1]

@@ -34,11 +34,13 @@ def sweep(
     method: str = "semclip",
     split: str = "all",
     seed: int = 0,
+    view: str = "all",
     batch_size: int = 4096,
     outcomes: bool = False,
     fade_snrs_db: Sequence[float] | None = None,
 ) -> list[Record]:
-    """One record per (channel, SNR). The same seed gives every method the same noise.
+    """One record per (channel, SNR), of the classes ``split`` and the measurement ``view``
+    (``semclip.results.Record``). The same seed gives every method the same noise.
     ``outcomes``: each record also carries which images were right (for paired
     comparisons). ``fade_snrs_db``: per point, the SNR whose common fades it draws (default
     its own): a point compared with a baseline at another SNR (equal energy) fades as it does.
@@ -70,6 +72,7 @@ def sweep(
                 Record(
                     method=method,
                     split=split,
+                    view=view,
                     channel=channel.name,
                     csi=csi,
                     snr_db=float(snr),

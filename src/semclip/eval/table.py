@@ -8,7 +8,7 @@ from semclip.results import Results, channel_label, uses_span
 
 
 def _grid(results: Results) -> tuple[list[str], list[list[str]]]:
-    recs = [r for r in results.records if r.metric == "top1" and r.split == "all"]
+    recs = [r for r in results.records if r.metric == "top1" and r.on_grid]
     snrs = sorted({r.snr_db for r in recs if r.snr_db is not None})
     header = ["method", "channel", "ch. uses"] + [f"{s:g} dB" for s in snrs]
     rows = []
@@ -31,7 +31,7 @@ def markdown_table(results: Results) -> str:
 
 def interval_note(records) -> str:
     """One line under a table: how wide the 95 % intervals of its cells are at most."""
-    recs = [r for r in records if r.metric == "top1" and r.split == "all" and r.ci95]
+    recs = [r for r in records if r.metric == "top1" and r.on_grid and r.ci95]
     if not recs:
         return ""
     half = max((r.ci95[1] - r.ci95[0]) / 2 for r in recs)

@@ -28,8 +28,8 @@ IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jsc
 BASELINE_METHODS = (*IMAGE_METHODS, "image-jscc-indomain", "token-digital")  # image-jscc-indomain: a reference, saw the domain
 VIEW_SNRS = (-5.0, 0.0, 10.0)
 VIEW_BUDGETS = (64, 128, 256, 512, 1024, 2048)
-ENERGY_SPLIT = "equal-energy"
-BANDWIDTH_SPLIT = "bandwidth"
+ENERGY_VIEW = "equal-energy"
+BANDWIDTH_VIEW = "bandwidth"
 
 
 def energy_db(r: Record) -> float:
@@ -69,7 +69,7 @@ def _matches(a: Record, b: Record) -> bool:
 def equal_energy_rows(records: Sequence[Record], reference: str = "semclip") -> list[dict]:
     """Per baseline point (method, channel, SNR): the reference at the same energy per image
     on the same images, and the difference."""
-    refs = [r for r in records if r.method == reference and r.split == ENERGY_SPLIT]
+    refs = [r for r in records if r.method == reference and r.view == ENERGY_VIEW]
     rows = []
     for b in records:
         if b.method not in BASELINE_METHODS or b.split != "all" or b.snr_db is None:
@@ -101,7 +101,7 @@ def bandwidth_claims(records: Sequence[Record], k: int, reference: str = "semcli
     smallest budget they share (equal bandwidth: the same channel uses), and the smallest
     budget at which an image baseline reaches the reference's accuracy at ``k`` (the
     bandwidth ratio at equal accuracy; None where no budget of the view does)."""
-    view = [r for r in records if r.split == BANDWIDTH_SPLIT]
+    view = [r for r in records if r.view == BANDWIDTH_VIEW]
     out = []
     for ch, snr in sorted({(channel_label(r), r.snr_db) for r in view if r.method == reference}):
         here = [r for r in view if (channel_label(r), r.snr_db) == (ch, snr)]
@@ -168,7 +168,7 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
         md += (
             "\n## Equal bandwidth\n\n"
             f"At fixed SNRs, {reference} at each k it serves, the image baselines at budgets of channel uses, token-digital at "
-            f"each bit width (`accuracy_vs_bandwidth.png`), on the first {next(r.n for r in records if r.split == BANDWIDTH_SPLIT)} "
+            f"each bit width (`accuracy_vs_bandwidth.png`), on the first {next(r.n for r in records if r.view == BANDWIDTH_VIEW)} "
             f"test images. 'same uses': {reference} against the best image baseline at the smallest budget both occupy; "
             f"'uses to match': the smallest budget at which an image baseline reaches {reference}'s accuracy at k = {k}, "
             f"its ratio to {k}, and in brackets the range from the first budget where an image baseline is no longer shown "

@@ -52,6 +52,6 @@ def run_baseline_stage(cfg: BaselineConfig, grid: GridConfig, backbone: Backbone
     out.records = run_baselines(out.ctx, cfg, grid.channels, grid.snrs_db, log, receiver=out.receiver)
     for ch in grid.channels:
         sub = sweep(codes.get("semclip", ch).model, out.ctx.tokens, out.ctx.labels, lambda t, s: main.classifier.predict(t), [ch],
-                    grid.snrs_db, split="subset", seed=grid.seed, outcomes=True)
+                    grid.snrs_db, view="subset", seed=grid.seed, outcomes=True)
         out.records += [r.model_copy(update={"n_images": n}) for r in sub]
     return out

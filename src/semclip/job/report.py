@@ -122,16 +122,16 @@ def table_section(title: str, intro: str, columns: Sequence[str], rows: Sequence
 
 def k_sweep_markdown(records: Sequence[Record], snr_db: float) -> str:
     """Top-1 (and retrieval R@1) against k at one SNR: rows (dataset, method), columns k."""
-    recs = [r for r in records if r.split == "k-sweep" or (r.task == "retrieval" and r.k is not None and r.snr_db == snr_db
-                                                              and r.channel == "awgn" and r.split == "image-to-text" and r.metric == "r@1")]
+    recs = [r for r in records if r.view == "k-sweep" or (r.task == "retrieval" and r.k is not None and r.snr_db == snr_db
+                                                             and r.channel == "awgn" and r.view == "image-to-text" and r.metric == "r@1")]
     if not recs:
         return ""
     ks = sorted({r.k for r in recs})
-    clean = {(r.dataset, r.task, r.split, r.metric): r.value for r in records if r.method == "clean"}
+    clean = {(r.dataset, r.task, r.view, r.metric): r.value for r in records if r.method == "clean"}
     md = [f"\n## Accuracy against bandwidth (AWGN, {snr_db:g} dB)\n", "| dataset | task | method | " + " | ".join(f"k={k}" for k in ks) + " | clean |",
           "|---|---|---|" + "---|" * (len(ks) + 1)]
-    for key in dict.fromkeys((r.dataset, r.task, r.split, r.metric, r.method) for r in recs):
-        by = {r.k: r.value for r in recs if (r.dataset, r.task, r.split, r.metric, r.method) == key}
+    for key in dict.fromkeys((r.dataset, r.task, r.view, r.metric, r.method) for r in recs):
+        by = {r.k: r.value for r in recs if (r.dataset, r.task, r.view, r.metric, r.method) == key}
         task = "top-1" if key[1] != "retrieval" else "image-to-text R@1"
         ref = clean.get((key[0], key[1], "all" if key[1] != "retrieval" else key[2], key[3]))
         md.append(f"| {key[0]} | {task} | {key[4]} | " + " | ".join(f"{by[k]:.3f}" if k in by else "" for k in ks)
@@ -160,11 +160,11 @@ def jpeg_floor(bcfg: BaselineConfig, snrs_db: Sequence[float], test: LabelledIma
 
 def baseline_notes(results: Results) -> str:
     """Which MCS / bit width each digital baseline chose per SNR."""
-    recs = [r for r in results.records if r.detail and r.split == "all" and r.method in ("image-jpeg-ldpc", "token-digital")]
+    recs = [r for r in results.records if r.detail and r.on_grid and r.method in ("image-jpeg-ldpc", "token-digital")]
     return table_section(
         "What the digital baselines chose",
         "Link adaptation `bler`: the most efficient MCS whose block error rate on random payloads meets the target "
-        "(no test label is read); `oracle`: the best by accuracy on the test labels (`--mcs-oracle`). Each image's JPEG "
+        "(no test label is read); `oracle`: the best by accuracy on the test labels (`--link-adaptation oracle`). Each image's JPEG "
         "side and quality: among the sides that fit the payload, the least pixel error against the original (the "
         "transmitter's rate-distortion choice, no label read); the receiver upscales the picture.",
         ["method", "channel", "SNR (dB)", "link adaptation", "choice"],

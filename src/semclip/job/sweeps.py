@@ -39,13 +39,13 @@ def sweep_codes(grid: GridConfig, codes: Codes, evals: list[EvalSet]) -> list[Re
     return records
 
 
-def sweep_once(code: nn.Module, e: EvalSet, channel: str, snrs_db: Sequence[float], method: str, split: str, seed: int) -> list[Record]:
+def sweep_once(code: nn.Module, e: EvalSet, channel: str, snrs_db: Sequence[float], method: str, view: str, seed: int) -> list[Record]:
     """One code on one evaluation set with the hand-crafted receiver, over ``channel`` at
     ``snrs_db``; computed once per content (``semclip.eval.memo``), read back on reruns."""
     def compute() -> list[Record]:
         return sweep(code, e.tokens, e.labels, lambda t, s: e.classifier.predict(t), [channel], snrs_db,
-                     method=method, split=split, seed=seed, outcomes=True)
+                     method=method, view=view, seed=seed, outcomes=True)
 
-    key = [code, code.cfg, e.tokens, e.labels, e.classifier.weights, channel, list(snrs_db), method, split, seed,
+    key = [code, code.cfg, e.tokens, e.labels, e.classifier.weights, channel, list(snrs_db), method, view, seed,
            device_of(code).type, "outcomes"]
     return [r.model_copy(update={"dataset": e.data.name}) for r in memo_records("sweep", key, compute)]

@@ -11,7 +11,7 @@ from semclip.baselines.common import BaselineConfig
 from semclip.baselines.run import run_baselines
 from semclip.channels.registry import create_channel
 from semclip.eval.sweep import sweep
-from semclip.eval.views import BANDWIDTH_SPLIT, BASELINE_METHODS, ENERGY_SPLIT, equal_energy_snrs
+from semclip.eval.views import BANDWIDTH_VIEW, BASELINE_METHODS, ENERGY_VIEW, equal_energy_snrs
 from semclip.job.baselines import BaselineOutcome
 from semclip.job.codecs import Codes
 from semclip.job.config import GridConfig, ViewsConfig
@@ -26,7 +26,7 @@ def equal_energy(grid: GridConfig, done: BaselineOutcome, codes: Codes) -> list[
         channel = create_channel(ch)
         label = f"{channel.name} ({channel.csi})" if channel.csi else channel.name  # as channel_label names its records
         snrs = equal_energy_snrs([r for r in done.records if r.method in BASELINE_METHODS and channel_label(r) == label], jscc.cfg.k)
-        recs = sweep(jscc, ctx.tokens, ctx.labels, lambda t, s: ctx.classifier.predict(t), [ch], list(snrs), split=ENERGY_SPLIT,
+        recs = sweep(jscc, ctx.tokens, ctx.labels, lambda t, s: ctx.classifier.predict(t), [ch], list(snrs), view=ENERGY_VIEW,
                      seed=grid.seed, outcomes=True, fade_snrs_db=list(snrs.values()))
         out += [r.model_copy(update={"n_images": len(ctx.labels)}) for r in recs]
     return out
@@ -53,8 +53,8 @@ def equal_bandwidth(cfg: ViewsConfig, grid: GridConfig, bcfg: BaselineConfig, do
         jscc = codes.get("semclip", ch).model
         for k in grid.ks:
             out += sweep(jscc.at(k), small.tokens, small.labels, lambda t, s: small.classifier.predict(t), [ch], cfg.snrs_db,
-                         split=BANDWIDTH_SPLIT, seed=grid.seed, outcomes=True)
-    return [r.model_copy(update={"split": BANDWIDTH_SPLIT, "n_images": m}) for r in out]
+                         view=BANDWIDTH_VIEW, seed=grid.seed, outcomes=True)
+    return [r.model_copy(update={"view": BANDWIDTH_VIEW, "n_images": m}) for r in out]
 
 
 def run_views(cfg: ViewsConfig, grid: GridConfig, bcfg: BaselineConfig, done: BaselineOutcome, codes: Codes, log=print) -> list[Record]:

@@ -35,7 +35,7 @@ from semclip.results import Record
 
 def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, batch: int, gains: torch.Tensor | None = None) -> Outcome:
     plan = link.plan
-    max_scan = plan.info_bits // 8 - JPEG_FRAMING
+    max_scan = plan.payload_bits // 8 - JPEG_FRAMING
     choices = [j.choose(max_scan) for j in src.jpegs]
     shown: list = [None] * len(choices)
     sent = [i for i, c in enumerate(choices) if c is not None]
@@ -44,7 +44,7 @@ def jpeg_ldpc_outcome(src: JpegSource, link: DigitalLink, channel, snr: float, b
         if c is None:
             shown[i] = src.received(i, None)  # does not fit even at the smallest side and lowest quality
     if sent:
-        payload = torch.stack([bits_from_bytes(frame(choices[i][1], choices[i][0], src.jpegs[i].scan(*choices[i])), plan.info_bits)
+        payload = torch.stack([bits_from_bytes(frame(choices[i][1], choices[i][0], src.jpegs[i].scan(*choices[i])), plan.payload_bits)
                                for i in sent])
         bits, ok = link.transmit(payload, channel, snr, batch, None if gains is None else gains[sent])
         for row, i in enumerate(sent):
