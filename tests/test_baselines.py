@@ -94,7 +94,7 @@ def test_block_plans_and_mcs_parsing():
     with pytest.raises(SemclipError, match="too few"):
         BlockPlan.for_budget(4, MCS.parse("qpsk:1/3"))
     big = BlockPlan.for_budget(6001, MCS.parse("qpsk:1/3"))  # blocks of 4000 bits: base graph 1, no lower than 1/3
-    assert big.channel_uses <= 6001 and 3 * big.k >= big.n
+    assert big.channel_uses <= 6001 and 3 * big.info_bits >= big.coded_bits
     DigitalLink(big)  # Sionna accepts it
     with pytest.raises(SemclipError, match="need CSI|CSI at the receiver"):
         coherent_channel("rayleigh:none")

@@ -109,9 +109,9 @@ def test_pruned_matrix_is_sionnas_for_every_default_link():
     for budget in VIEW_BUDGETS:
         for mcs in BaselineConfig().mcs_table:
             p = BlockPlan.for_budget(budget, mcs)
-            if (p.k, p.n, mcs.bits_per_symbol) in seen:
+            if (p.info_bits, p.coded_bits, mcs.bits_per_symbol) in seen:
                 continue
-            seen.add((p.k, p.n, mcs.bits_per_symbol))
+            seen.add((p.info_bits, p.coded_bits, mcs.bits_per_symbol))
             link = DigitalLink(p, device=torch.device("cpu"))
             ref = LDPC5GDecoder(link.enc, device="cpu").pcm
             ours = pruned_pcm(link.enc)

@@ -102,7 +102,9 @@ def test_equal_energy_matches_points_by_energy_per_image():
     assert energy_db(base[0]) == pytest.approx(20.103, abs=1e-3)
     ref = [_rec("semclip", s, 16, v, view="equal-energy") for s, v in zip(snrs, (0.5, 0.6, 0.7))]
     ref.append(_rec("semclip", -10.0, 16, 0.1, view="subset"))  # same SNR, not the same energy: never matched
-    rows = equal_energy_rows(base + ref)
+    other = [_rec("image-jscc", -10.0, 98, 0.95, view="bandwidth")]  # the same point in another view: never a row
+    rows = equal_energy_rows(base + ref + other)
+    assert len(rows) == 3
     by = {(r["method"], r["snr_db"]): r for r in rows}
     assert by[("image-capacity", -10.0)]["reference_snr_db"] == pytest.approx(8.0618, abs=1e-3)
     assert by[("image-capacity", -10.0)]["difference"] == pytest.approx(0.3)

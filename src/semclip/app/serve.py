@@ -129,38 +129,38 @@ def read_upload(data: bytes, content_type: str | None) -> Image.Image:
         raise SemclipError(f"the upload is not a readable image ({reason}); send a PNG, JPEG, GIF, WebP or BMP file") from exc
 
 
-def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 16):
+def check_request(snr: float, channel: str, budget: int, classes: str) -> list[str] | None:
+    """A prediction request's settings, checked; returns the class names given (None: the default)."""
+    if channel not in CHANNELS:
+        raise SemclipError(f"unknown channel {channel!r}; choose one of {list(CHANNELS)}")
+    if not math.isfinite(snr) or not -20 <= snr <= 40:
+        raise SemclipError("SNR must be a number of dB between -20 and 40")
+    if not 64 <= budget <= 8192:
+        raise SemclipError("the image baseline's bandwidth must be 64..8192 channel uses")
+    names = [c.strip() for c in classes.split(",") if c.strip()] or None
+    if names and (len(names) > MAX_CLASSES or max(map(len, names)) > MAX_CLASS_CHARS):
+        raise SemclipError(f"give at most {MAX_CLASSES} class names of at most {MAX_CLASS_CHARS} characters each")
+    return names
+
+
+def jpeg_baseline(s, image: Image.Image, budget: int, channel: str, snr: float, names: list[str] | None) -> dict:
+    """The image sent as JPEG over LDPC at ``budget`` channel uses, and what the same receiver
+    makes of it (``s``: the server's ``Sender``)."""
+    from semclip.app.transmit import top_k
     from semclip.baselines.one_image import send_jpeg
-    from semclip.app.transmit import Sender, top_k
 
-    app = FastAPI(title="semclip", docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit)
-    lock = threading.Lock()  # models are built once, by the first request that needs them (or by warm())
-    loaded: dict[str, object] = {}
-    busy = threading.BoundedSemaphore(MAX_CONCURRENT)
+    small = image.copy()
+    small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
+    sent = send_jpeg(small, budget, channel, snr)
+    clf, bb = s.classifier(names), s.backbone
+    probs = clf.probs(image_encoder(bb)(bb.preprocess(sent.image)[None].to(bb.device)).to(bb.device))[0]
+    return {"top5": top_k(probs, clf.classes, 5), "channel_uses": sent.channel_uses, "mcs": sent.mcs, "quality": sent.quality,
+            "side": sent.side, "lost": sent.lost, "image": _data_url(sent.image)}
 
-    def sender() -> Sender:
-        with lock:
-            if "sender" not in loaded:
-                loaded["sender"] = Sender(backbone, jscc, log=lambda *a: None, k=k)
-            return loaded["sender"]  # type: ignore[return-value]
 
-    def samples() -> dict[str, Image.Image]:
-        with lock:
-            if "samples" not in loaded:
-                loaded["samples"] = _samples()
-            return loaded["samples"]  # type: ignore[return-value]
-
-    def warm() -> None:
-        """Load the models, and load or train the codec of every channel on the menu, before the
-        server listens: a request then never trains anything."""
-        s = sender()
-        for ch in CHANNELS:
-            s.codec(ch)
-        s.classifier(None)
-        samples()
-
-    app.state.warm = warm
+def _error_handlers(app) -> None:
+    """Every error is a JSON ``{"error": one sentence}``: 400 for a user error, 422 for a
+    malformed form, 500 (the server goes on) for anything else."""
 
     @app.exception_handler(SemclipError)
     async def user_error(request: Request, exc: SemclipError):
@@ -180,6 +180,58 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     async def internal_error(request: Request, exc: Exception):
         return JSONResponse({"error": f"internal error ({exc.__class__.__name__}); the server keeps running"}, status_code=500)
 
+
+class Models:
+    """What the server computes with, built once (by the first request that needs it, or by
+    ``warm``) under a lock: the sender (backbone, codecs, receiver) and the sample images."""
+
+    def __init__(self, backbone: str, jscc: str | None, k: int) -> None:
+        self.backbone, self.jscc, self.k = backbone, jscc, k
+        self.lock = threading.Lock()
+        self.loaded: dict[str, object] = {}
+
+    def _once(self, name: str, make):
+        with self.lock:
+            if name not in self.loaded:
+                self.loaded[name] = make()
+            return self.loaded[name]
+
+    def sender(self):
+        from semclip.app.transmit import Sender
+
+        return self._once("sender", lambda: Sender(self.backbone, self.jscc, log=lambda *a: None, k=self.k))
+
+    def samples(self) -> dict[str, Image.Image]:
+        return self._once("samples", _samples)
+
+    def warm(self) -> None:
+        """Load the models, and load or train the codec of every channel on the menu, before the
+        server listens: a request then never trains anything."""
+        s = self.sender()
+        for ch in CHANNELS:
+            s.codec(ch)
+        s.classifier(None)
+        self.samples()
+
+    def image(self, file: UploadFile | None, sample: str) -> Image.Image:
+        """The request's picture: the upload, else the named sample."""
+        if file is not None and file.filename:
+            return read_upload(file.file.read(MAX_UPLOAD_MB * 2**20 + 1), file.content_type)
+        if not sample:
+            raise SemclipError("upload an image or pick a sample")
+        if sample not in self.samples():
+            raise SemclipError(f"unknown sample {sample!r}")
+        return self.samples()[sample]
+
+
+def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 16):
+    app = FastAPI(title="semclip", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit)
+    models = Models(backbone, jscc, k)
+    busy = threading.BoundedSemaphore(MAX_CONCURRENT)
+    app.state.warm = models.warm
+    _error_handlers(app)
+
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         return PAGE.read_text()
@@ -188,7 +240,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     def options() -> dict:
         from semclip.data.fashion_mnist import CLASSES
 
-        return {"samples": list(samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB,
+        return {"samples": list(models.samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB,
                 "max_megapixels": round(MAX_PIXELS / 1e6, 1)}
 
     @app.post("/api/predict")
@@ -201,44 +253,21 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
         file: UploadFile | None = File(None),
     ) -> dict:
         # plain `def`: FastAPI runs it in a worker thread, so the server keeps serving
-        if channel not in CHANNELS:
-            raise SemclipError(f"unknown channel {channel!r}; choose one of {list(CHANNELS)}")
-        if not math.isfinite(snr) or not -20 <= snr <= 40:
-            raise SemclipError("SNR must be a number of dB between -20 and 40")
-        if not 64 <= budget <= 8192:
-            raise SemclipError("the image baseline's bandwidth must be 64..8192 channel uses")
-        names = [c.strip() for c in classes.split(",") if c.strip()] or None
-        if names and (len(names) > MAX_CLASSES or max(map(len, names)) > MAX_CLASS_CHARS):
-            raise SemclipError(f"give at most {MAX_CLASSES} class names of at most {MAX_CLASS_CHARS} characters each")
-        if file is not None and file.filename:
-            image = read_upload(file.file.read(MAX_UPLOAD_MB * 2**20 + 1), file.content_type)
-        elif sample:
-            if sample not in samples():
-                raise SemclipError(f"unknown sample {sample!r}")
-            image = samples()[sample]
-        else:
-            raise SemclipError("upload an image or pick a sample")
-        s = sender()
+        names = check_request(snr, channel, budget, classes)
+        image = models.image(file, sample)
+        s = models.sender()
         if not busy.acquire(timeout=MAX_WAIT_S):
             raise HTTPException(503, f"the server is busy: {MAX_CONCURRENT} predictions have run for over {MAX_WAIT_S:.0f} s; try again in a minute")
         try:
             t = s.send(image, snr, channel, names)
-            small = image.copy()
-            small.thumbnail((TRANSMIT_SIDE, TRANSMIT_SIDE))  # the baseline sends what the backbone would see
-            sent = send_jpeg(small, budget, channel, snr)
-            clf = s.classifier(names)
-            bb = s.backbone
-            base_p = clf.probs(image_encoder(bb)(bb.preprocess(sent.image)[None].to(bb.device)).to(bb.device))[0]
+            baseline = jpeg_baseline(s, image, budget, channel, snr, names)
         finally:
             busy.release()
         return {
             "sent_image": _data_url(image),
             "semclip": {"top5": t.received, "channel_uses": t.channel_uses, "cosine": t.cosine},
             "clean": {"top5": t.clean},
-            "baseline": {
-                "top5": top_k(base_p, clf.classes, 5), "channel_uses": sent.channel_uses, "mcs": sent.mcs,
-                "quality": sent.quality, "side": sent.side, "lost": sent.lost, "image": _data_url(sent.image),
-            },
+            "baseline": baseline,
         }
 
     return app

@@ -34,10 +34,10 @@ def sweep(
     method: str = "semclip",
     split: str = "all",
     seed: int = 0,
-    view: str = "all",
     batch_size: int = 4096,
     outcomes: bool = False,
     fade_snrs_db: Sequence[float] | None = None,
+    view: str = "all",
 ) -> list[Record]:
     """One record per (channel, SNR), of the classes ``split`` and the measurement ``view``
     (``semclip.results.Record``). The same seed gives every method the same noise.

@@ -72,7 +72,7 @@ def equal_energy_rows(records: Sequence[Record], reference: str = "semclip") -> 
     refs = [r for r in records if r.method == reference and r.view == ENERGY_VIEW]
     rows = []
     for b in records:
-        if b.method not in BASELINE_METHODS or b.split != "all" or b.snr_db is None:
+        if b.method not in BASELINE_METHODS or not b.on_grid or b.snr_db is None:
             continue
         ref = next((r for r in refs if _matches(r, b)), None)
         if ref is None:

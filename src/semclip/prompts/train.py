@@ -120,6 +120,36 @@ def regularisers(
     return loss
 
 
+class PromptLoss:
+    """One training step's loss: a batch of few-shot tokens drawn from the step's own
+    generator (so a resumed run draws what an uninterrupted one would), sent through the
+    frozen codec at drawn SNRs, scored by the learner on this process's rows."""
+
+    def __init__(self, learner: PromptLearner, step_fn: nn.Module, jscc: TokenJSCC, tokens: torch.Tensor, labels: torch.Tensor,
+                 classes: list[str], cfg: PromptTrainConfig, d: Dist) -> None:
+        self.learner, self.step_fn, self.jscc, self.tokens, self.labels, self.classes, self.cfg = (
+            learner, step_fn, jscc, tokens, labels, classes, cfg)
+        self.dev, (self.lo, self.hi) = d.device, d.shard(0, cfg.batch_size)
+        self.n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
+
+    def __call__(self, step: int) -> torch.Tensor:
+        cfg, dev, lo, hi = self.cfg, self.dev, self.lo, self.hi
+        gen = generator(cfg.seed * 1_000_003 + step, dev)
+        idx = torch.randint(self.tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
+        levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(self.n_snr, (cfg.snr_draws,), generator=gen, device=dev).float()
+        snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen, device=dev)]
+        channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
+        with torch.no_grad():
+            decoded, rx = self.jscc(self.tokens[idx], snr, channel)
+        received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
+        snr_rx = rx.rx_snr_db[lo:hi]
+        with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
+            logits, text, image = self.step_fn(received, snr_rx, self.classes)
+        logits, text, image = logits.float(), text.float(), image.float()
+        return (F.cross_entropy(logits, self.labels[idx[lo:hi]])
+                + regularisers(self.learner, received, snr_rx, self.classes, logits, text, image))
+
+
 @torch.enable_grad()  # trains even when called under no_grad (transmit and serve train a missing codec)
 def train_prompts(
     learner: PromptLearner,
@@ -165,33 +195,16 @@ def train_prompts(
     partial = partial_path(out)
     ensemble = PromptEnsemble(params, cfg.steps, learner.cfg.ensemble).to(dev) if learner.cfg.ensemble > 0 else None
     saved = learner if ensemble is None else nn.ModuleDict({"learner": learner, "ensemble": ensemble})
-    n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
     what = f"training {learner.name} prompts on {dev}" + (f" ({d.world} processes)" if d.world > 1 else "")
     loop = TrainingLoop(what, cfg.steps, saved, opt, partial=partial, key=key, save_every=cfg.save_every,
                         log=LoopLog(every=25, digits=4, show_loss=True), d=d)
-    step_fn = loop.prepare(_Step(learner))
+    loss = PromptLoss(learner, loop.prepare(_Step(learner)), jscc, tokens, labels, classes, cfg, d)
     learner.train()
-    lo, hi = d.shard(0, cfg.batch_size)
-
-    def loss_at(step: int) -> torch.Tensor:
-        gen = generator(cfg.seed * 1_000_003 + step, dev)
-        idx = torch.randint(tokens.shape[0], (cfg.batch_size,), generator=gen, device=dev)
-        levels = cfg.snr_min_db + cfg.snr_step_db * torch.randint(n_snr, (cfg.snr_draws,), generator=gen, device=dev).float()
-        snr = levels[torch.randint(cfg.snr_draws, (cfg.batch_size, 1), generator=gen, device=dev)]
-        channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
-        with torch.no_grad():
-            decoded, rx = jscc(tokens[idx], snr, channel)
-        received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
-        snr_rx = rx.rx_snr_db[lo:hi]
-        with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
-            logits, text, image = step_fn(received, snr_rx, classes)
-        logits, text, image = logits.float(), text.float(), image.float()
-        return F.cross_entropy(logits, labels[idx[lo:hi]]) + regularisers(learner, received, snr_rx, classes, logits, text, image)
 
     def cosine(step: int) -> float:  # cosine decay, a pure function of the step (resumable)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
 
-    log = loop.run(loss_at, lr_at=cosine, after_step=None if ensemble is None else ensemble.add)
+    log = loop.run(loss, lr_at=cosine, after_step=None if ensemble is None else ensemble.add)
     if ensemble is not None:
         ensemble.apply()
     d.check_agree(params, f"the {learner.name} prompts")
