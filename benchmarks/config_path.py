@@ -7,7 +7,8 @@ follows it when reading the code (issue 27).
 It runs `semclip demo --quick` (output in a temporary folder; warm caches make it quick)
 under a profile hook and records every call of a semclip function that receives the
 configuration or a part of it: an argument (or ``self``) that is a dataclass of semclip
-whose class name ends in ``Config``. Each such call is linked to the nearest such call above
+whose class name ends in ``Config`` (with ``--values``, also a list or dict such a
+configuration holds: its SNRs, channels, methods ...). Each such call is linked to the nearest such call above
 it, which gives the call tree of the configuration, with every distinct edge once (a loop
 counts once, as reading the code does). Walking that tree depth first from the command
 (children in the order they were first called) gives the sequence of files a reader visits:
@@ -17,7 +18,8 @@ counts once, as reading the code does). Walking that tree depth first from the c
 - **climbs**: steps into a layer (``ground``, ``data``, ..., ``job``, ``app``, as in
   ``tests/test_layers.py``) already left earlier on the way.
 
-Prints the counts and writes ``benchmarks/results/config_path.json``.
+Prints the counts and writes ``benchmarks/results/config_path[_values].json`` (with the
+reading order of the functions).
 """
 
 from __future__ import annotations
@@ -43,18 +45,42 @@ def layer(module: str) -> str:
     return "ground" if parts[1] in GROUND else parts[1]
 
 
-def carries_config(frame) -> bool:
+VALUES: set[int] = set()  # ids of the lists and dicts held by a configuration seen so far (with --values)
+
+
+def is_config(value) -> bool:
+    cls = type(value)
+    return dataclasses.is_dataclass(value) and not isinstance(value, type) and cls.__module__.startswith("semclip") \
+        and cls.__name__.endswith("Config")
+
+
+def remember(config) -> None:
+    """The containers a configuration holds (its lists of SNRs, channels, methods ...):
+    passing one of them on passes the configuration on."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name, None)
+        if isinstance(value, (list, dict)) and value:
+            VALUES.add(id(value))
+        elif is_config(value):
+            remember(value)
+
+
+def carries_config(frame, values: bool) -> bool:
     code = frame.f_code
     names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    found = False
     for name in names:
         value = frame.f_locals.get(name)
-        cls = type(value)
-        if dataclasses.is_dataclass(value) and cls.__module__.startswith("semclip") and cls.__name__.endswith("Config"):
-            return True
-    return False
+        if is_config(value):
+            found = True
+            if values:
+                remember(value)
+        elif values and id(value) in VALUES:
+            found = True
+    return found
 
 
-def trace(src: Path) -> tuple[dict, list]:
+def trace(src: Path, values: bool) -> tuple[dict, list]:
     """The configuration's call tree: {caller: [callees in first-call order]}, and the roots."""
     prefix = str(src.resolve() / "semclip")
     tree: dict[tuple, list] = {}
@@ -65,7 +91,7 @@ def trace(src: Path) -> tuple[dict, list]:
         return (frame.f_globals.get("__name__", "?"), frame.f_code.co_qualname)
 
     def hook(frame, event, arg):
-        if event != "call" or not frame.f_code.co_filename.startswith(prefix) or not carries_config(frame):
+        if event != "call" or not frame.f_code.co_filename.startswith(prefix) or not carries_config(frame, values):
             return
         marked.add(frame)
         me, up = where(frame), frame.f_back
@@ -124,15 +150,17 @@ def counts(order: list[tuple]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="the package's parent folder (another checkout's src)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "config_path.json")
+    ap.add_argument("--values", action="store_true", help="also count calls that receive a list or dict the configuration holds")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/config_path[_values].json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    tree, roots = trace(args.src)
+    out = args.out or ROOT / "benchmarks" / "results" / f"config_path{'_values' if args.values else ''}.json"
+    tree, roots = trace(args.src, args.values)
     order = walk(tree, roots)
-    result = counts(order) | {"src": str(args.src), "order": [f"{m}:{q}" for m, q in order]}
+    result = counts(order) | {"src": str(args.src), "values": args.values, "order": [f"{m}:{q}" for m, q in order]}
     print(json.dumps({k: v for k, v in result.items() if k != "order"}, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

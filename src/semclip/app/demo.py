@@ -14,6 +14,7 @@ import torch
 
 from semclip import artefacts
 from semclip._io import clean_stale_tmp
+from semclip.backbones.base import Backbone
 from semclip.backbones.registry import create_backbone
 from semclip.baselines.common import BaselineConfig
 from semclip.baselines.digital import BlockPlan
@@ -22,9 +23,9 @@ from semclip.data.registry import create_dataset
 from semclip.digest import json_digest
 from semclip.distributed import dist
 from semclip.job.baselines import run_baseline_stage
-from semclip.job.codecs import make_codes, zero_shot_checks
+from semclip.job.codecs import Codes, make_codes, zero_shot_checks
 from semclip.job.config import CodecsConfig, DataConfig, GridConfig, PromptStageConfig, RetrievalConfig, ViewsConfig
-from semclip.job.encode import DataSets, encode
+from semclip.job.encode import DataSets, Encoded, encode
 from semclip.job.prompts import base_to_novel
 from semclip.job.report import backbone_provenance, jpeg_floor, write_report
 from semclip.job.retrieval import run_retrieval
@@ -32,7 +33,7 @@ from semclip.job.sweeps import sweep_codes
 from semclip.job.views import run_views
 from semclip.jscc.zoo import codec_provenance
 from semclip.provenance import leak_note
-from semclip.results import Results, software_versions
+from semclip.results import Record, Results, software_versions
 from semclip.settings import setting
 from semclip.stopwatch import Stopwatch
 
@@ -64,6 +65,33 @@ class DemoConfig:
                 BlockPlan.for_budget(budget, max(table, key=lambda m: m.efficiency))
         self.prompts.validate()
         self.retrieval.validate()
+
+
+def collect(cfg: DemoConfig, backbone: Backbone, data: Encoded, codes: Codes, records: list[Record], provenance: dict, leaks: list[str],
+            seconds: dict) -> Results:
+    """The run's results file: every record (each marked when zero-shot was broken), what
+    every trained part and the backbone saw, and the facts of the run."""
+    if leaks:
+        note = leak_note(leaks)
+        records = [r.model_copy(update={"leak": note}) for r in records]
+    seen = codec_provenance(data.train, cfg.codecs.jscc)
+    jpegs = {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods)
+    return Results(
+        versions=software_versions(),
+        backbone=backbone.fingerprint,
+        dataset=data.main.data.name,
+        records=records,
+        config=json.loads(json.dumps(asdict(cfg))),
+        jscc_checkpoints={ch: str(codes.get("semclip", ch).path) for ch in cfg.grid.channels},
+        provenance={"backbone": backbone_provenance(backbone), **provenance,
+                    "leaks": list(dict.fromkeys(leaks)),
+                    "vocabulary_overlap": {e.data.name: seen.overlaps(e.data.classes) for e in data.evals}},
+        n_test=len(data.main.data),
+        n_train=len(data.train),
+        **({"jpeg_min_channel_uses": jpeg_floor(cfg.baselines, cfg.grid.snrs_db, data.main.data)} if jpegs else {}),
+        seconds=seconds,  # summed over every start of this run ("starts" counts them)
+        artefacts=artefacts.used(),  # every trained part: cached, shipped with semclip, or trained by this run
+    )
 
 
 def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
@@ -103,27 +131,7 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
         provenance |= done.provenance
         leaks += done.leaks
     clock.stage("report")
-    if leaks:
-        note = leak_note(leaks)
-        records = [r.model_copy(update={"leak": note}) for r in records]
-    seen = codec_provenance(data.train, cfg.codecs.jscc)
-    jpegs = {"image-jpeg-ldpc", "image-capacity"} & set(cfg.baselines.methods)
-    results = Results(
-        versions=software_versions(),
-        backbone=backbone.fingerprint,
-        dataset=data.main.data.name,
-        records=records,
-        config=json.loads(json.dumps(asdict(cfg))),
-        jscc_checkpoints={ch: str(codes.get("semclip", ch).path) for ch in grid.channels},
-        provenance={"backbone": backbone_provenance(backbone), **provenance,
-                    "leaks": list(dict.fromkeys(leaks)),
-                    "vocabulary_overlap": {e.data.name: seen.overlaps(e.data.classes) for e in data.evals}},
-        n_test=len(data.main.data),
-        n_train=len(data.train),
-        **({"jpeg_min_channel_uses": jpeg_floor(cfg.baselines, grid.snrs_db, data.main.data)} if jpegs else {}),
-        seconds=clock.summary(),  # summed over every start of this run ("starts" counts them)
-        artefacts=artefacts.used(),  # every trained part: cached, shipped with semclip, or trained by this run
-    )
+    results = collect(cfg, backbone, data, codes, records, provenance, leaks, clock.summary())
     if dist().is_main:  # under a launch every process computed the records; one writes them
         out.mkdir(parents=True, exist_ok=True)
         results.write(out / "results.json")

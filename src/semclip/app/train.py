@@ -15,7 +15,7 @@ from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.tokens.cache import dataset_store
 from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc
-from semclip.distributed import dist
+from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.app.evaluate import EvalConfig, load_codec, load_split
 from semclip.jscc.model import DEFAULT_KS, JSCCConfig
@@ -26,7 +26,7 @@ from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
 from semclip.jscc.checkpoint import read_meta, read_provenance
 from semclip.provenance import prompts_provenance
-from semclip.eval.protocols import fill_centering
+from semclip.eval.protocols import Split, fill_centering
 
 STAGES = ("jscc", "prompts", "all")
 
@@ -71,38 +71,47 @@ def train_stages(
         path = adapt_stage(bb, adapt_on, out, jscc, adapt_mode, adapt_steps, seed, allow_leak, log)
         paths["jscc"], jscc = path, path
     elif stage in ("jscc", "all"):
-        # the codec's images: the transmitter corpus by default (any spec; a dataset with splits means its training split)
-        data = create_dataset(with_split(jscc_dataset, "train") if has_splits(jscc_dataset) else jscc_dataset)
-        tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
-        path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
-        tcfg = JSCCTrainConfig(steps=jscc_steps, seed=seed)
-        mcfg = replace(mcfg, dim=tokens.shape[1])
-        if _finished(path, bb.fingerprint, mcfg, tcfg, data.cache_id):
-            log(f"reusing the codec already trained with these settings: {path}")
-        else:
-            fit_jscc(mcfg, tcfg, bb, tokens,
-                     corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
+        path = codec_stage(bb, mcfg, jscc_dataset, JSCCTrainConfig(steps=jscc_steps, seed=seed), out, log)
         paths["jscc"], jscc = path, path
     if stage in ("prompts", "all"):
-        # a dataset with splits (fashion-mnist, clipart, imagenet, ...) means its training split; any other spec is used as given
         train = load_split(bb, with_split(dataset, "train") if has_splits(dataset) else dataset, train_limit)
         codec, codec_id, _ = load_codec(EvalConfig(backbone=backbone, jscc=str(jscc) if jscc else None, k=k), bb, log)
-        ids = base_novel(train.classes)[0] if classes == "base" else list(range(len(train.classes)))
-        idx = few_shot(train.labels, ids, shots, seed, train.cache_id)
-        tokens, labels, names = train.take(idx).subset(ids)
-        torch.manual_seed(seed)
-        model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
-        path = out / f"prompts-{learner.replace(':', '-')}-{classes}-shots{shots}-seed{seed}.safetensors"
-        prov = prompts_provenance(train.name, train.cache_id, len(idx), names, classes, codec_id)
-        fill_centering(model, codec, codec_id, prov, log)  # variants that centre received tokens need the codec's table
-        r = train_prompts(
-            model, codec, tokens, labels, names, PromptTrainConfig(shots=shots, steps=steps, seed=seed), path,
-            extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d, provenance=prov,
-        )
-        if r["resumed_from"] and d.is_main:
-            log(f"resumed {learner} training at step {r['resumed_from']}")
-        paths["prompts"] = path
+        paths["prompts"] = prompts_stage(bb, train, codec, codec_id, learner, classes, PromptTrainConfig(shots=shots, steps=steps, seed=seed),
+                                         out, d, log)
     return paths
+
+
+def codec_stage(bb: Backbone, mcfg: JSCCConfig, spec: str, tcfg: JSCCTrainConfig, out: Path, log=print) -> Path:
+    """Train the codec on ``spec`` (the transmitter corpus by default; a dataset with splits
+    means its training split), or find it trained with these settings already."""
+    data = create_dataset(with_split(spec, "train") if has_splits(spec) else spec)
+    tokens = dataset_store(bb, data)  # memory-mapped: training reads one batch at a time, whatever the size
+    path = out / f"jscc-k{'_'.join(map(str, mcfg.ks))}.safetensors"
+    mcfg = replace(mcfg, dim=tokens.shape[1])
+    if _finished(path, bb.fingerprint, mcfg, tcfg, data.cache_id):
+        log(f"reusing the codec already trained with these settings: {path}")
+    else:
+        fit_jscc(mcfg, tcfg, bb, tokens, corpus_bank(bb, data) if tcfg.semantic_weight > 0 else None, codec_provenance(data, tcfg), path)
+    return path
+
+
+def prompts_stage(bb: Backbone, train: Split, codec, codec_id: str, learner: str, classes: str, pcfg: PromptTrainConfig, out: Path,
+                  d: Dist, log=print) -> Path:
+    """Train ``learner``'s prompts on ``pcfg.shots`` examples of each class of ``classes``
+    ("base": the first half) of ``train`` (a dataset with splits means its training split)."""
+    ids = base_novel(train.classes)[0] if classes == "base" else list(range(len(train.classes)))
+    idx = few_shot(train.labels, ids, pcfg.shots, pcfg.seed, train.cache_id)
+    tokens, labels, names = train.take(idx).subset(ids)
+    torch.manual_seed(pcfg.seed)
+    model = create_learner(learner, bb, PromptConfig(), k=codec.cfg.k)
+    path = out / f"prompts-{learner.replace(':', '-')}-{classes}-shots{pcfg.shots}-seed{pcfg.seed}.safetensors"
+    prov = prompts_provenance(train.name, train.cache_id, len(idx), names, classes, codec_id)
+    fill_centering(model, codec, codec_id, prov, log)  # variants that centre received tokens need the codec's table
+    r = train_prompts(model, codec, tokens, labels, names, pcfg, path,
+                      extra={"jscc": codec_id, "dataset": train.cache_id, "shots": idx.tolist()}, d=d, provenance=prov)
+    if r["resumed_from"] and d.is_main:
+        log(f"resumed {learner} training at step {r['resumed_from']}")
+    return path
 
 
 def _finished(path: Path, backbone: str, mcfg: JSCCConfig, tcfg: JSCCTrainConfig, data_id: str) -> bool:

@@ -89,6 +89,24 @@ def _text_features(model: PocketCLIP, texts: list[str], batch: int = 256) -> tor
     return torch.cat(out)
 
 
+def image_features(model: PocketCLIP, sources: list, root: Path) -> dict[str, torch.Tensor]:
+    """The frozen image tower's features of each source (name, loader, indices), cached in ``root``."""
+    feats = {}
+    with progress() as bar:
+        for name, load, idx in sources:
+            key = _fingerprint([name, len(idx), idx[:5], idx[-5:], model.preprocess_id])
+            path = root / f"img-{name}-{key}.safetensors"
+            if not path.exists():
+                task = bar.add_task(f"image tower: {name}", total=len(idx))
+                chunks = []
+                for s in range(0, len(idx), 256):
+                    chunks.append(encode_images(model, load, idx[s : s + 256], 64, fn=model.image_features))
+                    bar.advance(task, len(idx[s : s + 256]))
+                atomic_write(path, lambda p, t=torch.cat(chunks): save_file({"f": t.contiguous()}, str(p)))
+            feats[name] = load_file(str(path))["f"]
+    return feats
+
+
 def collect_features(cfg: HeadTrainConfig, model: PocketCLIP, root: Path) -> dict[str, object]:
     """Frozen-tower features for every training image and caption (cached)."""
     sources = []  # (name, loader, n, caption list per image or class-template captions)
@@ -106,19 +124,7 @@ def collect_features(cfg: HeadTrainConfig, model: PocketCLIP, root: Path) -> dic
         sources.append(("fashion-mnist-train", fm.image, fm_idx))
     sources += [("openclipart", clip.load, clip_idx), ("noto-emoji", emo.load, emo_idx)]
 
-    feats = {}
-    with progress() as bar:
-        for name, load, idx in sources:
-            key = _fingerprint([name, len(idx), idx[:5], idx[-5:], model.preprocess_id])
-            path = root / f"img-{name}-{key}.safetensors"
-            if not path.exists():
-                task = bar.add_task(f"image tower: {name}", total=len(idx))
-                chunks = []
-                for s in range(0, len(idx), 256):
-                    chunks.append(encode_images(model, load, idx[s : s + 256], 64, fn=model.image_features))
-                    bar.advance(task, len(idx[s : s + 256]))
-                atomic_write(path, lambda p, t=torch.cat(chunks): save_file({"f": t.contiguous()}, str(p)))
-            feats[name] = load_file(str(path))["f"]
+    feats = image_features(model, sources, root)
     # the clip-art topics test split is an evaluation set: drop it (by content) after
     # caching, so the cached features of the full collection stay reusable
     held_out = clipart_topics.test_hashes()

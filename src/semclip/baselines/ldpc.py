@@ -102,6 +102,22 @@ class LayeredMinSum:
         return hard.to(device), torch.from_numpy(iters.reshape(-1)[:b].copy()).to(device)
 
 
+@numba.njit(fastmath=True, cache=True)
+def _checks_met(post, row_ptr, cols, ok, par, w):  # pragma: no cover - compiled
+    """ok[j]: whether lane j's hard decision (post <= 0: a 1) meets every parity check."""
+    for j in range(w):
+        ok[j] = True
+    for row in range(row_ptr.shape[0] - 1):
+        for j in range(w):
+            par[j] = False
+        for e in range(row_ptr[row], row_ptr[row + 1]):
+            v = cols[e]
+            for j in range(w):
+                par[j] ^= post[v, j] <= 0
+        for j in range(w):
+            ok[j] = ok[j] and not par[j]
+
+
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _decode(lanes, row_ptr, cols, num_iter, beta, k, max_deg, bits_out, iters_out):  # pragma: no cover - compiled
     """lanes [G, n_vars, W]: channel LLRs (positive: 0), overwritten by posteriors.
@@ -148,18 +164,7 @@ def _decode(lanes, row_ptr, cols, num_iter, beta, k, max_deg, bits_out, iters_ou
                         m = s * max(mag - beta, np.float32(0.0))
                         r[e, j] = m
                         post[v, j] = x + m
-            # stop a codeword at the first iteration whose hard decision meets every check
-            for j in range(w):
-                ok[j] = True
-            for row in range(n_rows):
-                for j in range(w):
-                    par[j] = False
-                for e in range(row_ptr[row], row_ptr[row + 1]):
-                    v = cols[e]
-                    for j in range(w):
-                        par[j] ^= post[v, j] <= 0
-                for j in range(w):
-                    ok[j] = ok[j] and not par[j]
+            _checks_met(post, row_ptr, cols, ok, par, w)  # stop a codeword at the first iteration that meets every check
             for j in range(w):
                 if not done[j] and (ok[j] or it == num_iter - 1):
                     done[j] = True

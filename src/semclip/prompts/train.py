@@ -120,6 +120,14 @@ def regularisers(
     return loss
 
 
+def check_shots(tokens: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> None:
+    """Tokens [N, d] and labels [N] in 0..C-1 that fit ``classes``, or a one-line error."""
+    if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
+        raise SemclipError(f"{tokens.shape[0]} tokens but {labels.shape[0]} labels")
+    if int(labels.max()) >= len(classes):
+        raise SemclipError(f"labels go up to {int(labels.max())} but only {len(classes)} classes were given")
+
+
 class PromptLoss:
     """One training step's loss: a batch of few-shot tokens drawn from the step's own
     generator (so a resumed run draws what an uninterrupted one would), sent through the
@@ -173,10 +181,7 @@ def train_prompts(
     out = Path(out)
     d = d or dist()
     d.check_split(cfg.batch_size, "prompt")
-    if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
-        raise SemclipError(f"{tokens.shape[0]} tokens but {labels.shape[0]} labels")
-    if int(labels.max()) >= len(classes):
-        raise SemclipError(f"labels go up to {int(labels.max())} but only {len(classes)} classes were given")
+    check_shots(tokens, labels, classes)
     dev = d.device
     jscc.eval().requires_grad_(False).to(dev)
     learner.backbone.to(dev)
@@ -201,9 +206,7 @@ def train_prompts(
     loss = PromptLoss(learner, loop.prepare(_Step(learner)), jscc, tokens, labels, classes, cfg, d)
     learner.train()
 
-    def cosine(step: int) -> float:  # cosine decay, a pure function of the step (resumable)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-
+    cosine = lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))  # noqa: E731 (a pure function of the step: resumable)
     log = loop.run(loss, lr_at=cosine, after_step=None if ensemble is None else ensemble.add)
     if ensemble is not None:
         ensemble.apply()
