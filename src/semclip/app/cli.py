@@ -13,6 +13,8 @@ from rich.console import Console
 
 from semclip.app.config import COMMANDS, configurable
 from semclip.app.demo import DemoConfig, run_demo
+from semclip.app.evaluate import EvalConfig
+from semclip.app.train import TrainConfig
 from semclip.app.options import build, options, parameters
 from semclip.errors import SemclipError
 
@@ -98,22 +100,29 @@ def _keyword(name: str, annotation, default) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+def generated(command: str, opts: list, out: inspect.Parameter, after: list | None = None):
+    """A command named ``command`` whose options are generated from a config (``opts``),
+    after ``out`` and before ``after`` (default: where the run computes), with --config."""
+
+    def wrap(fn):
+        return app.command(command)(configurable(command)(with_options(opts, [out], RUN_OPTIONS if after is None else after)(fn)))
+
+    return wrap
+
+
+# where a run computes: the last options of every command that runs one
+RUN_OPTIONS = [_keyword("device", DeviceOption, "auto"), _keyword("precision", PrecisionOption, "fp32"), _keyword("engine", EngineOption, "auto")]
 DEMO_OPTIONS = options(DemoConfig)
 
 
-@app.command()
-@configurable("demo")
-@with_options(
-    DEMO_OPTIONS,
-    before=[_keyword("out", Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")],
-                     Path("semclip-demo"))],
+@generated(
+    "demo", DEMO_OPTIONS,
+    _keyword("out", Annotated[Path, typer.Option(help="Folder for results.json, results.md, accuracy_vs_snr.png.")], Path("semclip-demo")),
     after=[
         _keyword("quick", Annotated[bool, typer.Option(help=(
             "The same job, with the same trained parts, evaluated on a few hundred images (about a minute cold with the "
             "shipped parts): " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + "."))], False),
-        _keyword("device", DeviceOption, "auto"),
-        _keyword("precision", PrecisionOption, "fp32"),
-        _keyword("engine", EngineOption, "auto"),
+        *RUN_OPTIONS,
     ],
 )
 def demo(out: Path, quick: bool, device: str, precision: str, engine: str, **settings) -> None:
@@ -141,34 +150,11 @@ def demo(out: Path, quick: bool, device: str, precision: str, engine: str, **set
     console.print(f"wrote {out}/results.json, results.md and plots in {results.seconds['total']:.0f} s")
 
 
-@app.command()
-@configurable("train")
-def train(
-    stage: Annotated[str, typer.Option(help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")] = "prompts",
-    out: Annotated[Path, typer.Option(help="Folder for the checkpoints.")] = Path("semclip-train"),
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    dataset: Annotated[str, typer.Option(help="Training images: fashion-mnist or clipart (their train split), or any dataset spec.")] = "fashion-mnist",
-    learner: Annotated[str, typer.Option(help="coop, cocoop, tapl or a variant (tapl:no-snr, tapl:regularised, handcrafted:centred, ...; `semclip list learners`).")] = "tapl",
-    classes: Annotated[str, typer.Option(help="Train prompts on 'base' (first half of the classes) or 'all'.")] = "base",
-    shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
-    seed: Annotated[int, typer.Option(help="Few-shot sample and training seed.")] = 0,
-    steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
-    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint for stage prompts (default: train/reuse one).")] = None,
-    k: Annotated[int, typer.Option(help="Complex channel uses per image the prompts are trained at (one the codec serves).")] = 16,
-    ks: Annotated[str, typer.Option(help="Bandwidths the codec serves, for stage jscc (comma-separated).")] = "4,8,16,32,64",
-    jscc_dataset: Annotated[str, typer.Option(help="The codec's training images, for stage jscc (default: the task-agnostic corpus).")] = "corpus",
-    jscc_steps: Annotated[int, typer.Option(help="Codec training steps, for stage jscc.")] = 1500,
-    train_limit: Annotated[int, typer.Option(help="Use only N training images (spread over the classes for on-disk sets).")] = 10000,
-    world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
-    adapt_on: Annotated[Optional[str], typer.Option(help="Stage jscc: instead of training a codec, adapt --jscc (default: the shipped one) "
-                                                    "on these unlabelled images of the sender's domain, a training split, e.g. fashion-mnist:train#1000.")] = None,
-    adapt_mode: Annotated[str, typer.Option(help="With --adapt-on: transmitter (encoder only, receiver unchanged), both (plus a compact receiver update, sent once: 13 216 bits) or receiver (blind: the receiver retrains its decoder on its own decisions; transmitter unchanged, nothing sent).")] = "transmitter",
-    adapt_steps: Annotated[int, typer.Option(help="With --adapt-on: adaptation steps (batches of 256).")] = 300,
-    allow_leak: Annotated[bool, typer.Option(help="With --adapt-on: accept an evaluation split (every record of the codec then says so).")] = False,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
-) -> None:
+TRAIN_OPTIONS = options(TrainConfig)
+
+
+@generated("train", TRAIN_OPTIONS, _keyword("out", Annotated[Path, typer.Option(help="Folder for the checkpoints.")], Path("semclip-train")))
+def train(out: Path, device: str, precision: str, engine: str, **settings) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
 
@@ -178,12 +164,7 @@ def train(
     Interrupted prompt training resumes from its last partial checkpoint when rerun."""
     from semclip.app.train import train_stages
 
-    paths = train_stages(
-        stage=stage, out=out, backbone=backbone, dataset=dataset, learner=learner, classes=classes, shots=shots,
-        seed=seed, steps=steps, jscc=jscc, k=k, ks=_ints(ks, "--ks"), jscc_dataset=jscc_dataset, jscc_steps=jscc_steps,
-        train_limit=train_limit, world_size=world_size, adapt_on=adapt_on, adapt_mode=adapt_mode, adapt_steps=adapt_steps,
-        allow_leak=allow_leak, log=console.print,
-    )
+    paths = train_stages(build(TrainConfig, TRAIN_OPTIONS, settings), out, log=console.print)
     from semclip.distributed import dist
 
     if dist().is_main:  # every launched process ran the same stages; one reports
@@ -191,43 +172,20 @@ def train(
             console.print(f"wrote {what}: {path}")
 
 
-@app.command("eval")
-@configurable("eval")
-def eval_(
-    protocol: Annotated[str, typer.Option(help="base2novel, cross-dataset or all.")] = "base2novel",
-    out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")] = Path("semclip-eval"),
-    dataset: Annotated[str, typer.Option(help="Dataset to train prompts on (and base-to-novel on): fashion-mnist, clipart, imagenet, any set with splits.")] = "fashion-mnist",
-    targets: Annotated[str, typer.Option(help="Comma-separated cross-dataset targets (e.g. caltech101,oxford_pets,...).")] = "clipart",
-    learners: Annotated[str, typer.Option(help="Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...); add +tta for test-time prompt tuning (coop+tta; handcrafted+tta is TPT).")] = "handcrafted,coop,tapl",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
-    shots: Annotated[int, typer.Option(help="Few-shot examples per class.")] = 16,
-    steps: Annotated[int, typer.Option(help="Prompt training steps.")] = 300,
-    snrs: Annotated[str, typer.Option(help="Comma-separated SNRs in dB.")] = "-10,-5,0,5,10,15,20",
-    channels: Annotated[str, typer.Option(help="Channels to test on (prompts train on the same).")] = "awgn",
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
-    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
-    k: Annotated[int, typer.Option(help="Complex channel uses per image (one the codec serves).")] = 16,
-    test_limit: Annotated[Optional[int], typer.Option(help="Use only N test images (spread over the classes for on-disk sets).")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="Few-shot pool: N training images (spread over the classes for on-disk sets).")] = 10000,
-    allow_leak: Annotated[bool, typer.Option(help="Run even if a test split or class list reached the codec or prompts (every record says so).")] = False,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
-) -> None:
-    """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
-    from semclip.app.evaluate import EvalConfig, run_eval
-    from semclip.eval.protocols import ProtocolConfig
-    from semclip.prompts.train import PromptTrainConfig
+EVAL_OPTIONS = options(EvalConfig)
 
-    chans = _csv(channels)
-    cfg = EvalConfig(
-        protocol=protocol, dataset=dataset, targets=_csv(targets), backbone=backbone, test_limit=test_limit, train_limit=train_limit,
-        jscc=str(jscc) if jscc else None, k=k, allow_leak=allow_leak,
-        protocol_cfg=ProtocolConfig(
-            learners=_csv(learners), seeds=_ints(seeds, "--seeds"), channels=chans, snrs_db=parse_floats(snrs, "--snrs"),
-            train=PromptTrainConfig(shots=shots, steps=steps, channels=chans),
-        ),
-    )
+
+@generated("eval", EVAL_OPTIONS, _keyword("out", Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")],
+                                          Path("semclip-eval")))
+def eval_(out: Path, device: str, precision: str, engine: str, **settings) -> None:
+    """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
+    from dataclasses import replace
+
+    from semclip.app.evaluate import run_eval
+
+    cfg = build(EvalConfig, EVAL_OPTIONS, settings)
+    pc = cfg.protocol_cfg  # the prompts train on the channels they are tested on
+    cfg.protocol_cfg = replace(pc, train=replace(pc.train, channels=list(pc.channels)))
     results = run_eval(cfg, out, log=console.print)
     console.print((out / "summary.md").read_text())
     console.print(f"wrote {out}/results.json, summary.md, protocols.png in {results.seconds:.0f} s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from semclip._io import atomic_write_text, clean_stale_tmp
@@ -20,22 +20,24 @@ from semclip.eval.protocols import ProtocolConfig, Split, harmonic_records, run_
 from semclip.results import Record, Results, software_versions
 from semclip.eval.summary import paired_markdown, summarize, summary_markdown
 from semclip.provenance import leak_note
+from semclip.settings import setting
 
 PROTOCOLS = ("base2novel", "cross-dataset", "all")
 
 
 @dataclass
 class EvalConfig:
-    protocol: str = "base2novel"
-    dataset: str = "fashion-mnist"
-    targets: list[str] = field(default_factory=lambda: ["clipart"])
-    backbone: str = "pocketclip"
-    train_limit: int | None = 10000  # few-shot pool: the first N training images
-    test_limit: int | None = None
-    jscc: str | None = None  # a codec checkpoint; default: the demo's cached codec
-    k: int = 16  # complex symbols per token the codec sends (one of the checkpoint's ks)
-    allow_leak: bool = False  # run even if a test split or class list reached the codec or prompts (recorded)
-    protocol_cfg: ProtocolConfig = field(default_factory=ProtocolConfig)
+    protocol: str = setting("base2novel", help="base2novel, cross-dataset or all.")
+    dataset: str = setting("fashion-mnist", help=("Dataset to train prompts on (and base-to-novel on): fashion-mnist, clipart, "
+                                                  "imagenet, any set with splits."))
+    targets: list[str] = setting(factory=lambda: ["clipart"], help="Comma-separated cross-dataset targets (e.g. caltech101,oxford_pets,...).")
+    protocol_cfg: ProtocolConfig = setting(factory=ProtocolConfig, help="The protocols' learners, seeds, channels and SNRs.")
+    backbone: str = setting("pocketclip", help="pocketclip, or hf-clip:<hub id or folder>.")
+    jscc_path: str | None = setting(None, help="Codec checkpoint (default: the demo's cached codec).", flag="jscc")
+    k: int = setting(16, help="Complex channel uses per image (one the codec serves).")
+    test_limit: int | None = setting(None, help="Use only N test images (spread over the classes for on-disk sets).")
+    train_limit: int | None = setting(10000, help="Few-shot pool: N training images (spread over the classes for on-disk sets).")
+    allow_leak: bool = setting(False, help="Run even if a test split or class list reached the codec or prompts (every record says so).")
 
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -58,8 +60,9 @@ def load_codec(cfg: EvalConfig, backbone: Backbone, log=print):
     cached), sending ``cfg.k`` symbols; with its id and provenance."""
     from semclip.jscc.checkpoint import load_jscc, read_provenance
 
-    if cfg.jscc:
-        return load_jscc(cfg.jscc, backbone=backbone.fingerprint, k=cfg.k), Path(cfg.jscc).stem, read_provenance(cfg.jscc)
+    if cfg.jscc_path:
+        path = cfg.jscc_path
+        return load_jscc(path, backbone=backbone.fingerprint, k=cfg.k), Path(path).stem, read_provenance(path)
     jscc, path = default_codec(backbone, "awgn", log, k=cfg.k)
     return jscc, path.stem, read_provenance(path)
 

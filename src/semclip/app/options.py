@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 from typing import Annotated, Any, Optional, Union, get_args, get_origin, get_type_hints
 
 import typer
@@ -56,7 +56,9 @@ def options(cls: type, prefix: tuple[str, ...] = ()) -> list[Option]:
             continue  # not a user setting
         kind = hints[f.name]
         if is_dataclass(kind):
-            subs = options(kind, prefix + (f.name,))
+            rename = meta["rename"]
+            subs = [replace(o, name=rename.get(o.name, o.name)) for o in options(kind, prefix + (f.name,))
+                    if rename.get(o.name, o.name) is not None]
         else:
             subs = [Option(meta["flag"] or f.name, (prefix + (f.name,),), kind, _default(f), meta["help"], tuple(meta["old"].items()))]
         for opt in subs:

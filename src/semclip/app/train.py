@@ -4,7 +4,7 @@ written to one folder as safetensors checkpoints."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,58 +26,65 @@ from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
 from semclip.jscc.checkpoint import read_meta, read_provenance
 from semclip.provenance import prompts_provenance
+from semclip.settings import setting
 from semclip.eval.protocols import Split, fill_centering
 
 STAGES = ("jscc", "prompts", "all")
 
 
-def train_stages(
-    stage: str,
-    out: Path,
-    backbone: str = "pocketclip",
-    dataset: str = "fashion-mnist",
-    learner: str = "tapl",
-    classes: str = "base",
-    shots: int = 16,
-    seed: int = 0,
-    steps: int = 300,
-    jscc: Path | None = None,
-    k: int = 16,
-    ks: list[int] | None = None,
-    jscc_dataset: str = "corpus",
-    jscc_steps: int = 1500,
-    train_limit: int | None = 10000,
-    world_size: int | None = None,
-    adapt_on: str | None = None,
-    adapt_mode: str = "transmitter",
-    adapt_steps: int = 300,
-    allow_leak: bool = False,
-    log=print,
-) -> dict[str, Path]:
+@dataclass
+class TrainConfig:
+    """``semclip train``'s settings: which stages, the codec's and the prompts' training."""
+
+    stage: str = setting("prompts", help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")
+    backbone: str = setting("pocketclip", help="pocketclip, or hf-clip:<hub id or folder>.")
+    dataset: str = setting("fashion-mnist", help="Training images: fashion-mnist or clipart (their train split), or any dataset spec.")
+    learner: str = setting("tapl", help=("coop, cocoop, tapl or a variant (tapl:no-snr, tapl:regularised, handcrafted:centred, ...; "
+                                         "`semclip list learners`)."))
+    classes: str = setting("base", help="Train prompts on 'base' (first half of the classes) or 'all'.")
+    prompts: PromptTrainConfig = setting(factory=PromptTrainConfig, help="How the prompts train.", rename={"prompt_steps": "steps"})
+    jscc_path: str | None = setting(None, help="Codec checkpoint for stage prompts (default: train/reuse one).", flag="jscc")
+    k: int = setting(16, help="Complex channel uses per image the prompts are trained at (one the codec serves).")
+    ks: list[int] = setting(factory=lambda: list(DEFAULT_KS), help="Bandwidths the codec serves, for stage jscc (comma-separated).")
+    jscc_dataset: str = setting("corpus", help="The codec's training images, for stage jscc (default: the task-agnostic corpus).")
+    codec: JSCCTrainConfig = setting(factory=JSCCTrainConfig, help="How the codec trains.", rename={"steps": "jscc_steps"})
+    train_limit: int | None = setting(10000, help="Use only N training images (spread over the classes for on-disk sets).")
+    world_size: int | None = setting(None, help="Processes this run expects (checked against `accelerate launch`).")
+    adapt_on: str | None = setting(None, help=(
+        "Stage jscc: instead of training a codec, adapt --jscc (default: the shipped one) on these unlabelled images of the "
+        "sender's domain, a training split, e.g. fashion-mnist:train#1000."))
+    adapt_mode: str = setting("transmitter", help=(
+        "With --adapt-on: transmitter (encoder only, receiver unchanged), both (plus a compact receiver update, sent once: "
+        "13 216 bits) or receiver (blind: the receiver retrains its decoder on its own decisions; transmitter unchanged, "
+        "nothing sent)."))
+    adapt_steps: int = setting(300, help="With --adapt-on: adaptation steps (batches of 256).")
+    allow_leak: bool = setting(False, help="With --adapt-on: accept an evaluation split (every record of the codec then says so).")
+
+
+def train_stages(cfg: TrainConfig, out: Path, log=print) -> dict[str, Path]:
     """Stage ``jscc`` trains a codec, or with ``adapt_on`` adapts one (``jscc``, default the
     shipped one) to the sender's unlabelled images; stage ``prompts`` trains prompts through it."""
-    if stage not in STAGES:
-        raise SemclipError(f"unknown stage {stage!r}; choose one of {STAGES}")
-    if classes not in ("base", "all"):
-        raise SemclipError(f"--classes must be 'base' or 'all', not {classes!r}")
-    learner_config(learner)  # an unknown name fails before any work
-    d = dist(world_size)  # a launch with another number of processes than the config expects fails here
-    mcfg = JSCCConfig(ks=ks or list(DEFAULT_KS), k=k)  # a k the codec will not serve fails here
-    bb = create_backbone(backbone)
+    if cfg.stage not in STAGES:
+        raise SemclipError(f"unknown stage {cfg.stage!r}; choose one of {STAGES}")
+    if cfg.classes not in ("base", "all"):
+        raise SemclipError(f"--classes must be 'base' or 'all', not {cfg.classes!r}")
+    learner_config(cfg.learner)  # an unknown name fails before any work
+    d = dist(cfg.world_size)  # a launch with another number of processes than the config expects fails here
+    mcfg = JSCCConfig(ks=cfg.ks, k=cfg.k)  # a k the codec will not serve fails here
+    bb = create_backbone(cfg.backbone)
     paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(out)  # what a killed earlier start left half-written here
-    if stage in ("jscc", "all") and adapt_on:
-        path = adapt_stage(bb, adapt_on, out, jscc, adapt_mode, adapt_steps, seed, allow_leak, log)
-        paths["jscc"], jscc = path, path
-    elif stage in ("jscc", "all"):
-        path = codec_stage(bb, mcfg, jscc_dataset, JSCCTrainConfig(steps=jscc_steps, seed=seed), out, log)
-        paths["jscc"], jscc = path, path
-    if stage in ("prompts", "all"):
-        train = load_split(bb, with_split(dataset, "train") if has_splits(dataset) else dataset, train_limit)
-        codec, codec_id, _ = load_codec(EvalConfig(backbone=backbone, jscc=str(jscc) if jscc else None, k=k), bb, log)
-        paths["prompts"] = prompts_stage(bb, train, codec, codec_id, learner, classes, PromptTrainConfig(shots=shots, steps=steps, seed=seed),
-                                         out, d, log)
+    jscc = Path(cfg.jscc_path) if cfg.jscc_path else None
+    seed = cfg.codec.seed
+    if cfg.stage in ("jscc", "all") and cfg.adapt_on:
+        jscc = paths["jscc"] = adapt_stage(bb, cfg.adapt_on, out, jscc, cfg.adapt_mode, cfg.adapt_steps, seed, cfg.allow_leak, log)
+    elif cfg.stage in ("jscc", "all"):
+        jscc = paths["jscc"] = codec_stage(bb, mcfg, cfg.jscc_dataset, cfg.codec, out, log)
+    if cfg.stage in ("prompts", "all"):
+        train = load_split(bb, with_split(cfg.dataset, "train") if has_splits(cfg.dataset) else cfg.dataset, cfg.train_limit)
+        codec, codec_id, _ = load_codec(EvalConfig(backbone=cfg.backbone, jscc_path=str(jscc) if jscc else None, k=cfg.k), bb, log)
+        paths["prompts"] = prompts_stage(bb, train, codec, codec_id, cfg.learner, cfg.classes, cfg.prompts, out, d, log)
     return paths
 
 

@@ -42,6 +42,7 @@ from semclip.prompts.registry import create_learner, list_learners, resolved_con
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
 from semclip.prompts.tta import TestTimePrompts, TTAConfig, split_name
+from semclip.settings import setting
 from semclip.provenance import META_KEY, DatasetSeen, Provenance, check, prompts_provenance
 from semclip.tasks.zeroshot import top1_accuracy
 
@@ -93,12 +94,17 @@ class Split:
 
 @dataclass
 class ProtocolConfig:
-    learners: list[str] = field(default_factory=lambda: ["handcrafted", "coop", "tapl"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    channels: list[str] = field(default_factory=lambda: ["awgn"])
-    snrs_db: list[float] = field(default_factory=lambda: [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0])
+    learners: list[str] = setting(factory=lambda: ["handcrafted", "coop", "tapl"], help=(
+        "Comma-separated learners (handcrafted, coop, cocoop, tapl, tapl:no-snr, ...); add +tta for test-time prompt tuning "
+        "(coop+tta; handcrafted+tta is TPT)."))
+    seeds: list[int] = setting(factory=lambda: [0, 1, 2], help="Comma-separated seeds.")
+    channels: list[str] = setting(factory=lambda: ["awgn"], help="Channels to test on (prompts train on the same).")
+    snrs_db: list[float] = setting(factory=lambda: [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0], help="Comma-separated SNRs in dB.",
+                                   flag="snrs")
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    train: PromptTrainConfig = field(default_factory=PromptTrainConfig)
+    # the protocols seed each run themselves (``seeds``); the prompts' steps are this command's plain --steps
+    train: PromptTrainConfig = setting(factory=PromptTrainConfig, help="How the prompts train.",
+                                       rename={"prompt_steps": "steps", "seed": None})
     tta: TTAConfig = field(default_factory=TTAConfig)  # for learners named "<learner>+tta"
 
     def validate(self) -> None:

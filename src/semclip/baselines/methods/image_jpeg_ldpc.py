@@ -14,17 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from semclip.baselines.adaptation import select_mcs
-from semclip.baselines.common import (
-    Baseline,
-    BaselineConfig,
-    Context,
-    Outcome,
-    best_over_mcs,
-    channel_generator,
-    common_fades,
-    make_record,
-    register_baseline,
-)
+from semclip.baselines import common
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, register_baseline
 from semclip.baselines.digital import BlockPlan, DigitalLink, bits_from_bytes, bytes_from_bits, coherent_channel
 from semclip.baselines.jpeg import FRAMING as JPEG_FRAMING
 from semclip.baselines.jpeg import frame, unframe
@@ -63,18 +54,18 @@ class ImageJpegLdpc(Baseline):
     def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
             tick: Callable[[], None]) -> list[Record]:
         src = JpegSource(ctx, receiver, cfg.jpeg_sides)
-        gen = channel_generator(ctx.seed, spec)
+        gen = common.channel_generator(ctx.seed, spec)
         channel = coherent_channel(spec, gen)
         links = {m: DigitalLink(BlockPlan.for_budget(cfg.budget, m), cfg.num_iter, decoder=cfg.decoder) for m in cfg.mcs_table}
         out = []
         for snr in snrs:
-            h = common_fades(ctx, spec, snr)
+            h = common.common_fades(ctx, spec, snr)
             if cfg.link_adaptation == "oracle":
-                best = best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size, h))
+                best = common.best_over_mcs(cfg.mcs_table, lambda m: jpeg_ldpc_outcome(src, links[m], channel, snr, cfg.batch_size, h))
             else:
                 mcs, bler = select_mcs(links, spec, snr, cfg.target_bler, cfg.probe_payloads, ctx.seed, cfg.batch_size)
                 best = jpeg_ldpc_outcome(src, links[mcs], channel, snr, cfg.batch_size, h)
                 best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
-            out.append(make_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
+            out.append(common.make_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
             tick()
         return out

@@ -13,16 +13,8 @@ from pathlib import Path
 import torch
 
 from semclip import artefacts
-from semclip.baselines.common import (
-    Baseline,
-    BaselineConfig,
-    Context,
-    Outcome,
-    channel_generator,
-    common_fades,
-    make_record,
-    register_baseline,
-)
+from semclip.baselines import common
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, register_baseline
 from semclip.baselines.image_jscc import (
     ImageJSCC,
     ImageJSCCConfig,
@@ -112,7 +104,7 @@ class ImageJSCCBaseline(Baseline):
 
     def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
             tick: Callable[[], None]) -> list[Record]:
-        gen = channel_generator(ctx.seed, spec)
+        gen = common.channel_generator(ctx.seed, spec)
         channel = create_channel(spec, gen)
         self.model.to(gen.device)
         x = torch.stack([to_tensor(im, self.model.cfg) for im in ctx.images]).to(gen.device)
@@ -120,13 +112,13 @@ class ImageJSCCBaseline(Baseline):
         for snr in snrs:
             recs = []
             with torch.no_grad():
-                h = common_fades(ctx, spec, snr)
+                h = common.common_fades(ctx, spec, snr)
                 for s in range(0, x.shape[0], 256):
                     with channel.gains(None if h is None else h[s : s + 256]):
                         rec, _ = self.model(x[s : s + 256], torch.full((min(256, x.shape[0] - s), 1), float(snr), device=x.device), channel)
                     recs += [to_image(r) for r in rec]
             tokens = receiver.tokens(recs, [None] * len(recs))
             o = Outcome(correct(ctx.classifier.predict(tokens), ctx.labels), self.model.cfg.channel_uses, 0.0, f"conv DeepJSCC {self.model.cfg.size}px, {self.model.cfg.channel_uses} ch. uses")
-            out.append(make_record(self.name, spec, snr, o, len(recs), getattr(channel, "csi", None)))
+            out.append(common.make_record(self.name, spec, snr, o, len(recs), getattr(channel, "csi", None)))
             tick()
         return out

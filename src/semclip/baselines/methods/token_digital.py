@@ -8,17 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from semclip.baselines.adaptation import select_mcs
-from semclip.baselines.common import (
-    Baseline,
-    BaselineConfig,
-    Context,
-    Outcome,
-    best_over_mcs,
-    channel_generator,
-    common_fades,
-    make_record,
-    register_baseline,
-)
+from semclip.baselines import common
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, register_baseline
 from semclip.baselines.digital import MCS, BlockPlan, DigitalLink, coherent_channel
 from semclip.baselines.receiver import ImageReceiver
 from semclip.results import Record
@@ -35,12 +26,12 @@ class TokenDigital(Baseline):
 
     def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
             tick: Callable[[], None]) -> list[Record]:
-        channel = coherent_channel(spec, channel_generator(ctx.seed, spec))
+        channel = coherent_channel(spec, common.channel_generator(ctx.seed, spec))
         quant = {b: ctx.quantizer(b) for b in cfg.token_bits}
         payload = {b: q.encode(ctx.tokens) for b, q in quant.items()}
 
         def outcome(b: int, link: DigitalLink, snr: float) -> Outcome:
-            got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size, common_fades(ctx, spec, snr))
+            got, ok = link.transmit(payload[b], channel, snr, cfg.batch_size, common.common_fades(ctx, spec, snr))
             right = correct(ctx.classifier.predict(quant[b].decode(got)), ctx.labels)
             lost = 1 - ok.all(1).float().mean().item()
             return Outcome(right, link.plan.channel_uses, lost, f"{b} bit/component, {link.plan.mcs.name}, tokens hit {lost:.3f}")
@@ -50,13 +41,13 @@ class TokenDigital(Baseline):
         out = []
         for snr in snrs:
             if cfg.link_adaptation == "oracle":
-                cands = [best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[b][m], snr)) for b in cfg.token_bits]
+                cands = [common.best_over_mcs(cfg.mcs_table, lambda m, b=b: outcome(b, links[b][m], snr)) for b in cfg.token_bits]
                 best = max(cands, key=lambda o: (o.acc, -o.uses))
             else:
                 b, mcs, bler = token_link(links, spec, snr, cfg, ctx.seed)
                 best = outcome(b, links[b][mcs], snr)
                 best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
-            out.append(make_record("token-digital", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
+            out.append(common.make_record("token-digital", spec, snr, best, len(ctx.labels), getattr(channel, "csi", None), cfg.link_adaptation))
             tick()
         return out
 
