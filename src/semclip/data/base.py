@@ -84,10 +84,12 @@ class LabelledImages(ABC):
     def image(self, i: int) -> Image.Image:
         """The i-th image as PIL."""
 
+    _labels: np.ndarray  # set by each dataset when it is made
+
     @property
-    @abstractmethod
     def labels(self) -> np.ndarray:
         """[N] int64 class indices."""
+        return self._labels
 
     @property
     def cache_id(self) -> str:

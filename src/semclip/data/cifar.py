@@ -63,10 +63,6 @@ class CIFAR(LabelledImages):
     def image(self, i: int) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(self._pixels[i].transpose(1, 2, 0)))
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
 
 def _register(key: str) -> None:
     def make(arg: str = "", limit: int | None = None) -> CIFAR:

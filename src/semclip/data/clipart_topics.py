@@ -105,10 +105,6 @@ class ClipartTopics(LabelledImages):
     def image(self, i: int) -> Image.Image:
         return load_image(self.items[i][0])
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
     def captions(self) -> list[str]:
         """Each image's caption (title and topic), for retrieval."""
         return [clipart_caption(Path(f), self.root) for f, _, _ in self.items]

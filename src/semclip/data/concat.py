@@ -35,9 +35,5 @@ class ConcatImages(LabelledImages):
         return self.parts[part].image(i - self._offsets[part])
 
     @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
     def cache_id(self) -> str:
         return "+".join(p.cache_id for p in self.parts)

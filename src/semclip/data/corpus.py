@@ -160,10 +160,6 @@ class TransmitterCorpus(LabelledImages):
     def captions(self) -> list[str]:
         return [data.captions[j] for data, j, _ in map(self._where, range(len(self)))]
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
     def summary(self) -> str:
         return (f"{self.n_drawings} Open Clip Art drawings (whole tree; {self.excluded} copies of clip-art topics test "
                 f"images left out, {len(self.skipped_files)} unreadable or oversized skipped) + {self.n_emoji} Noto emoji, "

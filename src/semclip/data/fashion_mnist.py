@@ -98,10 +98,6 @@ class FashionMNIST(LabelledImages):
     def image(self, i: int) -> Image.Image:
         return Image.fromarray(self._images[i], mode="L")
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
 
 @DATASETS.register("fashion-mnist", "Fashion-MNIST test split (or fashion-mnist:train), from Debian's dataset-fashion-mnist",
                    arg="train|test")

@@ -71,10 +71,6 @@ class HFImages(LabelledImages):
             raise SemclipError(f"cannot read image {i} of {self.name}: {exc}") from exc
 
     @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
     def cache_id(self) -> str:
         return f"{self.name}-n{len(self)}-{self._fingerprint[:12]}"
 

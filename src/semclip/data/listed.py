@@ -39,10 +39,6 @@ class ListedImages(LabelledImages):
     def describe(self, i: int) -> str:
         return str(self.paths[i])
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
     @cached_property
     def cache_id(self) -> str:
         """Content changes (files added, removed, renamed or rewritten) give a new id. Computed
@@ -75,10 +71,6 @@ class SubsetImages(LabelledImages):
 
     def image(self, i: int) -> Image.Image:
         return self.base.image(self.indices[i])
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
 
     @property
     def cache_id(self) -> str:

@@ -41,11 +41,12 @@ def _band(ax, records: Sequence, x, color: str) -> None:
         ax.fill_between([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], color=color, alpha=0.15, lw=0)
 
 
-def _figure(path: str | Path, fig) -> Path:
+def _figure(path: str | Path, fig, dpi: int = 140) -> Path:
+    """Lay out, write atomically and close ``fig``: every plot ends here."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=140, format="png"))
+    out = atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
     plt.close(fig)
     return out
 
@@ -152,10 +153,7 @@ def plot_accuracy_vs_snr(results: Runs, path: str | Path, chance: float | None =
     many = len(methods) * len(runs) > 3
     axes[0][-1].legend(loc="upper left" if many else "lower right", bbox_to_anchor=(1.02, 1) if many else None, fontsize=8)
     fig.suptitle(" | ".join(f"{label + ': ' if label else ''}{res.dataset} — backbone {res.backbone}" for label, res in runs), fontsize=10)
-    fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
-    plt.close(fig)
-    return out
+    return _figure(path, fig, 150)
 
 
 def plot_accuracy_vs_channel_uses(results: Runs, path: str | Path) -> Path:
@@ -189,10 +187,7 @@ def plot_accuracy_vs_channel_uses(results: Runs, path: str | Path) -> Path:
     axes[0][0].set_ylabel("zero-shot top-1 accuracy")
     axes[0][0].set_ylim(0, 1)
     axes[0][-1].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=150, format="png"))
-    plt.close(fig)
-    return out
+    return _figure(path, fig, 150)
 
 
 SPLIT_TITLES = {"base": "base classes", "novel": "novel classes", "hm": "harmonic mean", "source": "source", "target": "target"}
@@ -237,10 +232,7 @@ def plot_protocol(rows: list[dict], path: str | Path) -> Path:
     for row in axes:
         row[0].set_ylabel("zero-shot top-1 accuracy")
     axes.flat[len(panels) - 1].legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
-    plt.close(fig)
-    return out
+    return _figure(path, fig, 130)
 
 
 def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
@@ -275,7 +267,4 @@ def plot_accuracy_vs_k(records: Sequence, path: str | Path) -> Path:
         ax.set_title(f"{dataset}, AWGN {snr:g} dB", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    out = atomic_write(path, lambda p: fig.savefig(p, dpi=130, format="png"))
-    plt.close(fig)
-    return out
+    return _figure(path, fig, 130)
