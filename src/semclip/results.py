@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -73,18 +74,25 @@ class Record(BaseModel):
         return self
 
 
-def software_versions() -> dict[str, str]:
-    """What made a results file: Python, the platform and the packages that shape numbers."""
-    import platform
+def package_versions(packages: Sequence[str], missing: str = "not installed") -> dict[str, str]:
+    """Each installed package's version, ``missing`` for one that is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("semclip", "torch", "transformers", "sionna-no-rt", "numpy", "pillow", "numba", "openvino"):
+    out = {}
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
-            out[pkg] = "not installed"
+            out[pkg] = missing
     return out
+
+
+def software_versions() -> dict[str, str]:
+    """What made a results file: Python, the platform and the packages that shape numbers."""
+    import platform
+
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            **package_versions(("semclip", "torch", "transformers", "sionna-no-rt", "numpy", "pillow", "numba", "openvino"))}
 
 
 def machine_facts() -> dict[str, object]:

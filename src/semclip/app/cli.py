@@ -16,6 +16,7 @@ from semclip.app.demo import DemoConfig, run_demo
 from semclip.app.evaluate import EvalConfig
 from semclip.app.train import TrainConfig
 from semclip.app.options import build, options, parameters
+from semclip.backbones.registry import BACKBONE_HELP, DEFAULT_BACKBONE
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 
 
+BackboneOption = Annotated[str, typer.Option(help=BACKBONE_HELP)]
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
 EngineOption = Annotated[str, typer.Option(help="What runs the image tower on the CPU: auto (OpenVINO when installed), openvino or eager (PyTorch).")]
 PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
@@ -198,7 +200,7 @@ def transmit(
     snr: Annotated[float, typer.Option(help="Channel SNR in dB.")] = 5.0,
     channel: Annotated[str, typer.Option(help="awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn",
     classes: Annotated[str, typer.Option(help="Comma-separated class names (default: Fashion-MNIST's and the clip-art topics').")] = "",
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    backbone: BackboneOption = DEFAULT_BACKBONE,
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec, trained on first use).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
@@ -245,7 +247,7 @@ def report(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    backbone: BackboneOption = DEFAULT_BACKBONE,
     jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
     k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
     device: DeviceOption = "auto",
@@ -264,7 +266,7 @@ def serve(
 @configurable("extract")
 def extract(
     dataset: Annotated[str, typer.Option(help="Images to encode: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:train",
-    backbone: Annotated[str, typer.Option(help="pocketclip, or hf-clip:<hub id or folder>.")] = "pocketclip",
+    backbone: BackboneOption = DEFAULT_BACKBONE,
     limit: Annotated[Optional[int], typer.Option(help="Use only N images (spread over the classes for on-disk sets).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,

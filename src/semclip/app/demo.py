@@ -27,7 +27,7 @@ from semclip.job.codecs import Codes, make_codes, zero_shot_checks
 from semclip.job.config import CodecsConfig, DataConfig, GridConfig, PromptStageConfig, RetrievalConfig, ViewsConfig
 from semclip.job.encode import DataSets, Encoded, encode
 from semclip.job.prompts import base_to_novel
-from semclip.job.report import backbone_provenance, jpeg_floor, write_report
+from semclip.job.report import backbone_provenance, jpeg_floor, write_results_page
 from semclip.job.retrieval import run_retrieval
 from semclip.job.sweeps import sweep_codes
 from semclip.job.views import run_views
@@ -135,6 +135,6 @@ def run_demo(cfg: DemoConfig, out: Path, log=print) -> Results:
     if dist().is_main:  # under a launch every process computed the records; one writes them
         out.mkdir(parents=True, exist_ok=True)
         results.write(out / "results.json")
-        write_report(results, data.evals, data.train, out, grid, cfg.codecs, cfg.prompts, cfg.baselines, cfg.views)
+        write_results_page(results, data.evals, data.train, out, grid, cfg.codecs, cfg.prompts, cfg.baselines, cfg.views)
     clock.close()
     return results

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from semclip._io import atomic_write_text, clean_stale_tmp
 from semclip.backbones.base import Backbone
-from semclip.backbones.registry import create_backbone
+from semclip.backbones.registry import backbone_setting, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.jscc.zoo import default_codec
 from semclip.distributed import dist
@@ -32,7 +32,7 @@ class EvalConfig:
                                                   "imagenet, any set with splits."))
     targets: list[str] = setting(factory=lambda: ["clipart"], help="Comma-separated cross-dataset targets (e.g. caltech101,oxford_pets,...).")
     protocol_cfg: ProtocolConfig = setting(factory=ProtocolConfig, help="The protocols' learners, seeds, channels and SNRs.")
-    backbone: str = setting("pocketclip", help="pocketclip, or hf-clip:<hub id or folder>.")
+    backbone: str = backbone_setting()
     jscc_path: str | None = setting(None, help="Codec checkpoint (default: the demo's cached codec).", flag="jscc")
     k: int = setting(16, help="Complex channel uses per image (one the codec serves).")
     test_limit: int | None = setting(None, help="Use only N test images (spread over the classes for on-disk sets).")

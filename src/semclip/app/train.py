@@ -11,7 +11,7 @@ import torch
 
 from semclip._io import clean_stale_tmp
 from semclip.backbones.base import Backbone
-from semclip.backbones.registry import create_backbone
+from semclip.backbones.registry import backbone_setting, create_backbone
 from semclip.data.registry import create_dataset, has_splits, with_split
 from semclip.tokens.cache import dataset_store
 from semclip.jscc.zoo import codec_provenance, corpus_bank, fit_jscc
@@ -37,7 +37,7 @@ class TrainConfig:
     """``semclip train``'s settings: which stages, the codec's and the prompts' training."""
 
     stage: str = setting("prompts", help="jscc (stage 1: the token codec), prompts (stage 2, codec frozen) or all.")
-    backbone: str = setting("pocketclip", help="pocketclip, or hf-clip:<hub id or folder>.")
+    backbone: str = backbone_setting()
     dataset: str = setting("fashion-mnist", help="Training images: fashion-mnist or clipart (their train split), or any dataset spec.")
     learner: str = setting("tapl", help=("coop, cocoop, tapl or a variant (tapl:no-snr, tapl:regularised, handcrafted:centred, ...; "
                                          "`semclip list learners`)."))

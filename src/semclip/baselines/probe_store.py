@@ -21,13 +21,13 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 
 from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.progress import say
+from semclip.results import package_versions
 
 TABLE = "links/bler-probes.json"
 WHAT = "link-adaptation probes (BLER table)"
@@ -37,13 +37,7 @@ Source = Literal["cache", "shipped"]
 def versions() -> dict[str, str]:
     """The packages a probe figure depends on beyond semclip's own code: torch draws the
     payloads and noise, Sionna encodes, numba compiles the decoder."""
-    out = {}
-    for pkg in ("torch", "sionna-no-rt", "numba"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "missing"
-    return out
+    return package_versions(("torch", "sionna-no-rt", "numba"), missing="missing")
 
 
 def _path(probe: str) -> Path:

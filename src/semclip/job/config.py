@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from semclip.backbones.registry import backbone_setting
 from semclip.channels.base import as_snr_tensor
 from semclip.channels.registry import create_channel
 from semclip.data.registry import create_dataset
@@ -32,7 +33,7 @@ def check_snrs(snrs_db: list[float]) -> None:
 class DataConfig:
     """The encode stage: which backbone, what the job evaluates, what the codec learns from."""
 
-    backbone: str = setting("pocketclip", help="pocketclip, or hf-clip:<hub id or folder>.")
+    backbone: str = backbone_setting()
     # main evaluation set: a domain the default codec never saw
     dataset: str = setting("fashion-mnist:test", help="Evaluation set: any dataset spec (see `semclip datasets`).")
     # second one: unseen images, class names no codec loss used

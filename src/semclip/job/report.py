@@ -43,7 +43,7 @@ def backbone_provenance(backbone: Backbone) -> dict:
     return {"component": "pocketclip-heads", "sha": meta.get("sha"), "train_sizes": sizes, "notes": notes}
 
 
-def write_report(results: Results, evals: list[EvalSet], train: LabelledImages, out: Path, grid: GridConfig, codecs: CodecsConfig,
+def write_results_page(results: Results, evals: list[EvalSet], train: LabelledImages, out: Path, grid: GridConfig, codecs: CodecsConfig,
                  prompts: PromptStageConfig, bcfg: BaselineConfig, views: ViewsConfig) -> None:
     """results.md and the figures, from the records."""
     records = results.records
