@@ -100,3 +100,24 @@ def jscc(clip):
 
     torch.manual_seed(0)
     return TokenJSCC(JSCCConfig(dim=clip.dim, ks=[4], width=32, depth=1, linear_base=False))
+
+
+@pytest.fixture
+def killed_after_save(monkeypatch):
+    """``killed_after_save(n)``: the training loop's n-th partial save is its last act (a
+    KeyboardInterrupt right after it, as a kill); returns the list the saved steps go to."""
+    from semclip import resume, training
+
+    def arm(n: int) -> list[int]:
+        saves: list[int] = []
+
+        def save_then_die(*args, **kwargs):
+            resume.save_partial(*args, **kwargs)
+            saves.append(args[3])
+            if len(saves) == n:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(training, "save_partial", save_then_die)
+        return saves
+
+    return arm

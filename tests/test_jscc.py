@@ -179,10 +179,9 @@ def test_training_works_under_a_callers_no_grad():
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, killed_after_save):
     """A run killed after a partial save restarts there (not at step 0) and ends with the
     weights of an uninterrupted run: optimiser, schedule and generator state are restored."""
-    from semclip import resume, training
     from semclip.jscc.model import JSCCConfig, TokenJSCC
     from semclip.jscc.train import JSCCTrainConfig, train_jscc
 
@@ -197,15 +196,7 @@ def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, monkeypatch
 
     whole, _ = run()
     partial = tmp_path / "c.partial.safetensors"
-    saves = []
-
-    def save_then_die(*args, **kwargs):
-        resume.save_partial(*args, **kwargs)
-        saves.append(args[3])
-        if len(saves) == 1:
-            raise KeyboardInterrupt  # killed right after the save at step 4
-
-    monkeypatch.setattr(training, "save_partial", save_then_die)
+    saves = killed_after_save(1)  # killed right after the save at step 4
     with pytest.raises(KeyboardInterrupt):
         run(partial)
     assert partial.exists() and saves == [4]

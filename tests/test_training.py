@@ -6,7 +6,6 @@ step; the log follows its settings."""
 import pytest
 import torch
 
-from semclip import resume, training
 from semclip.digest import content_digest, json_digest
 from semclip.distributed import Dist
 from semclip.training import LoopLog, TrainingLoop
@@ -29,19 +28,11 @@ def _run(partial=None, lr_at=None, steps=10):
 
 
 @pytest.mark.parametrize("lr_at", [None, lambda step: 1e-2 / (1 + step)])
-def test_a_killed_loop_resumes_to_the_same_weights(tmp_path, monkeypatch, lr_at):
+def test_a_killed_loop_resumes_to_the_same_weights(tmp_path, killed_after_save, lr_at):
     whole, _, log = _run(lr_at=lr_at)
     assert [row["step"] for row in log] == [0, 4, 8, 9] and all(len(str(row["mse"])) <= 5 for row in log)
     partial = tmp_path / "toy.partial.safetensors"
-    saves = []
-
-    def save_then_die(*args, **kwargs):
-        resume.save_partial(*args, **kwargs)
-        saves.append(args[3])
-        if len(saves) == 2:
-            raise KeyboardInterrupt  # killed right after the save at step 6
-
-    monkeypatch.setattr(training, "save_partial", save_then_die)
+    saves = killed_after_save(2)  # killed right after the save at step 6
     with pytest.raises(KeyboardInterrupt):
         _run(partial, lr_at)
     assert saves == [3, 6]

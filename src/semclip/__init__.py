@@ -2,9 +2,10 @@
 
 The library, one sub-package per stage, in its import order (each imports only those
 before it; ``tests/test_layers.py`` checks it): the ground modules (errors, I/O, the
-results schema and intervals, provenance, artefacts, device and process policy), then
-``data -> backbones -> tokens -> channels -> tasks -> jscc -> prompts -> baselines ->
-eval``; ``semclip.app`` holds the commands built on it (the library never imports it).
+results schema and intervals, provenance, artefacts, device and process policy, digests,
+the training loop, the registry mechanism, settings), then ``data -> backbones -> tokens
+-> channels -> tasks -> jscc -> prompts -> baselines -> eval -> job`` (the main job's
+stages); ``semclip.app`` holds the commands built on it (the library never imports it).
 The names below are the public API.
 """
 
