@@ -35,6 +35,8 @@ err = Console(stderr=True)
 
 
 BackboneOption = Annotated[str, typer.Option(help=BACKBONE_HELP)]
+CodecPathOption = Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec, trained on first use).")]
+KOption = Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")]
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
 EngineOption = Annotated[str, typer.Option(help="What runs the image tower on the CPU: auto (OpenVINO when installed), openvino or eager (PyTorch).")]
 PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
@@ -201,8 +203,8 @@ def transmit(
     channel: Annotated[str, typer.Option(help="awgn, rayleigh[:mmse|zf|decoder|none].")] = "awgn",
     classes: Annotated[str, typer.Option(help="Comma-separated class names (default: Fashion-MNIST's and the clip-art topics').")] = "",
     backbone: BackboneOption = DEFAULT_BACKBONE,
-    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec, trained on first use).")] = None,
-    k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves: 4, 8, 16, 32, 64 by default).")] = 16,
+    jscc: CodecPathOption = None,
+    k: KOption = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
@@ -248,8 +250,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     backbone: BackboneOption = DEFAULT_BACKBONE,
-    jscc: Annotated[Optional[Path], typer.Option(help="Codec checkpoint (default: the demo's cached codec).")] = None,
-    k: Annotated[int, typer.Option(help="Complex channel uses for the token (one the codec serves).")] = 16,
+    jscc: CodecPathOption = None,
+    k: KOption = 16,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     engine: EngineOption = "auto",
