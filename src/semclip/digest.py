@@ -21,6 +21,12 @@ def json_digest(obj: object, length: int = 16, sort_keys: bool = False) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=sort_keys, default=str).encode()).hexdigest()[:length]
 
 
+def text_digest(data: str | bytes, length: int | None = None) -> str:
+    """SHA-1 hex digest of a string (UTF-8) or bytes, its first ``length`` digits: file
+    contents, key strings and the other non-JSON things a cache is named by."""
+    return hashlib.sha1(data.encode() if isinstance(data, str) else data).hexdigest()[:length]
+
+
 def content_digest(*parts: object, salt: str = "") -> str:
     """SHA-256 over ``salt`` and then tensors (dtype, shape, bytes), modules (their state:
     names and tensors; a prompt learner's frozen backbone by its fingerprint), dataclasses and

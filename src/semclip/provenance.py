@@ -24,12 +24,12 @@ note that the caller writes into every record of the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from semclip.errors import SemclipError
+from semclip.digest import text_digest
 
 META_KEY = "provenance"
 
@@ -77,7 +77,7 @@ class Vocabulary:
 
     @classmethod
     def of(cls, name: str, texts: Sequence[str], keep_words: bool = False) -> "Vocabulary":
-        digest = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
+        digest = text_digest("\n".join(texts), 12)
         return cls(name, len(texts), digest, list(texts) if keep_words else [])
 
 

@@ -15,7 +15,6 @@ Tower outputs are computed once and cached; the heads then train in a minute on 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from semclip.digest import json_digest
+from semclip.digest import json_digest, text_digest
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.pocketclip import PocketCLIP, PocketHeads
 from semclip.data.imagenet_names import imagenet_classes
@@ -128,7 +127,7 @@ def collect_features(cfg: HeadTrainConfig, model: PocketCLIP, root: Path) -> dic
     # the clip-art topics test split is an evaluation set: drop it (by content) after
     # caching, so the cached features of the full collection stay reusable
     held_out = clipart_topics.test_hashes()
-    rows = [r for r, i in enumerate(clip_idx) if hashlib.sha1(Path(clip.keys[i]).read_bytes()).hexdigest() not in held_out]
+    rows = [r for r, i in enumerate(clip_idx) if clipart_topics.content_sha1(Path(clip.keys[i])) not in held_out]
     feats["openclipart"] = feats["openclipart"][rows]
     clip_idx = [clip_idx[r] for r in rows]
 
@@ -213,7 +212,7 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
 
     log = loop.run(loss_at)
     state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
-    sha = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
+    sha = text_digest(b"".join(v.numpy().tobytes() for v in state.values()), 12)
     meta = {
         "kind": "pocketclip-heads",
         "dim": str(cfg.dim),

@@ -17,7 +17,6 @@ A figure is found by its probe id: everything that decides it (``adaptation.prob
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from semclip import artefacts
 from semclip._io import atomic_write_json, cache_dir
 from semclip.progress import say
 from semclip.results import package_versions
+from semclip.digest import text_digest
 
 TABLE = "links/bler-probes.json"
 WHAT = "link-adaptation probes (BLER table)"
@@ -41,7 +41,7 @@ def versions() -> dict[str, str]:
 
 
 def _path(probe: str) -> Path:
-    return cache_dir() / "links" / f"{hashlib.sha1(probe.encode()).hexdigest()[:20]}.json"
+    return cache_dir() / "links" / f"{text_digest(probe, 20)}.json"
 
 
 def lookup(probe: str) -> tuple[float, Source] | None:

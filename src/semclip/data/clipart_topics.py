@@ -17,7 +17,6 @@ Classes are in alphabetical order; base-to-novel takes the first half as base.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from semclip.data.base import LabelledImages, load_image
 from semclip.data.base import DATASETS
 from semclip.data.captioned import CLIPART_DIR, clipart_caption, readable
 from semclip.errors import SemclipError
+from semclip.digest import text_digest
 
 # class name -> topic folder (relative to the png root)
 CLASSES: dict[str, str] = {
@@ -56,7 +56,7 @@ SPLITS = ("train", "test")
 
 def content_sha1(path: Path) -> str:
     """Files are identified by the SHA-1 of their bytes (here and in the transmitter corpus)."""
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+    return text_digest(path.read_bytes())
 
 
 @cache
@@ -111,7 +111,7 @@ class ClipartTopics(LabelledImages):
 
     @property
     def cache_id(self) -> str:
-        digest = hashlib.sha1("".join(s for _, _, s in self.items).encode()).hexdigest()[:10]
+        digest = text_digest("".join(s for _, _, s in self.items), 10)
         return f"{self.name}-n{len(self)}-{digest}"
 
 

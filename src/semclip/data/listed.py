@@ -13,6 +13,7 @@ from PIL import Image
 
 from semclip.data.base import LabelledImages, load_image
 from semclip.errors import SemclipError
+from semclip.digest import text_digest
 
 
 class ListedImages(LabelledImages):
@@ -74,7 +75,7 @@ class SubsetImages(LabelledImages):
 
     @property
     def cache_id(self) -> str:
-        h = hashlib.sha1(np.asarray(self.indices, dtype=np.int64).tobytes()).hexdigest()[:10]
+        h = text_digest(np.asarray(self.indices, dtype=np.int64).tobytes(), 10)
         return f"{self.base.cache_id}-sub{len(self)}-{h}"
 
 

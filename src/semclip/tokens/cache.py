@@ -17,7 +17,6 @@ the indices so callers that also read images (the baselines) can drop them too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from semclip.distributed import dist
 from semclip.tokens.store import TokenStore
 from semclip.errors import SemclipError
 from semclip.progress import progress, say
+from semclip.digest import text_digest
 
 SHARD = 1024
 
@@ -51,7 +51,7 @@ def cache_key(backbone: Backbone, dataset: LabelledImages) -> str:
     the key it always had)."""
     engine = image_encoder(backbone).engine
     raw = f"{backbone.fingerprint}|{dataset.cache_id}|{backbone.preprocess_id}" + ("" if engine == "eager" else f"|{engine}")
-    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+    return text_digest(raw, 16)
 
 
 def cache_path(backbone: Backbone, dataset: LabelledImages, root: Path | None = None) -> Path:
