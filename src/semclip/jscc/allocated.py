@@ -33,7 +33,7 @@ from semclip.channels.base import Channel, ChannelOutput, power_normalize, snr_t
 from semclip.tokens.store import TokenStore
 from semclip.errors import SemclipError
 from semclip.jscc.config import JSCCConfig, ServesK
-from semclip.jscc.linear import check_input, principal_directions, streamed_directions, unit_gain
+from semclip.jscc.linear import FittedCode, check_input, principal_directions, streamed_directions, unit_gain
 
 
 def mmse_power(var: torch.Tensor, total: float, noise: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ def mmse_power(var: torch.Tensor, total: float, noise: torch.Tensor) -> torch.Te
     return (a * level - noise).clamp(min=0) * (m[None] <= m_star)
 
 
-class AllocatedLinearCode(nn.Module, ServesK):
+class AllocatedLinearCode(nn.Module, ServesK, FittedCode):
     """Same interface as ``TokenJSCC`` and ``LinearCode`` (``cfg.k``, ``at``, ``forward``,
     ``transmit``). Built empty (for loading) or fitted with ``fit(tokens)``: its statistics
     (mean, directions, component variances) are buffers and saved with it."""
@@ -70,12 +70,6 @@ class AllocatedLinearCode(nn.Module, ServesK):
         self.register_buffer("directions", torch.zeros(n, dim))
         self.register_buffer("var", torch.zeros(n))
 
-    @classmethod
-    def fitted(cls, tokens: torch.Tensor | TokenStore, ks: list[int] | None = None, k: int | None = None) -> "AllocatedLinearCode":
-        dim = tokens.dim if isinstance(tokens, TokenStore) else tokens.shape[1]
-        code = cls(dim, ks, k)
-        code.fit(tokens)
-        return code
 
     @torch.no_grad()
     def fit(self, tokens: torch.Tensor | TokenStore) -> None:

@@ -73,7 +73,17 @@ def unit_gain(out: ChannelOutput, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (y / out.csi if out.csi is not None else y / torch.sqrt(out.noise_var * inst)), inst
 
 
-class LinearCode(nn.Module, ServesK):
+class FittedCode:
+    """``fitted``: a linear code made for ``tokens``' dimension and fitted on them (a tensor or a store)."""
+
+    @classmethod
+    def fitted(cls, tokens: torch.Tensor | TokenStore, ks: list[int] | None = None, k: int | None = None):
+        code = cls(tokens.dim if isinstance(tokens, TokenStore) else tokens.shape[1], ks, k)
+        code.fit(tokens)
+        return code
+
+
+class LinearCode(nn.Module, ServesK, FittedCode):
     """Same interface as ``TokenJSCC`` (``cfg.k``, ``at``, ``forward``, ``transmit``).
     Built empty (for loading) or fitted with ``fit(tokens)``; its statistics are buffers,
     so a codec that contains one saves them with its weights."""
@@ -90,11 +100,6 @@ class LinearCode(nn.Module, ServesK):
             self.register_buffer(f"a{kk}", torch.zeros(dim, 2 * kk))
             self.register_buffer(f"ms{kk}", torch.zeros(2 * kk))
 
-    @classmethod
-    def fitted(cls, tokens: torch.Tensor, ks: list[int] | None = None, k: int | None = None) -> "LinearCode":
-        code = cls(tokens.shape[1], ks, k)
-        code.fit(tokens)
-        return code
 
     @torch.no_grad()
     def fit(self, tokens: torch.Tensor | TokenStore) -> None:
