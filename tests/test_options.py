@@ -47,3 +47,12 @@ def test_a_renamed_flag_is_a_deprecated_alias(capsys):
     assert cfg.baselines.link_adaptation == "oracle"
     assert "--mcs-oracle is deprecated: use --link-adaptation oracle" in capsys.readouterr().err
     assert build(DemoConfig, DEMO_OPTIONS, _defaults() | {"link_adaptation": "oracle"}).baselines.link_adaptation == "oracle"
+
+
+def test_config_show_leaves_out_an_unused_old_alias(tmp_path):
+    from semclip.app.config import show
+
+    assert "link_adaptation: bler" in show(None, ["demo"]) and "mcs_oracle" not in show(None, ["demo"])
+    old = tmp_path / "old.yaml"
+    old.write_text("demo:\n  mcs_oracle: true\n")
+    assert "mcs_oracle: true" in show(old, [])  # a file that uses it reads back the same

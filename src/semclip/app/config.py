@@ -175,6 +175,8 @@ def show(file: Path | None, commands: list[str]) -> str:
     ``--config`` reads back."""
     import yaml
 
+    from semclip.app.options import DEPRECATED
+
     sections = read_file(file) if file else {}
     names = commands or list(sections) or sorted(COMMANDS)
     out = {}
@@ -182,5 +184,5 @@ def show(file: Path | None, commands: list[str]) -> str:
         if name not in COMMANDS:
             raise SemclipError(f"unknown command {name!r}{_suggest(name, list(COMMANDS))}; choose from {', '.join(sorted(COMMANDS))}")
         values = validate(name, sections.get(name, {}), f"{file} [{name}]" if file else name)
-        out[name] = {k: _plain(v) for k, v in values.items()}
+        out[name] = {k: _plain(v) for k, v in values.items() if k not in DEPRECATED or v}  # an unused old alias is not a setting
     return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)

@@ -20,6 +20,9 @@ from semclip.errors import SemclipError
 from semclip.progress import say
 
 
+DEPRECATED: set[str] = set()  # the old switches kept as hidden aliases (``config show`` leaves them out)
+
+
 @dataclass(frozen=True)
 class Option:
     """One command-line option: ``name`` (underscored; ``--name`` dashed), the config fields
@@ -95,6 +98,7 @@ def parameters(opts: list[Option]) -> list[inspect.Parameter]:
         ann = Annotated[_cli_type(opt), typer.Option(help=opt.help)]
         out.append(inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=_shown(opt), annotation=ann))
         for old, _ in opt.old:
+            DEPRECATED.add(old)
             ann = Annotated[bool, typer.Option(hidden=True, help=f"Deprecated: use --{opt.name.replace('_', '-')}.")]
             out.append(inspect.Parameter(old, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=ann))
     return out
