@@ -33,9 +33,9 @@ def works_or_says_why(fn, *args, **kwargs):
 @given(st.lists(numberish, max_size=8).map(",".join))
 def test_snr_lists(text):
     from semclip.channels.base import as_snr_tensor
-    from semclip.app.cli import parse_floats
+    from semclip.app.options import parse_list
 
-    snrs = works_or_says_why(parse_floats, text, "--snrs")
+    snrs = works_or_says_why(parse_list, text, float, "--snrs")
     if snrs:
         works_or_says_why(as_snr_tensor, torch.tensor(snrs), len(snrs))
 

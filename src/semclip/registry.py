@@ -123,10 +123,10 @@ class Registry(Generic[T]):
         self._load()
         return family in self._entries
 
-    def entries(self) -> list[Entry[T]]:
+    def entries(self, plugins: bool = True) -> list[Entry[T]]:
         """The built-in entries in ``builtins`` order (whatever order their modules were
-        imported in), then the others as they were registered."""
-        self._load()
+        imported in), then the others as they were registered (``plugins``: load them first)."""
+        self._load(plugins)
         rank = {m: i for i, m in enumerate(self.builtins)}
         return sorted(self._entries.values(), key=lambda e: rank.get(e.module, len(rank)))
 
@@ -136,9 +136,7 @@ class Registry(Generic[T]):
     def builtin_names(self) -> list[str]:
         """The built-in families only (plugins not loaded): what a default may list, so that
         installing a plugin never changes a default run."""
-        self._load(plugins=False)
-        mine = [e for e in self._entries.values() if e.module in self.builtins]
-        return [e.name for e in sorted(mine, key=lambda e: self.builtins.index(e.module))]
+        return [e.name for e in self.entries(plugins=False) if e.module in self.builtins]
 
     def usages(self) -> list[str]:
         """Each family as it is written: ``rayleigh[:mmse|zf|decoder|none]``."""

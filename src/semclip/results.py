@@ -111,9 +111,14 @@ def uses_span(records: list[Record]) -> str:
     return f"{uses[0]:g}" if len(uses) == 1 else f"{uses[0]:g}–{uses[-1]:g}"
 
 
-def channel_label(r: Record) -> str:
+def condition_label(channel: str, csi: str | None) -> str:
     """"awgn", "rayleigh (mmse)", ...: one label per distinct channel condition."""
-    return f"{r.channel} ({r.csi})" if r.csi else r.channel
+    return f"{channel} ({csi})" if csi else channel
+
+
+def channel_label(r: Record) -> str:
+    """A record's channel condition (``condition_label``)."""
+    return condition_label(r.channel, r.csi)
 
 
 class Results(BaseModel):

@@ -81,10 +81,11 @@ class TrainingLoop:
                     self.sched.step()
                 if after_step is not None:
                     after_step(step)
-                if step % cfg.every == 0 or step == self.steps - 1:
-                    value = loss.item()
+                logged = step % cfg.every == 0 or step == self.steps - 1
+                value = loss.item() if logged or cfg.show_loss else None  # one host sync per step at most
+                if logged:
                     log.append({"step": step, cfg.name: value if cfg.digits is None else round(value, cfg.digits)})
-                shown = f"{self.what} ({cfg.name} {loss.item():.3f})" if cfg.show_loss else self.what
+                shown = f"{self.what} ({cfg.name} {value:.3f})" if cfg.show_loss else self.what
                 bar.update(task, advance=1, description=shown)
                 if self.partial is not None and (step + 1) % self.save_every == 0 and step + 1 < self.steps and d.is_main:
                     save_partial(self.partial, self.model, self.opt, step + 1, self.key, self.sched, self.gen)

@@ -15,7 +15,7 @@ from semclip.app.config import COMMANDS, configurable
 from semclip.app.demo import DemoConfig, run_demo
 from semclip.app.evaluate import EvalConfig
 from semclip.app.train import TrainConfig
-from semclip.app.options import build, options, parameters
+from semclip.app.options import build, options, parameters, parse_list
 from semclip.backbones.registry import BACKBONE_HELP, DEFAULT_BACKBONE
 from semclip.errors import SemclipError
 
@@ -40,29 +40,6 @@ KOption = Annotated[int, typer.Option(help="Complex channel uses for the token (
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
 EngineOption = Annotated[str, typer.Option(help="What runs the image tower on the CPU: auto (OpenVINO when installed), openvino or eager (PyTorch).")]
 PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
-
-
-def parse_floats(text: str, what: str) -> list[float]:
-    """"-10,-5,0" -> [-10.0, -5.0, 0.0], with an error naming the bad item."""
-    out = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            out.append(float(item))
-        except ValueError:
-            raise SemclipError(f"{what}: {item!r} is not a number (give a comma-separated list like -10,0,10)") from None
-    return out
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(t) for t in _csv(text)]
-    except ValueError:
-        raise SemclipError(f"{what}: give comma-separated integers like 0,1,2, not {text!r}") from None
 
 
 # --quick: the demo's sizes, each an upper bound (a smaller value given with --quick is kept)
@@ -218,7 +195,7 @@ def transmit(
 
     if image is None:
         raise SemclipError("give the image to send: semclip transmit photo.jpg")
-    t = transmit_image(image, snr, channel, _csv(classes) or None, backbone, jscc, seed, log=console.print, k=k)
+    t = transmit_image(image, snr, channel, parse_list(classes, str, "--classes") or None, backbone, jscc, seed, log=console.print, k=k)
     table = Table(title=f"{image.name}: {t.channel} at {t.snr_db:g} dB, {t.channel_uses} complex channel uses, {len(t.classes)} classes")
     for col in ("rank", "noiseless backbone", "p", "after the channel", "p "):
         table.add_column(col, justify="right" if col.startswith("p") or col == "rank" else "left")

@@ -161,6 +161,16 @@ def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., A
     return wrap
 
 
+def hidden(command: str) -> set[str]:
+    """The command's hidden options (the deprecated aliases of renamed flags)."""
+    out = set()
+    for name, p in inspect.signature(COMMANDS[command], eval_str=True).parameters.items():
+        meta = get_args(p.annotation)[1:] if get_origin(p.annotation) is Annotated else ()
+        if any(getattr(m, "hidden", False) for m in meta):
+            out.add(name)
+    return out
+
+
 def _plain(value: Any) -> Any:
     """Paths (also inside lists) as strings, so the YAML reads back."""
     if isinstance(value, Path):
@@ -175,8 +185,6 @@ def show(file: Path | None, commands: list[str]) -> str:
     ``--config`` reads back."""
     import yaml
 
-    from semclip.app.options import DEPRECATED
-
     sections = read_file(file) if file else {}
     names = commands or list(sections) or sorted(COMMANDS)
     out = {}
@@ -184,5 +192,6 @@ def show(file: Path | None, commands: list[str]) -> str:
         if name not in COMMANDS:
             raise SemclipError(f"unknown command {name!r}{_suggest(name, list(COMMANDS))}; choose from {', '.join(sorted(COMMANDS))}")
         values = validate(name, sections.get(name, {}), f"{file} [{name}]" if file else name)
-        out[name] = {k: _plain(v) for k, v in values.items() if k not in DEPRECATED or v}  # an unused old alias is not a setting
+        old = hidden(name)  # deprecated aliases: an unused one is not a setting
+        out[name] = {k: _plain(v) for k, v in values.items() if k not in old or v}
     return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)

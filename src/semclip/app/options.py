@@ -20,9 +20,6 @@ from semclip.errors import SemclipError
 from semclip.progress import say
 
 
-DEPRECATED: set[str] = set()  # the old switches kept as hidden aliases (``config show`` leaves them out)
-
-
 @dataclass(frozen=True)
 class Option:
     """One command-line option: ``name`` (underscored; ``--name`` dashed), the config fields
@@ -98,7 +95,6 @@ def parameters(opts: list[Option]) -> list[inspect.Parameter]:
         ann = Annotated[_cli_type(opt), typer.Option(help=opt.help)]
         out.append(inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=_shown(opt), annotation=ann))
         for old, _ in opt.old:
-            DEPRECATED.add(old)
             ann = Annotated[bool, typer.Option(hidden=True, help=f"Deprecated: use --{opt.name.replace('_', '-')}.")]
             out.append(inspect.Parameter(old, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=ann))
     return out
@@ -112,17 +108,22 @@ def _parse(opt: Option, value: Any) -> Any:
         if value.strip() == "" and optional:
             return None
         if get_origin(kind) is list:
-            item, out = get_args(kind)[0], []
-            for part in (p.strip() for p in value.split(",") if p.strip()):
-                try:
-                    out.append(item(part))
-                except ValueError:
-                    like = _shown(opt) or "1,2"
-                    if item is int:
-                        raise SemclipError(f"{flag}: give comma-separated integers like {like}, not {value!r}") from None
-                    raise SemclipError(f"{flag}: {part!r} is not a number (give a comma-separated list like {like})") from None
-            return out
+            return parse_list(value, get_args(kind)[0], flag, _shown(opt) or "1,2")
     return value
+
+
+def parse_list(text: str, item: type, flag: str, like: str = "1,2") -> list:
+    """"-10,0,10" -> [-10.0, 0.0, 10.0] (``item`` each), with a one-line error naming the bad
+    item and showing ``like``, a valid value."""
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            out.append(item(part))
+        except ValueError:
+            if item is int:
+                raise SemclipError(f"{flag}: give comma-separated integers like {like}, not {text!r}") from None
+            raise SemclipError(f"{flag}: {part!r} is not a number (give a comma-separated list like {like})") from None
+    return out
 
 
 def build(cls: type, opts: list[Option], values: dict[str, Any]) -> Any:

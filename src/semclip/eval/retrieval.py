@@ -48,7 +48,7 @@ def sweep_retrieval(
             h = channel.common_fades(seed, snr, tokens.shape[0], dev)  # shared by every method
             with channel.gains(h):
                 received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
-            recs += _records(method, channel.name, getattr(channel, "csi", None), float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
+            recs += _records(method, channel.name, channel.csi, float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
         mine.append(recs)
     clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset, index)
     return clean + [r for recs in d.gather_items(mine) for r in recs]
@@ -101,7 +101,7 @@ def sweep_retrieval_digital(
             link = links[mcs]
             h = channel.common_fades(seed, snr, payload.shape[0])
             got, _ = link.transmit(payload, channel, snr, batch_size, h)
-            records += _records("token-digital", label.name, getattr(label, "csi", None), float(snr), link.plan.channel_uses,
-                                index.recall(quant.decode(got)), dataset, index, receiver=getattr(channel, "csi", None),
+            records += _records("token-digital", label.name, label.csi, float(snr), link.plan.channel_uses,
+                                index.recall(quant.decode(got)), dataset, index, receiver=channel.csi,
                                 link_adaptation="bler")
     return records

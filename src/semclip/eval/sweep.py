@@ -56,7 +56,7 @@ def sweep(
     for ch in channels:
         gen = generator(seed, dev)
         channel = create_channel(ch, generator=gen)
-        csi = getattr(channel, "csi", None)
+        csi = channel.csi
         for snr, fade_snr in zip(snrs_db, fade_snrs_db or snrs_db, strict=True):
             preds = []
             h = channel.common_fades(seed, fade_snr, tokens.shape[0], dev)  # shared by every method

@@ -37,21 +37,22 @@ def run_baseline_stage(cfg: BaselineConfig, grid: GridConfig, backbone: Backbone
                        quantizer: Callable[[int], TokenQuantizer], codes: Codes, allow_leak: bool, log=print) -> BaselineOutcome:
     """``indomain``: the main set's training images, which image-jscc-indomain trains on."""
     main, test = data.main, data.main.data
-    out = BaselineOutcome([], None, ImageReceiver(backbone))  # type: ignore[arg-type]
+    provenance, leaks = {}, []
     if "image-jscc" in cfg.methods:  # the corpus codec of pixels is held to zero-shot like semclip's
         prov = image_codec_provenance(data.train, in_domain=False)
-        out.provenance["image-jscc"] = asdict(prov)
-        out.leaks += check(prov, test.name, test.classes, allow_leak, log, split_id=test.cache_id)
+        provenance["image-jscc"] = asdict(prov)
+        leaks += check(prov, test.name, test.classes, allow_leak, log, split_id=test.cache_id)
     if "image-jscc-indomain" in cfg.methods:
-        out.provenance["image-jscc-indomain"] = asdict(image_codec_provenance(indomain, in_domain=True))
+        provenance["image-jscc-indomain"] = asdict(image_codec_provenance(indomain, in_domain=True))
     n = min(cfg.limit or len(test), len(test))
-    out.ctx = Context(  # image-jscc trains on the token codec's corpus, image-jscc-indomain on the main set's training split
+    ctx = Context(  # image-jscc trains on the token codec's corpus, image-jscc-indomain on the main set's training split
         backbone, main.classifier, [test.image(i) for i in range(n)], main.labels[:n], main.tokens[:n], quantizer,
         data.train, f"{test.cache_id}-first{n}", grid.seed, indomain_train=indomain,
     )
-    out.records = run_baselines(out.ctx, cfg, grid.channels, grid.snrs_db, log, receiver=out.receiver)
+    receiver = ImageReceiver(backbone)
+    records = run_baselines(ctx, cfg, grid.channels, grid.snrs_db, log, receiver=receiver)
     for ch in grid.channels:
-        sub = sweep(codes.get("semclip", ch).model, out.ctx.tokens, out.ctx.labels, lambda t, s: main.classifier.predict(t), [ch],
+        sub = sweep(codes.get("semclip", ch).model, ctx.tokens, ctx.labels, lambda t, s: main.classifier.predict(t), [ch],
                     grid.snrs_db, view="subset", seed=grid.seed, outcomes=True)
-        out.records += [r.model_copy(update={"n_images": n}) for r in sub]
-    return out
+        records += [r.model_copy(update={"n_images": n}) for r in sub]
+    return BaselineOutcome(records, ctx, receiver, provenance, leaks)

@@ -49,9 +49,6 @@ class Codes:
     def methods(self) -> list[str]:
         return list(dict.fromkeys(c.method for c in self.items))
 
-    def of(self, method: str) -> list[Code]:
-        return [c for c in self.items if c.method == method]
-
     def find(self, method: str, channel: str) -> Code | None:
         """The ``method`` code that serves ``channel`` (by its codec recipe), if any."""
         recipe = codec_recipe(channel)

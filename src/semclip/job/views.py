@@ -15,7 +15,7 @@ from semclip.eval.views import BANDWIDTH_VIEW, BASELINE_METHODS, ENERGY_VIEW, eq
 from semclip.job.baselines import BaselineOutcome
 from semclip.job.codecs import Codes
 from semclip.job.config import GridConfig, ViewsConfig
-from semclip.results import Record, channel_label
+from semclip.results import Record, channel_label, condition_label
 
 
 def equal_energy(grid: GridConfig, done: BaselineOutcome, codes: Codes) -> list[Record]:
@@ -24,7 +24,7 @@ def equal_energy(grid: GridConfig, done: BaselineOutcome, codes: Codes) -> list[
     for ch in grid.channels:
         jscc = codes.get("semclip", ch).model
         channel = create_channel(ch)
-        label = f"{channel.name} ({channel.csi})" if channel.csi else channel.name  # as channel_label names its records
+        label = condition_label(channel.name, channel.csi)  # as channel_label names its records
         snrs = equal_energy_snrs([r for r in done.records if r.method in BASELINE_METHODS and channel_label(r) == label], jscc.cfg.k)
         recs = sweep(jscc, ctx.tokens, ctx.labels, lambda t, s: ctx.classifier.predict(t), [ch], list(snrs), view=ENERGY_VIEW,
                      seed=grid.seed, outcomes=True, fade_snrs_db=list(snrs.values()))

@@ -60,7 +60,7 @@ def check_input(tokens: torch.Tensor, dim: int, channel: Channel) -> None:
     is built on the equalised symbols)."""
     if tokens.dim() != 2 or tokens.shape[1] != dim:
         raise SemclipError(f"expected tokens of shape [B, {dim}], got {list(tokens.shape)}")
-    if getattr(channel, "csi", None) == "none":
+    if channel.csi == "none":
         raise SemclipError("the linear code needs CSI at the receiver (rayleigh:mmse, zf or decoder), not rayleigh:none")
 
 

@@ -9,6 +9,8 @@ class list), and its provenance records what it saw.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import time
 from collections.abc import Sequence
@@ -96,6 +98,7 @@ def codec_provenance(dataset: LabelledImages, tcfg: JSCCTrainConfig) -> Provenan
     return Provenance("token-codec", datasets=seen, vocabularies=vocab)
 
 
+@functools.lru_cache(maxsize=None)  # asked for every code, channel and evaluation set: a spec is parsed once
 def codec_recipe(channel: str) -> tuple[tuple[str, ...], bool]:
     """The codec recipe (``Channel.codec_recipe``) of the channel ``channel`` names."""
     return create_channel(channel).codec_recipe

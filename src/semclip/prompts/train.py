@@ -10,6 +10,7 @@ and optimiser state) is written every ``save_every`` steps, so a killed run resu
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,6 +121,11 @@ def regularisers(
     return loss
 
 
+def cosine_lr(peak: float, steps: int, step: int) -> float:
+    """Cosine decay from ``peak``: a pure function of the step, so a resumed run needs no schedule state."""
+    return peak * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
 def check_shots(tokens: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> None:
     """Tokens [N, d] and labels [N] in 0..C-1 that fit ``classes``, or a one-line error."""
     if tokens.shape[0] != labels.shape[0] or tokens.shape[0] == 0:
@@ -206,8 +212,7 @@ def train_prompts(
     loss = PromptLoss(learner, loop.prepare(_Step(learner)), jscc, tokens, labels, classes, cfg, d)
     learner.train()
 
-    cosine = lambda step: cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))  # noqa: E731 (a pure function of the step: resumable)
-    log = loop.run(loss, lr_at=cosine, after_step=None if ensemble is None else ensemble.add)
+    log = loop.run(loss, lr_at=functools.partial(cosine_lr, cfg.lr, cfg.steps), after_step=None if ensemble is None else ensemble.add)
     if ensemble is not None:
         ensemble.apply()
     d.check_agree(params, f"the {learner.name} prompts")
