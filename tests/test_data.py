@@ -52,6 +52,9 @@ def test_image_folder(image_folder):
     ds = ImageFolder(image_folder)
     assert ds.classes == ["blue thing", "green thing", "red thing"]
     assert len(ds) == 12 and ds.image(0).mode == "RGB"
+    (image_folder / "purple thing").mkdir()
+    with pytest.raises(SemclipError, match="purple thing holds no images .*: remove it or add its images"):
+        ImageFolder(image_folder)
 
 
 def test_corrupt_and_missing_images(tmp_path):

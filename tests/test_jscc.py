@@ -161,7 +161,7 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path, trained):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(SemclipError, match="cannot read"):
         load_jscc(tmp_path / "junk.safetensors")
-    with pytest.raises(SemclipError, match="not found"):
+    with pytest.raises(SemclipError, match="no token-JSCC checkpoint at"):
         load_jscc(tmp_path / "missing.safetensors")
 
 

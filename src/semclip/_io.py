@@ -109,6 +109,24 @@ def load_weights(model: "torch.nn.Module", path: str | Path, what: str, state: d
         raise SemclipError(f"{path} does not match {what}: {str(exc).splitlines()[0]}") from exc
 
 
+def safetensors_meta(path: str | Path, what: str, kind: str | None = None, hint: str = "") -> dict[str, str]:
+    """The metadata of the safetensors file at ``path``, read without its tensors; one sentence
+    naming the file when it is missing (with ``hint``), unreadable, or not of ``kind``."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise SemclipError(f"no {what} at {path}" + (f": {hint}" if hint else ""))
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise SemclipError(f"cannot read {what} {path}: not a safetensors file ({str(exc).splitlines()[0][:200]})") from exc
+    if kind is not None and meta.get("kind") != kind:
+        raise SemclipError(f"{path} is not a semclip {what} (kind={meta.get('kind')!r})")
+    return meta
+
+
 @contextmanager
 def checkpoint_errors(path: str | Path, what: str) -> Iterator[None]:
     """Turn what a damaged or foreign checkpoint raises while it is read (bad metadata JSON,

@@ -93,6 +93,13 @@ def generated(command: str, opts: list, out: inspect.Parameter, after: list | No
 
 # where a run computes: the last options of every command that runs one
 RUN_OPTIONS = [_keyword("device", DeviceOption, "auto"), _keyword("precision", PrecisionOption, "fp32"), _keyword("engine", EngineOption, "auto")]
+
+
+def computes(fn):
+    """A hand-written command that runs the models: its own options, then ``RUN_OPTIONS``
+    (which ``configurable`` applies before the command starts, so it takes them as ``**_``)."""
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    return with_options([], own, RUN_OPTIONS)(fn)
 DEMO_OPTIONS = options(DemoConfig)
 
 
@@ -174,6 +181,7 @@ def eval_(out: Path, device: str, precision: str, engine: str, **settings) -> No
 
 @app.command()
 @configurable("transmit")
+@computes
 def transmit(
     image: Annotated[Optional[Path], typer.Argument(help="The image file to send (or `image` in a config file).")] = None,
     snr: Annotated[float, typer.Option(help="Channel SNR in dB.")] = 5.0,
@@ -183,9 +191,7 @@ def transmit(
     jscc: CodecPathOption = None,
     k: KOption = 16,
     seed: Annotated[int, typer.Option(help="Seed of the channel noise and fading.")] = 0,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
+    **_,
 ) -> None:
     """Send one image's token over the channel; print the top-5 zero-shot labels after
     transmission beside the noiseless backbone's, and the channel uses."""
@@ -223,15 +229,14 @@ def report(
 
 @app.command()
 @configurable("serve")
+@computes
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     backbone: BackboneOption = DEFAULT_BACKBONE,
     jscc: CodecPathOption = None,
     k: KOption = 16,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
+    **_,
 ) -> None:
     """A local web page: upload an image or pick a sample, set SNR, channel and bandwidth,
     and compare semclip's prediction with the image-transmission baseline's."""
@@ -243,6 +248,7 @@ def serve(
 
 @app.command()
 @configurable("extract")
+@computes
 def extract(
     dataset: Annotated[str, typer.Option(help="Images to encode: any dataset spec (see `semclip datasets`).")] = "fashion-mnist:train",
     backbone: BackboneOption = DEFAULT_BACKBONE,
@@ -250,9 +256,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
-    engine: EngineOption = "auto",
+    **_,
 ) -> None:
     """Encode a dataset's images into the token cache once (streaming, resumable; under
     `accelerate launch` every process encodes its share of the shards)."""

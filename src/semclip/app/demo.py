@@ -55,16 +55,17 @@ class DemoConfig:
                                        "(--no-shipped trains them, as scripts/ship_artefacts.py does to regenerate them).")
 
     def validate(self) -> None:
+        # the job's own stages first, then the library's configs they hold (the order a reader follows)
+        self.views.validate()
+        self.retrieval.validate()
+        self.prompts.validate()
         self.grid.validate()
         self.codecs.jscc.validate()
         self.baselines.validate()
-        self.views.validate()
         if self.views.enabled:
             table = self.baselines.mcs_table
             for budget in self.views.budgets:  # a budget that carries no payload at any MCS of the table: said now
                 BlockPlan.for_budget(budget, max(table, key=lambda m: m.efficiency))
-        self.prompts.validate()
-        self.retrieval.validate()
 
 
 def collect(cfg: DemoConfig, backbone: Backbone, data: Encoded, codes: Codes, records: list[Record], provenance: dict, leaks: list[str],

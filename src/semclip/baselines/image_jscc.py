@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from semclip.digest import json_digest
-from semclip._io import atomic_write, checkpoint_errors, load_weights
+from semclip._io import atomic_write, checkpoint_errors, load_weights, safetensors_meta
 from semclip.channels.base import Channel, ChannelOutput, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
@@ -172,13 +171,7 @@ def save_image_jscc(model: ImageJSCC, path: str | Path, extra: dict | None = Non
 
 def load_image_jscc(path: str | Path, cfg: ImageJSCCConfig | None = None) -> ImageJSCC:
     """Load a checkpoint; refuse another kind of file or another configuration."""
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise SemclipError(f"cannot read image JSCC checkpoint {path}: {exc}") from exc
-    if meta.get("kind") != KIND:
-        raise SemclipError(f"{path} is not a semclip image-JSCC checkpoint")
+    meta = safetensors_meta(path, "image-JSCC checkpoint", KIND)
     with checkpoint_errors(path, "image-JSCC checkpoint"):
         saved = ImageJSCCConfig(**json.loads(meta["config"]))
         if cfg is not None and saved != cfg:

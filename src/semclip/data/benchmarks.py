@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from semclip.data.base import DATASETS
-from semclip.data.image_folder import class_folders, images_in
+from semclip.data.image_folder import class_folders, class_images
 from semclip.data.listed import ListedImages, spread_limit
 from semclip.errors import SemclipError
 
@@ -164,9 +164,7 @@ def _drawn_split(b: Benchmark, image_dir: Path, split: str) -> Items:
     dirs = [d for d in class_folders(image_dir) if d.name not in b.ignored]
     paths, labels, names = [], [], []
     for c, d in enumerate(dirs):
-        files = images_in(d)
-        if not files:
-            raise SemclipError(f"{b.title}: class folder {d} holds no images; the download is incomplete")
+        files = class_images(d, f"the {b.title} download is incomplete")
         order = np.random.default_rng(int.from_bytes(d.name.encode()[:8].ljust(8, b"\0"), "little")).permutation(len(files))
         n_train, n_val = round(0.5 * len(files)), round(0.2 * len(files))
         cut = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}[split]
@@ -204,10 +202,7 @@ def read_imagenet(b: Benchmark, folder: Path, split: str) -> Items:
         raise SemclipError(f"ImageNet {split}: folders {', '.join(unknown[:5])} in {split_dir} are not in classnames.txt")
     paths, labels = [], []
     for c, d in enumerate(folders):
-        files = images_in(d)
-        if not files:
-            raise SemclipError(f"ImageNet {split}: class folder {d} ({table[d.name]}) holds no images")
-        paths += files
+        paths += (files := class_images(d, f"ImageNet {split} class {table[d.name]!r}: the download is incomplete"))
         labels += [c] * len(files)
     return paths, labels, [clean_classname(table[d.name]) for d in folders]
 

@@ -18,6 +18,15 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
+def class_images(folder: Path, why: str) -> list[Path]:
+    """The images of one class folder; an empty one is an error (``why`` says what it means),
+    or the class would silently never be seen."""
+    files = images_in(folder)
+    if not files:
+        raise SemclipError(f"class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): {why}")
+    return files
+
+
 def class_folders(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
@@ -32,12 +41,7 @@ class ImageFolder(ListedImages):
             raise SemclipError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
         paths, labels = [], []
         for c, d in enumerate(dirs):
-            files = images_in(d)
-            if not files:
-                raise SemclipError(
-                    f"class folder {d} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
-                    "remove it or add its images, or the class would silently never be seen"
-                )
+            files = class_images(d, "remove it or add its images")
             paths += files
             labels += [c] * len(files)
         super().__init__(f"folder-{root.resolve().name}", root, paths, labels, [d.name.replace("_", " ") for d in dirs])

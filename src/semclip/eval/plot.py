@@ -34,6 +34,21 @@ def _top1(res: Results) -> list:
     return [r for r in res.records if r.metric == "top1" and r.on_grid and r.task == "zero-shot-classification"]
 
 
+def _panel(ax, title: str | None, xlabel: str, log: bool = False, **font) -> None:
+    """A panel's title, x label and grid (on both tick levels of a log axis)."""
+    if title is not None:
+        ax.set_title(title, **font)
+    ax.set_xlabel(xlabel, **({"fontsize": 8} if font else {}))
+    ax.grid(alpha=0.3, which="both" if log else "major")
+
+
+def _accuracy_axis(axes) -> None:
+    """The shared accuracy scale: label each row's first panel, 0 to 1."""
+    for row in axes:
+        row[0].set_ylabel("zero-shot top-1 accuracy")
+    axes[0][0].set_ylim(0, 1)
+
+
 def _band(ax, records: Sequence, x, color: str) -> None:
     """Shade the records' 95 % intervals (where they carry one) along x(record)."""
     pts = sorted((x(r), *r.ci95) for r in records if r.ci95 is not None)
@@ -79,11 +94,8 @@ def plot_equal_energy(records: Sequence, path: str | Path, methods: Sequence[str
     fig, axes = plt.subplots(1, len(channels), figsize=(5.6 * len(channels), 4), sharey=True, squeeze=False)
     for ax, ch in zip(axes[0], channels):
         _method_lines(ax, [r for r in recs if channel_label(r) == ch], energy_db, methods)
-        ax.set_title(ch)
-        ax.set_xlabel("energy per image, E/N0 (dB)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
-    axes[0][0].set_ylim(0, 1)
+        _panel(ax, ch, "energy per image, E/N0 (dB)")
+    _accuracy_axis(axes)
     axes[0][-1].legend(loc="lower right", fontsize=7)
     return _figure(path, fig)
 
@@ -108,10 +120,8 @@ def plot_equal_bandwidth(records: Sequence, path: str | Path, methods: Sequence[
             _method_lines(ax, [r for r in recs if channel_label(r) == ch and r.snr_db == snr], lambda r: r.channel_uses_per_image, methods)
             ax.set_xscale("log", base=2)
             ax.set_title(f"{ch}, {snr:g} dB", fontsize=9)
-            ax.set_xlabel("complex channel uses per image")
-            ax.grid(alpha=0.3, which="both")
-        row[0].set_ylabel("zero-shot top-1 accuracy")
-    axes[0][0].set_ylim(0, 1)
+            _panel(ax, None, "complex channel uses per image", log=True)
+    _accuracy_axis(axes)
     axes[0][-1].legend(loc="upper left", fontsize=7)
     return _figure(path, fig)
 
@@ -145,11 +155,8 @@ def plot_accuracy_vs_snr(results: Runs, path: str | Path, chance: float | None =
                 ax.axhline(clean[0], ls="--", color="k", lw=1, alpha=1 - 0.3 * k, label=f"{label + ': ' if label else ''}noiseless backbone")
         if chance is not None:
             ax.axhline(chance, ls=":", color="grey", lw=1, label="chance")
-        ax.set_title(_title(ch, csi))
-        ax.set_xlabel("SNR (dB)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
-    axes[0][0].set_ylim(0, 1)
+        _panel(ax, _title(ch, csi), "SNR (dB)")
+    _accuracy_axis(axes)
     many = len(methods) * len(runs) > 3
     axes[0][-1].legend(loc="upper left" if many else "lower right", bbox_to_anchor=(1.02, 1) if many else None, fontsize=8)
     fig.suptitle(" | ".join(f"{label + ': ' if label else ''}{res.dataset} — backbone {res.backbone}" for label, res in runs), fontsize=10)
@@ -181,11 +188,8 @@ def plot_accuracy_vs_channel_uses(results: Runs, path: str | Path) -> Path:
                 ax.annotate(f"{label + ': ' if label else ''}{r.method}", (r.channel_uses_per_image, r.value), fontsize=6,
                             xytext=(3, 2), textcoords="offset points")
         ax.set_xscale("log")
-        ax.set_title(_title(ch, csi))
-        ax.set_xlabel("complex channel uses per image")
-        ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("zero-shot top-1 accuracy")
-    axes[0][0].set_ylim(0, 1)
+        _panel(ax, _title(ch, csi), "complex channel uses per image", log=True)
+    _accuracy_axis(axes)
     axes[0][-1].legend(loc="lower right", fontsize=8)
     return _figure(path, fig, 150)
 
@@ -226,9 +230,7 @@ def plot_protocol(rows: list[dict], path: str | Path) -> Path:
         clean = [r["mean"] for r in rows if r["channel"] == "none" and (r["dataset"], r["split"]) == (dataset, split)]
         if clean:
             ax.axhline(clean[0], ls="--", color="k", lw=1, label="noiseless backbone")
-        ax.set_title(f"{dataset}: {SPLIT_TITLES.get(split, split)}", fontsize=9)
-        ax.set_xlabel(f"SNR (dB), {_title(channel[0], channel[1] or None)}", fontsize=8)
-        ax.grid(alpha=0.3)
+        _panel(ax, f"{dataset}: {SPLIT_TITLES.get(split, split)}", f"SNR (dB), {_title(channel[0], channel[1] or None)}", fontsize=9)
     for row in axes:
         row[0].set_ylabel("zero-shot top-1 accuracy")
     axes.flat[len(panels) - 1].legend(loc="lower right", fontsize=7)

@@ -8,11 +8,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
 import torch
 from safetensors.torch import save_file
 
-from semclip._io import atomic_write, checkpoint_errors, load_weights
+from semclip._io import atomic_write, checkpoint_errors, load_weights, safetensors_meta
 from semclip.device import current as current_device
 from semclip.errors import SemclipError
 from semclip.jscc.allocated import AllocatedLinearCode
@@ -54,11 +53,7 @@ def read_adaptation(path: str | Path) -> dict | None:
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), "pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise SemclipError(f"cannot read JSCC checkpoint {path}: {exc}") from exc
+    return safetensors_meta(path, "JSCC checkpoint")
 
 
 def read_provenance(path: str | Path) -> Provenance:
@@ -71,11 +66,7 @@ def load_jscc(path: str | Path, backbone: str | None = None, k: int | None = Non
     one saved from a GPU loads on a CPU), sending ``k`` symbols (default: the largest it
     serves); refuse one made for another backbone or that does not serve k."""
     path = Path(path)
-    if not path.is_file():
-        raise SemclipError(f"JSCC checkpoint not found: {path}")
-    meta = read_meta(path)
-    if meta.get("kind") != KIND:
-        raise SemclipError(f"{path} is not a semclip token-JSCC checkpoint")
+    meta = safetensors_meta(path, "token-JSCC checkpoint", KIND)
     with checkpoint_errors(path, "token-JSCC checkpoint"):
         model = _build(path, meta, backbone, k)
     model.eval().to(device or current_device())
@@ -121,9 +112,7 @@ def save_linear(code: LinearCode | AllocatedLinearCode, path: str | Path, backbo
 def load_linear(path: str | Path, backbone: str, k: int | None = None) -> LinearCode | AllocatedLinearCode:
     """A saved PCA code on the run's device, sending ``k`` symbols; refused when it was
     fitted for another backbone. Files without an ``allocation`` entry are flat codes."""
-    meta = read_meta(path)
-    if meta.get("kind") != LINEAR_KIND:
-        raise SemclipError(f"{path} is not a semclip linear-code file")
+    meta = safetensors_meta(path, "linear-code file", LINEAR_KIND)
     cls = LINEAR_CODES.get(meta.get("allocation", "flat"))
     if cls is None:
         raise SemclipError(f"{path} has an unknown power allocation {meta.get('allocation')!r} (known: {', '.join(LINEAR_CODES)})")

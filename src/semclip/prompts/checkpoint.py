@@ -8,10 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from semclip._io import atomic_write, checkpoint_errors, load_weights
+from semclip._io import atomic_write, checkpoint_errors, load_weights, safetensors_meta
 from semclip.backbones.base import Backbone
 from semclip.errors import SemclipError
 from semclip.prompts.base import PromptConfig, PromptLearner
@@ -44,16 +43,7 @@ def save_prompts(
 
 
 def read_meta(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise SemclipError(f"no prompt checkpoint at {path}: train one with `semclip train --stage prompts`")
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types on a bad header
-        raise SemclipError(f"{path} is not a safetensors file: {exc}") from exc
-    if meta.get("kind") != KIND:
-        raise SemclipError(f"{path} is not a semclip prompt checkpoint (kind={meta.get('kind')!r})")
+    meta = safetensors_meta(path, "prompt checkpoint", KIND, "train one with `semclip train --stage prompts`")
     with checkpoint_errors(path, "prompt checkpoint"):
         return {k: json.loads(v) if k in ("config", "k", "classes", "extra") else v for k, v in meta.items()}
 
