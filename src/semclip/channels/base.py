@@ -14,7 +14,7 @@ from semclip.errors import SemclipError
 from semclip.registry import Registry
 
 # every channel family, by name (``semclip.registry``): each registers itself in its own file
-CHANNELS: Registry[Channel] = Registry("channel", builtins=("semclip.channels.awgn", "semclip.channels.rayleigh"))
+CHANNELS: Registry[Channel] = Registry("channel", builtins=("semclip.channels.awgn", "semclip.channels.rayleigh", "semclip.channels.ofdm"))
 
 SNR_RANGE_DB = (-50.0, 100.0)  # outside this, a request is almost surely a mistake
 
@@ -63,14 +63,24 @@ def complex_noise(shape: torch.Size, noise_var: torch.Tensor, generator: torch.G
 class ChannelOutput:
     """y: [B, k] complex64, what the decoder gets (equalised where the mode says so).
     csi: [B, 1] complex64 fading gain when the decoder is given it, else None.
-    noise_var: [B, 1] float32 noise variance of y (after equalisation).
+    noise_var: [B, 1] float32 noise variance of y (after equalisation); [B, k] where it
+    differs from symbol to symbol (OFDM over a frequency-selective channel).
     rx_snr_db: [B, 1] float32 the SNR the receiver knows: the instantaneous SNR
-    |h|^2 / sigma^2 where it has CSI, the average SNR where it has not."""
+    |h|^2 / sigma^2 where it has CSI, the average SNR where it has not (OFDM: the
+    effective SNR of the block, ``semclip.channels.ofdm``).
+    gain: [B, k] float32 the gain b of each equalised symbol (y = b x + e) where it differs
+    from symbol to symbol, else None (a flat block's gain follows from the other fields)."""
 
     y: torch.Tensor
     csi: torch.Tensor | None
     noise_var: torch.Tensor
     rx_snr_db: torch.Tensor
+    gain: torch.Tensor | None = None
+
+    def rows(self, sel: torch.Tensor | slice) -> "ChannelOutput":
+        """The same output for the rows ``sel`` of the batch."""
+        return ChannelOutput(self.y[sel], None if self.csi is None else self.csi[sel], self.noise_var[sel],
+                             self.rx_snr_db[sel], None if self.gain is None else self.gain[sel])
 
 
 class Channel(nn.Module):

@@ -70,6 +70,8 @@ def unit_gain(out: ChannelOutput, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     b = g/(g+s2) with MMSE, 1 with ZF) scaled by 1/sqrt(noise_var SNR)."""
     y = out.y[:, :k]
     inst = torch.pow(10.0, out.rx_snr_db / 10.0)
+    if out.gain is not None:  # per-symbol gains (OFDM): each symbol to unit gain, the block's effective SNR
+        return y / out.gain[:, :k].clamp(min=1e-6), inst
     return (y / out.csi if out.csi is not None else y / torch.sqrt(out.noise_var * inst)), inst
 
 
@@ -159,8 +161,7 @@ class LinearCode(nn.Module, ServesK, FittedCode):
         est = out.y.new_zeros(out.y.shape[0], self.cfg.dim, dtype=self.mean.dtype)
         for kk in k.unique().tolist():
             rows = k == kk
-            part = ChannelOutput(out.y[rows], None if out.csi is None else out.csi[rows], out.noise_var[rows], out.rx_snr_db[rows])
-            est[rows] = self.decode(part, int(kk))
+            est[rows] = self.decode(out.rows(rows), int(kk))
         return est
 
     def forward(self, tokens: torch.Tensor, snr_db: torch.Tensor, channel: Channel) -> tuple[torch.Tensor, ChannelOutput]:

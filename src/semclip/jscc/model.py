@@ -224,7 +224,7 @@ class TokenJSCC(nn.Module, ServesK):
         x = self.encoder(tokens, snr_db[rows], k[rows])
         full = torch.cat([x.new_zeros(lo, x.shape[1]), x, x.new_zeros(total - lo - n, x.shape[1])])
         out = channel(full, snr_db)
-        out = ChannelOutput(out.y[rows], None if out.csi is None else out.csi[rows], out.noise_var[rows], out.rx_snr_db[rows])
+        out = out.rows(rows)
         return self.decoder(out, k[rows]), out
 
     @torch.no_grad()
