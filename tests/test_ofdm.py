@@ -146,10 +146,10 @@ def test_ls_error_matches_theory():
         assert torch.allclose(err.mean(), torch.tensor(var * 1.0), rtol=1e-5)  # Sionna interpolates the variance linearly
 
 
-def test_common_realisations_are_shared_by_csi_modes_and_repeat():
+def test_common_realisations_are_shared_by_csi_modes_and_snrs_and_repeat():
     ls, perfect = create_channel("ofdm-tdl:C:300ns:120kmh:ls"), create_channel("ofdm-tdl:C:300ns:120kmh:perfect")
     h1, h2 = ls.common_fades(0, 5.0, 16), perfect.common_fades(0, 5.0, 16)
-    assert torch.equal(h1, h2) and not torch.equal(h1, ls.common_fades(0, 6.0, 16)) and not torch.equal(h1, ls.common_fades(1, 5.0, 16))
+    assert torch.equal(h1, h2) and torch.equal(h1, ls.common_fades(0, 6.0, 16)) and not torch.equal(h1, ls.common_fades(1, 5.0, 16))
     x = _unit_symbols((16, 16))
     with perfect.gains(h1):
         out = perfect(x, 40.0)
@@ -195,3 +195,24 @@ def test_a_block_longer_than_the_frame_is_refused():
 
 def test_parse_defaults():
     assert parse_link("tdl", "") == parse_link("tdl", "C:300ns:3kmh:ls")
+
+
+def test_a_sweep_on_the_link_records_what_it_charges_and_ls_costs_accuracy():
+    """A token code over the link: records name the link and the receiver's knowledge, charge
+    the pilots and the prefix, and (same realisations, same noise) LS estimation loses
+    accuracy against perfect CSI at low SNR."""
+    from semclip.eval.sweep import sweep
+    from semclip.jscc.linear import LinearCode
+
+    torch.manual_seed(0)
+    tokens = torch.nn.functional.normalize(torch.randn(2000, 16), dim=-1)
+    labels = (tokens[:, 0] > 0).long()
+    code = LinearCode.fitted(tokens, [8], 8)
+    recs = sweep(code, tokens, labels, lambda t, s: (t[:, 0] > 0).long(),
+                 ["ofdm-tdl:C:300ns:120kmh:perfect", "ofdm-tdl:C:300ns:120kmh:ls"], [0.0, 30.0], outcomes=True)
+    perfect, ls = recs[:2], recs[2:]
+    for r in recs:
+        assert r.channel == "ofdm-tdl:C:300ns:120kmh" and r.pilot_overhead == pytest.approx(2 / 14)
+        assert r.channel_uses_per_image == pytest.approx(8 * 14 / 12 * 137 / 128, abs=0.01)
+    assert [r.csi for r in recs] == ["perfect", "perfect", "ls", "ls"]
+    assert ls[0].value < perfect[0].value and perfect[1].value > 0.95

@@ -65,11 +65,11 @@ def test_results_of_the_previous_schema_are_read_into_this_one(tmp_path):
     data["records"].append({**data["records"][1], "split": "novel", "seed": 1})
     (tmp_path / "v1" / "results.json").write_text(json.dumps(data))
     old = Results.read(tmp_path / "v1" / "results.json")
-    assert old.schema_version == SCHEMA_VERSION == 2
+    assert old.schema_version == SCHEMA_VERSION == 3
     assert {(r.split, r.view) for r in old.records} == {("all", "all"), ("all", "image-to-text"), ("all", "k-sweep"), ("novel", "all")}
     r = run("report", str(tmp_path / "v1"), "--out", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr[-2000:]
     data["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "v1" / "results.json").write_text(json.dumps(data))
     r = run("report", str(tmp_path / "v1"), "--out", str(tmp_path / "rep2"))
-    assert r.returncode == 2 and "schema version 3" in r.stderr and "upgrade semclip" in r.stderr
+    assert r.returncode == 2 and f"schema version {SCHEMA_VERSION + 1}" in r.stderr and "upgrade semclip" in r.stderr

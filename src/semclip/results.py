@@ -15,7 +15,7 @@ from semclip.stats import wilson
 
 # 2: ``view`` (which measurement a record belongs to) split from ``split`` (which classes it scores); files of
 # version 1 are read by moving a view that version 1 kept in ``split`` into ``view`` (``Record._legacy``)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: pilot_overhead (OFDM links); 2: view apart from split
 # what is scored: all classes, a half of them (base-to-novel; "hm" their harmonic mean), or a dataset's role in the
 # cross-dataset protocol; every other value version 1 wrote in ``split`` is a view
 SPLITS = ("all", "base", "novel", "hm", "source", "target")
@@ -30,7 +30,9 @@ class Record(BaseModel):
     # which measurement: "all" (the channel x SNR grid), "k-sweep", "subset" (semclip on the baselines' images),
     # "equal-energy", "bandwidth" (semclip.eval.views), or a retrieval direction ("image-to-text", "text-to-image")
     view: str = "all"
-    channel: str  # "none" (clean), "awgn", "rayleigh", or any registered channel's name
+    # "none" (clean), "awgn", "rayleigh", or any registered channel's name; an OFDM link's name holds
+    # its model (``ofdm-tdl:C:300ns:120kmh``) and ``csi`` its receiver's knowledge ("ls", "perfect")
+    channel: str
     csi: str | None = None  # a fading channel's CSI mode ("mmse", "zf", "decoder", "none"); None otherwise
     # how the method's own receiver used that channel, where it differs from the mode's name: the
     # digital chains equalise by zero forcing ("zf"), the capacity bound adapts its rate to h ("csit")
@@ -38,7 +40,9 @@ class Record(BaseModel):
     snr_db: float | None
     metric: str = "top1"
     value: float = Field(ge=0.0, le=1.0)
+    # complex channel uses per image; on an OFDM link they include the pilots' and the cyclic prefix's share
     channel_uses_per_image: float = Field(ge=0.0)
+    pilot_overhead: float | None = Field(default=None, ge=0.0, lt=1.0)  # OFDM links: the pilots' share of the elements
     dataset: str | None = None  # set where one results file covers several datasets
     seed: int | None = None  # few-shot / training seed, for methods that learn
     n_images: int | None = None  # set where a method ran on a subset of the test set
@@ -102,7 +106,19 @@ def machine_facts() -> dict[str, object]:
 
     import torch
 
-    return {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__}
+    return {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
+            **cpu_model()}
+
+
+def cpu_model() -> dict[str, object]:
+    """The CPU's name and whether it has AVX-512 (timings differ up to 1.6x between our machines), where Linux says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return {}
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), None)
+    return {"cpu": name, "avx512": " avx512f" in info}
 
 
 def uses_span(records: list[Record]) -> str:

@@ -163,7 +163,7 @@ def make_record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver
     ch = create_channel(spec)
     return Record(
         method=method, channel=ch.name, csi=ch.csi, receiver=receiver, snr_db=float(snr), value=o.acc,
-        channel_uses_per_image=round(o.uses, 1), detail=o.detail, n_images=n, n=n, link_adaptation=link_adaptation,
+        channel_uses_per_image=round(o.uses * ch.charge, 1), pilot_overhead=ch.pilot_overhead, detail=o.detail, n_images=n, n=n, link_adaptation=link_adaptation,
         outcomes=pack_outcomes(o.correct.tolist()),
     )
 

@@ -90,6 +90,8 @@ class Channel(nn.Module):
     csi: str | None = None  # what the receiver knows of a fading channel (its CSI mode); None without fading
     gives_csi = False  # whether ChannelOutput.csi is filled for the decoder
     fading = False  # whether samples fade (and so can take common fades: ``gains``)
+    charge = 1.0  # channel uses one sent symbol costs (an OFDM link: its share of the pilots and cyclic prefix)
+    pilot_overhead: float | None = None  # the pilots' share of the resource elements, on a link that has them
 
     @property
     def spec(self) -> str:

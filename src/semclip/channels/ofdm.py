@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import torch
 
@@ -60,6 +60,7 @@ MAX_DOPPLER_SHARE = 0.1  # the frequency-domain model leaves out inter-carrier i
 MAX_SLOTS = 8
 SPEC_GRAMMAR = ("<A-E>[:<ns>ns][:<km/h>kmh][:<GHz>ghz][:<kHz>khz][:fft<N>][:cp<N>][:sym<N>][:pilots<i>+<j>...]"
                 "[:slots<N>][:ls|perfect][:lmmse|zf]")
+SHORT_GRAMMAR = "<A-E>[:<ns>ns][:<km/h>kmh][:ls|perfect][:...]"  # what `semclip list` shows; the rest in the doc line
 
 
 @dataclass(frozen=True)
@@ -220,8 +221,9 @@ class OFDMLink(Channel):
     def __init__(self, cfg: OFDMLinkConfig, generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         self.cfg = cfg
-        self.name = f"ofdm-{cfg.model}"
+        self.name = cfg.realisation_key  # what records call the channel; ``csi`` says the receiver's knowledge
         self.csi = cfg.csi
+        self.charge, self.pilot_overhead = cfg.charge, cfg.pilot_overhead
         self._fixed: torch.Tensor | None = None  # common path coefficients given with ``gains``, and how many are used
         self._used = 0
         self._models: dict[str, object] = {}
@@ -301,12 +303,10 @@ class OFDMLink(Channel):
             self._fixed = None
 
     def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
-        """The path coefficients of images 0..n-1 at (seed, SNR), the same for every method
-        and for both CSI modes (a stream of their own)."""
-        from semclip.device import keyed_generator
-
-        gen = keyed_generator(seed, f"{self.cfg.realisation_key}|{float(snr_db):g}", device)
-        return self.draw(n, gen)
+        """The path coefficients of images 0..n-1 for ``seed``: the same for every method, for
+        both CSI modes and at every SNR (one set of frames behind a whole curve; drawing them is
+        most of a link's cost, so the last few sets are kept; read-only)."""
+        return _common_paths(self.cfg, seed, n, None if device is None else str(device))
 
     def _paths(self, batch: int, device: torch.device) -> torch.Tensor:
         if self._fixed is None:
@@ -322,10 +322,19 @@ class OFDMLink(Channel):
         """The channel's frequency response [B, m] at m resource elements (OFDM symbol,
         subcarrier index): sum over paths of a_p(t) exp(-j 2 pi f tau_p), as Sionna's
         ``cir_to_ofdm_channel`` (subcarrier frequencies centred on the carrier)."""
+        symbol, carrier = symbol.to(a.device), carrier.to(a.device)
+        if len(symbol) < self.cfg.fft_size:  # a few elements: each its own sum over paths
+            return (a[:, :, symbol] * self._phases(tau, carrier)[None]).sum(1)
+        # many (the pilots): whole OFDM symbols as one matrix product, then the elements asked for
+        rows, where = torch.unique(symbol, return_inverse=True)
+        full = a[:, :, rows].transpose(1, 2) @ self._phases(tau, torch.arange(self.cfg.fft_size, device=a.device))
+        return full[:, where, carrier]
+
+    def _phases(self, tau: torch.Tensor, carrier: torch.Tensor) -> torch.Tensor:
+        """exp(-j 2 pi f tau_p) [paths, m] at the subcarriers ``carrier`` [m]."""
         f = (carrier.to(tau.device, torch.float64) - self.cfg.fft_size // 2) * (self.cfg.scs_khz * 1e3)
-        angle = (-2 * math.pi * f[:, None] * tau[None, :].double()).float()
-        phase = torch.polar(torch.ones_like(angle), angle)  # [m, paths]
-        return (a[:, :, symbol.to(a.device)] * phase.t()[None]).sum(1)
+        angle = (-2 * math.pi * tau[:, None].double() * f[None, :]).float()
+        return torch.polar(torch.ones_like(angle), angle)
 
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float) -> ChannelOutput:
         """x: [B, n] complex64 (unit power per sample); snr_db: [B, 1] per resource element."""
@@ -354,6 +363,14 @@ class OFDMLink(Channel):
             yp = self.response(a, tau, lay.pilot_symbol, lay.pilot_carrier) * pilots + pilot_noise
             h_hat, err = ls_estimate(yp, pilots, var, lay.interpolation[pos].to(x.device))
         return equalise(y, h_hat, var + err, self.cfg.equalizer)
+
+
+@lru_cache(maxsize=4)
+def _common_paths(cfg: OFDMLinkConfig, seed: int, n: int, device: str | None) -> torch.Tensor:
+    from semclip.device import keyed_generator
+
+    gen = keyed_generator(seed, cfg.realisation_key, None if device is None else torch.device(device))
+    return OFDMLink(cfg).draw(n, gen, gen.device)
 
 
 @dataclass(frozen=True)
@@ -447,14 +464,15 @@ def _seeded(cls: type) -> type:
     return _SEEDED[cls]
 
 
-@CHANNELS.register("ofdm-tdl", "OFDM over a 3GPP TR 38.901 TDL channel (Sionna): multipath, Doppler, LS-estimated "
-                   "or perfect CSI, LMMSE or ZF; defaults C, 300 ns, 3 km/h, 3.5 GHz, 30 kHz, FFT 128, LS", arg=SPEC_GRAMMAR)
+@CHANNELS.register("ofdm-tdl", "OFDM over a 3GPP TR 38.901 TDL channel (Sionna): multipath, Doppler, LS-estimated or "
+                   "perfect CSI; defaults C, 300 ns, 3 km/h, LS; more: <GHz>ghz <kHz>khz fft<N> cp<N> sym<N> pilots<i>+<j> "
+                   "slots<N> zf (docs/channels.md)", arg=SHORT_GRAMMAR)
 def _ofdm_tdl(arg: str = "", generator: torch.Generator | None = None) -> OFDMLink:
     return OFDMLink(parse_link("tdl", arg), generator)
 
 
 @CHANNELS.register("ofdm-cdl", "OFDM over a 3GPP TR 38.901 CDL channel (Sionna, single antennas, downlink); the same "
-                   "settings as ofdm-tdl", arg=SPEC_GRAMMAR)
+                   "settings as ofdm-tdl", arg=SHORT_GRAMMAR)
 def _ofdm_cdl(arg: str = "", generator: torch.Generator | None = None) -> OFDMLink:
     return OFDMLink(parse_link("cdl", arg), generator)
 

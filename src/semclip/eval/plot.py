@@ -17,10 +17,14 @@ LINESTYLES = ("-", "--", "-.", ":")
 CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
 
 
+CSI_LABELS |= {"ls": "LS-estimated CSI", "perfect": "perfect CSI"}  # OFDM links
+
+
 def _title(channel: str, csi: str | None) -> str:
     if channel == "awgn":
         return "AWGN channel"
-    return "Rayleigh block fading" + (f" ({CSI_LABELS[csi]})" if csi else "")
+    what = "Rayleigh block fading" if channel == "rayleigh" else channel  # another channel: its name (an OFDM link's model)
+    return what + (f" ({CSI_LABELS.get(csi, csi)})" if csi else "")
 
 
 Runs = Results | Sequence[tuple[str, Results]]

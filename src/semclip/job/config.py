@@ -23,6 +23,9 @@ from semclip.prompts.train import PromptTrainConfig
 from semclip.settings import setting
 
 DEFAULT_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
+# the main job's realistic link: 3GPP TDL-C, 300 ns, a pedestrian and a vehicle, pilots and LS estimation
+MAIN_LINKS = ("ofdm-tdl:C:300ns:3kmh:ls", "ofdm-tdl:C:300ns:120kmh:ls")
+LINK_METHODS = ("semclip", "pca")  # the codes swept over the links (the learned codec and its linear floor)
 
 
 def check_snrs(snrs_db: list[float]) -> None:
@@ -54,14 +57,20 @@ class GridConfig:
     channels: list[str] = setting(factory=lambda: ["awgn", "rayleigh"],
                                   help="Comma-separated channels: awgn, rayleigh[:mmse|zf|decoder|none] (`semclip list channels`).")
     snrs_db: list[float] = setting(factory=lambda: list(DEFAULT_SNRS), help="Comma-separated SNRs in dB.", flag="snrs")
+    links: list[str] = setting(factory=lambda: list(MAIN_LINKS),
+                               help=("OFDM links (3GPP TDL/CDL, `semclip list channels`) over which semclip and pca are also "
+                                     "swept on the main set ('' for none)."))
     seed: int = setting(0, help="Seed for training and channel noise.", shared=True)
 
     def validate(self) -> None:
         JSCCConfig(ks=self.ks, k=self.k)  # raises on a k not among ks
         check_snrs(self.snrs_db)
         as_snr_tensor(self.k_sweep_snr_db, 1)
-        for ch in self.channels:
-            create_channel(ch)
+        recipes = {create_channel(ch).codec_recipe for ch in self.channels}
+        for link in self.links:
+            if create_channel(link).codec_recipe not in recipes:
+                raise SemclipError(f"link {link} needs a codec of its own, which no channel of --channels brings: add the "
+                                   "link to --channels, or use an LMMSE link (served by the AWGN + Rayleigh codec)")
 
 
 @dataclass

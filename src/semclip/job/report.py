@@ -10,6 +10,7 @@ from pathlib import Path
 from semclip._io import atomic_write_text
 from semclip.backbones.base import Backbone
 from semclip.baselines.common import BaselineConfig
+from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.eval.compare import claims_markdown, comparison_markdown, floor_markdown
 from semclip.eval.plot import plot_accuracy_vs_k, plot_accuracy_vs_snr, plot_equal_bandwidth, plot_equal_energy, plot_protocol
@@ -43,15 +44,40 @@ def backbone_provenance(backbone: Backbone) -> dict:
     return {"component": "pocketclip-heads", "sha": meta.get("sha"), "train_sizes": sizes, "notes": notes}
 
 
+def links_markdown(specs: list[str]) -> str:
+    """What the OFDM links of the table are, and what a symbol costs on them."""
+    if not specs:
+        return ""
+    rows = []
+    for spec in specs:
+        c = getattr(create_channel(spec), "cfg", None)  # an OFDM link's settings
+        if c is None:
+            rows.append(f"`{spec}`")
+            continue
+        rows.append(f"`{spec}`: {c.model.upper()}-{c.profile} {c.delay_spread_ns:g} ns, {c.speed_kmh:g} km/h at {c.carrier_ghz:g} GHz, "
+                    f"{c.scs_khz:g} kHz x {c.fft_size} subcarriers, CP {c.cp_length}, pilots on OFDM symbols "
+                    f"{list(c.pilot_symbols)} of {c.symbols} (overhead {c.pilot_overhead:.1%}), {c.csi.upper()} CSI, "
+                    f"{c.equalizer.upper()}: one symbol costs {c.charge:.3f} channel uses")
+    return ("\n## OFDM links\n\nsemclip and pca on the main set over 3GPP TR 38.901 links (Sionna's models; "
+            "`docs/channels.md`), in the table above and in `accuracy_vs_snr_ofdm.png`. The channel uses there include the "
+            "pilots' and the cyclic prefix's share; SNR is per resource element.\n\n" + "\n".join(f"- {r}" for r in rows) + "\n")
+
+
 def write_results_page(results: Results, evals: list[EvalSet], train: LabelledImages, out: Path, grid: GridConfig, codecs: CodecsConfig,
                  prompts: PromptStageConfig, bcfg: BaselineConfig, views: ViewsConfig) -> None:
     """results.md and the figures, from the records."""
     records = results.records
     main = evals[0].data
+    links = {create_channel(spec).name for spec in grid.links}
     for i, e in enumerate(evals):
-        view = results.model_copy(update={"dataset": e.data.name, "records": [r for r in records if (r.dataset or main.name) == e.data.name]})
+        mine = [r for r in records if (r.dataset or main.name) == e.data.name]
+        view = results.model_copy(update={"dataset": e.data.name, "records": [r for r in mine if r.channel not in links]})
         name = "accuracy_vs_snr.png" if i == 0 else f"accuracy_vs_snr_{e.data.name}.png"
         plot_accuracy_vs_snr(view, out / name, chance=1.0 / len(e.data.classes))
+        if i == 0 and links:
+            on_links = [r for r in mine if r.channel in links or r.channel == "none"]
+            plot_accuracy_vs_snr(results.model_copy(update={"records": on_links}), out / "accuracy_vs_snr_ofdm.png",
+                                 chance=1.0 / len(e.data.classes))
     plot_accuracy_vs_k(records, out / "accuracy_vs_k.png")
     summary = getattr(train, "summary", None)
     md = (
@@ -70,6 +96,7 @@ def write_results_page(results: Results, evals: list[EvalSet], train: LabelledIm
         view = results.model_copy(update={"records": [r for r in records if (r.dataset or main.name) == e.data.name]})
         md += (f"\n## {e.data.name}: zero-shot top-1 ({len(e.data)} images, {len(e.data.classes)} classes, chance "
                f"{1 / len(e.data.classes):.3f})\n\n" + markdown_table(view))
+    md += links_markdown(grid.links)
     md += k_sweep_markdown(records, grid.k_sweep_snr_db)
     md += "".join(floor_markdown(records, floor=m) for m in LINEAR_METHODS)
     md += retrieval_markdown([r for r in records if r.k in (None, grid.k)])

@@ -1,5 +1,6 @@
 """The sweeps stage: zero-shot top-1 of every code on every evaluation set, with the
-hand-crafted receiver: the channel x SNR grid at ``grid.k`` (view 'all') and the k sweep at
+hand-crafted receiver: the channel x SNR grid at ``grid.k`` (view 'all'; on the OFDM links
+``grid.links``, semclip and pca on the main set) and the k sweep at
 ``grid.k_sweep_snr_db`` on AWGN (view 'k-sweep'). Each sweep is computed once per content
 (``semclip.eval.memo``) and read back on reruns."""
 
@@ -13,7 +14,7 @@ from semclip.device import of as device_of
 from semclip.eval.memo import memo_records
 from semclip.eval.sweep import sweep
 from semclip.job.codecs import MAIN_SET_ONLY, Codes
-from semclip.job.config import GridConfig
+from semclip.job.config import LINK_METHODS, GridConfig
 from semclip.job.encode import EvalSet
 from semclip.results import Record
 from semclip.tasks.zeroshot import top1_accuracy
@@ -28,7 +29,8 @@ def sweep_codes(grid: GridConfig, codes: Codes, evals: list[EvalSet]) -> list[Re
         for method in codes.methods():
             if method in MAIN_SET_ONLY and i > 0:
                 continue  # the reference and the adapted codec are about the main set's domain
-            for ch in grid.channels:
+            links = grid.links if i == 0 and method in LINK_METHODS else []  # the OFDM links: main set, two codes
+            for ch in [*grid.channels, *links]:
                 code = codes.find(method, ch)
                 if code is not None:
                     records += sweep_once(code.model, e, ch, grid.snrs_db, method, "all", grid.seed)
