@@ -154,7 +154,7 @@ def test_common_realisations_are_shared_by_csi_modes_and_snrs_and_repeat():
     with perfect.gains(h1):
         out = perfect(x, 40.0)
     assert (out.y / out.gain - x).abs().median() < 0.05  # near noiseless with the true channel
-    with pytest.raises(SemclipError, match="common realisations left"), perfect.gains(h1[:4]):
+    with pytest.raises(SemclipError, match="common fades left"), perfect.gains(h1[:4]):
         perfect(x, 10.0)
 
 

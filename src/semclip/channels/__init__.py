@@ -7,7 +7,8 @@ never scaled to the measured signal power.
 """
 
 from semclip.channels.awgn import AWGN
-from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, power_normalize, snr_to_noise_var
+from semclip.channels.base import (CHANNELS, Channel, ChannelOutput, FadingChannel, as_snr_tensor, complex_noise, power_normalize,
+                                   snr_to_noise_var)
 from semclip.channels.rayleigh import RayleighBlockFading
 from semclip.channels.registry import create_channel, list_channels
 
@@ -16,6 +17,7 @@ __all__ = [
     "CHANNELS",
     "Channel",
     "ChannelOutput",
+    "FadingChannel",
     "RayleighBlockFading",
     "as_snr_tensor",
     "complex_noise",

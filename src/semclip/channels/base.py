@@ -126,3 +126,37 @@ class Channel(nn.Module):
     def capacity(snr_db: float) -> float:
         """Shannon capacity of the AWGN channel, bits per complex channel use."""
         return math.log2(1.0 + 10 ** (snr_db / 10.0))
+
+
+class FadingChannel(Channel):
+    """A channel whose rows fade, with common random numbers: within ``gains(h)`` the rows
+    sent take their fades from the rows of ``h`` in order (``next_fades``), so that every
+    method sees the same channel on the same image; outside it they are drawn."""
+
+    fading = True
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        self._fixed: torch.Tensor | None = None  # the common fades given with ``gains``, and how many are used
+        self._used = 0
+
+    @contextmanager
+    def gains(self, h: torch.Tensor | None) -> Iterator[None]:
+        """Within the block, rows take their fades from ``h`` (one row per sample sent, in
+        order) instead of drawing them; ``None``: drawn."""
+        self._fixed, self._used = h, 0
+        try:
+            yield
+        finally:
+            self._fixed = None
+
+    def next_fades(self, batch: int, device: torch.device | None, draw) -> torch.Tensor:
+        """The next ``batch`` rows of the common fades, or ``draw(batch, device)`` without them."""
+        if self._fixed is None:
+            return draw(batch, device)
+        left = self._fixed.shape[0] - self._used
+        if left < batch:
+            raise SemclipError(f"{batch} faded rows asked for, {left} common fades left")
+        h = self._fixed[self._used : self._used + batch].to(device or self._fixed.device)
+        self._used += batch
+        return h

@@ -37,14 +37,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import torch
 
-from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.channels.base import CHANNELS, ChannelOutput, FadingChannel, as_snr_tensor, complex_noise, snr_to_noise_var
 from semclip.errors import SemclipError
 
 PROFILES = ("A", "B", "C", "D", "E")
@@ -212,11 +210,9 @@ def parse_link(model: str, arg: str) -> OFDMLinkConfig:
     return OFDMLinkConfig(**settings)
 
 
-class OFDMLink(Channel):
+class OFDMLink(FadingChannel):
     """``forward(x [B, n] complex, snr_db [B, 1]) -> ChannelOutput`` with per-symbol
     ``noise_var`` and ``gain`` [B, n]; see the module docstring for what it models."""
-
-    fading = True
 
     def __init__(self, cfg: OFDMLinkConfig, generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
@@ -224,8 +220,6 @@ class OFDMLink(Channel):
         self.name = cfg.realisation_key  # what records call the channel; ``csi`` says the receiver's knowledge
         self.csi = cfg.csi
         self.charge, self.pilot_overhead = cfg.charge, cfg.pilot_overhead
-        self._fixed: torch.Tensor | None = None  # common path coefficients given with ``gains``, and how many are used
-        self._used = 0
         self._models: dict[str, object] = {}
         self._delays: dict[str, torch.Tensor] = {}
 
@@ -292,16 +286,6 @@ class OFDMLink(Channel):
             self.draw(1, torch.Generator(device).manual_seed(0), device)
         return self._delays[str(device)]
 
-    @contextmanager
-    def gains(self, h: torch.Tensor | None) -> Iterator[None]:
-        """Within the block, frames take their path coefficients from the rows of ``h``
-        [N, paths, symbols] in order instead of drawing them; ``None``: drawn."""
-        self._fixed, self._used = h, 0
-        try:
-            yield
-        finally:
-            self._fixed = None
-
     def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
         """The path coefficients of images 0..n-1 for ``seed``: the same for every method, for
         both CSI modes and at every SNR (one set of frames behind a whole curve; drawing them is
@@ -309,13 +293,8 @@ class OFDMLink(Channel):
         return _common_paths(self.cfg, seed, n, None if device is None else str(device))
 
     def _paths(self, batch: int, device: torch.device) -> torch.Tensor:
-        if self._fixed is None:
-            return self.draw(batch, self.generator, device)
-        if self._fixed.shape[0] - self._used < batch:
-            raise SemclipError(f"{batch} frames asked for, {self._fixed.shape[0] - self._used} common realisations left")
-        a = self._fixed[self._used : self._used + batch].to(device)
-        self._used += batch
-        return a
+        """Path coefficients [batch, paths, symbols]: the next rows given with ``gains``, or drawn."""
+        return self.next_fades(batch, device, lambda b, d: self.draw(b, self.generator, d))
 
     # --- the link ------------------------------------------------------------------------------
     def response(self, a: torch.Tensor, tau: torch.Tensor, symbol: torch.Tensor, carrier: torch.Tensor) -> torch.Tensor:

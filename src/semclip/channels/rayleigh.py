@@ -15,20 +15,16 @@ SNR, seed) every method sees the same h, and only the noise is its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 
-from semclip.channels.base import CHANNELS, Channel, ChannelOutput, as_snr_tensor, complex_noise, snr_to_noise_var
+from semclip.channels.base import CHANNELS, ChannelOutput, FadingChannel, as_snr_tensor, complex_noise, snr_to_noise_var
 from semclip.errors import SemclipError
 
 CSI_MODES = ("mmse", "zf", "decoder", "none")
 
 
-class RayleighBlockFading(Channel):
+class RayleighBlockFading(FadingChannel):
     name = "rayleigh"
-    fading = True
 
     def __init__(self, csi: str = "mmse", generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
@@ -36,29 +32,14 @@ class RayleighBlockFading(Channel):
             raise SemclipError(f"unknown CSI mode {csi!r}; choose one of {CSI_MODES}")
         self.csi = csi
         self.gives_csi = csi == "decoder"
-        self._fixed: torch.Tensor | None = None  # common fades given with ``gains``, and how many are used
-        self._used = 0
 
     def sample_gain(self, batch: int, device: torch.device | None = None) -> torch.Tensor:
         """h: [B, 1] complex64, CN(0, 1): E|h|^2 = 1, uniform phase (the next rows of the
         gains given with ``gains(h)``, when given)."""
-        if self._fixed is not None:
-            if self._fixed.shape[0] - self._used < batch:
-                raise SemclipError(f"{batch} fading blocks asked for, {self._fixed.shape[0] - self._used} common gains left")
-            h = self._fixed[self._used : self._used + batch].to(device or self._fixed.device)
-            self._used += batch
-            return h
-        return complex_noise(torch.Size((batch, 1)), torch.ones(batch, 1, device=device), self.generator)
+        return self.next_fades(batch, device, self._draw).reshape(-1, 1)
 
-    @contextmanager
-    def gains(self, h: torch.Tensor | None) -> Iterator[None]:
-        """Within the block, blocks take their fades from ``h`` [N, 1] in order (one row per
-        sample sent) instead of drawing them; ``None``: drawn."""
-        self._fixed, self._used = (None if h is None else h.reshape(-1, 1)), 0
-        try:
-            yield
-        finally:
-            self._fixed = None
+    def _draw(self, batch: int, device: torch.device | None) -> torch.Tensor:
+        return complex_noise(torch.Size((batch, 1)), torch.ones(batch, 1, device=device), self.generator)
 
     def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
         return common_gains(seed, snr_db, n, device)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -56,7 +57,6 @@ def sweep(
     for ch in channels:
         gen = generator(seed, dev)
         channel = create_channel(ch, generator=gen)
-        csi = channel.csi
         for snr, fade_snr in zip(snrs_db, fade_snrs_db or snrs_db, strict=True):
             preds = []
             h = channel.common_fades(seed, fade_snr, tokens.shape[0], dev)  # shared by every method
@@ -68,23 +68,16 @@ def sweep(
                 mine = receiver(F.normalize(decoded[rows], dim=-1), out.rx_snr_db[rows]).cpu()
                 preds.append(torch.cat(d.gather_items([mine])) if d.world > 1 else mine)
             right = correct(torch.cat(preds), labels)
-            records.append(
-                Record(
-                    method=method,
-                    split=split,
-                    view=view,
-                    channel=channel.name,
-                    csi=csi,
-                    snr_db=float(snr),
-                    value=float(right.float().mean()),
-                    channel_uses_per_image=round(jscc.cfg.k * channel.charge, 2),
-                    pilot_overhead=channel.pilot_overhead,
-                    k=jscc.cfg.k,
-                    n=len(labels),
-                    outcomes=pack_outcomes(right.tolist()) if outcomes else None,
-                )
-            )
+            records.append(Record(method=method, split=split, view=view, snr_db=float(snr), value=float(right.float().mean()),
+                                  **_sent(channel, jscc.cfg.k), n=len(labels), outcomes=pack_outcomes(right.tolist()) if outcomes else None))
     return records
+
+
+def _sent(channel: Channel, k: int) -> dict:
+    """What a record says of a token code's transmission: the channel, the receiver's CSI, k
+    symbols and what they cost there (on an OFDM link, with the pilots' and prefix's share)."""
+    return dict(channel=channel.name, csi=channel.csi, k=k, channel_uses_per_image=round(k * channel.charge, 2),
+                pilot_overhead=channel.pilot_overhead)
 
 
 def sweep_semclip(

@@ -63,14 +63,18 @@ def links_markdown(specs: list[str]) -> str:
             "pilots' and the cyclic prefix's share; SNR is per resource element.\n\n" + "\n".join(f"- {r}" for r in rows) + "\n")
 
 
-def write_results_page(results: Results, evals: list[EvalSet], train: LabelledImages, out: Path, grid: GridConfig, codecs: CodecsConfig,
-                 prompts: PromptStageConfig, bcfg: BaselineConfig, views: ViewsConfig) -> None:
-    """results.md and the figures, from the records."""
-    records = results.records
-    main = evals[0].data
-    links = {create_channel(spec).name for spec in grid.links}
+def link_names(specs: list[str]) -> set[str]:
+    """The records' channel names of the OFDM links ``specs`` (no baseline runs on them yet)."""
+    return {create_channel(spec).name for spec in specs}
+
+
+def snr_plots(results: Results, evals: list[EvalSet], link_specs: list[str], out: Path) -> None:
+    """Accuracy against SNR per evaluation set (the OFDM links of the main set apart, in
+    accuracy_vs_snr_ofdm.png), and against k."""
+    main = evals[0].data.name
+    links = link_names(link_specs)
     for i, e in enumerate(evals):
-        mine = [r for r in records if (r.dataset or main.name) == e.data.name]
+        mine = [r for r in results.records if (r.dataset or main) == e.data.name]
         view = results.model_copy(update={"dataset": e.data.name, "records": [r for r in mine if r.channel not in links]})
         name = "accuracy_vs_snr.png" if i == 0 else f"accuracy_vs_snr_{e.data.name}.png"
         plot_accuracy_vs_snr(view, out / name, chance=1.0 / len(e.data.classes))
@@ -78,7 +82,15 @@ def write_results_page(results: Results, evals: list[EvalSet], train: LabelledIm
             on_links = [r for r in mine if r.channel in links or r.channel == "none"]
             plot_accuracy_vs_snr(results.model_copy(update={"records": on_links}), out / "accuracy_vs_snr_ofdm.png",
                                  chance=1.0 / len(e.data.classes))
-    plot_accuracy_vs_k(records, out / "accuracy_vs_k.png")
+    plot_accuracy_vs_k(results.records, out / "accuracy_vs_k.png")
+
+
+def write_results_page(results: Results, evals: list[EvalSet], train: LabelledImages, out: Path, grid: GridConfig, codecs: CodecsConfig,
+                 prompts: PromptStageConfig, bcfg: BaselineConfig, views: ViewsConfig) -> None:
+    """results.md and the figures, from the records."""
+    records = results.records
+    main = evals[0].data
+    snr_plots(results, evals, grid.links, out)
     summary = getattr(train, "summary", None)
     md = (
         f"# SemCLIP demo, backbone {results.backbone}\n\n"
@@ -101,7 +113,9 @@ def write_results_page(results: Results, evals: list[EvalSet], train: LabelledIm
     md += "".join(floor_markdown(records, floor=m) for m in LINEAR_METHODS)
     md += retrieval_markdown([r for r in records if r.k in (None, grid.k)])
     if bcfg.methods:
-        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, *MAIN_SET_ONLY)]
+        links = link_names(grid.links)
+        on_main = [r for r in records if (r.dataset or main.name) == main.name and r.method not in (*LINEAR_METHODS, *MAIN_SET_ONLY)
+                   and r.channel not in links]
         md += (baseline_notes(results) + comparison_markdown(on_main, 1.0 / len(main.classes)) + views_markdown(on_main, grid.k)
                + claims_markdown(on_main, 1.0 / len(main.classes), grid.k))
         if views.enabled:
