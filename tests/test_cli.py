@@ -124,7 +124,8 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh"), ("semclip-adapted", "awgn"),
                      ("semclip-adapted", "rayleigh")} | {
-        (m, c) for m in ("semclip", "pca", "pca-flat") for c in ("awgn", "rayleigh")}
+        (m, c) for m in ("semclip", "pca", "pca-flat") for c in ("awgn", "rayleigh")} | {
+        (m, link) for m in ("semclip", "pca") for link in ("ofdm-tdl:C:300ns:3kmh", "ofdm-tdl:C:300ns:120kmh")}  # the OFDM links: main set
     assert {(x.method, x.channel) for x in res.records if x.dataset is None and x.on_grid} == {
         (m, c) for m in baselines for c in ("awgn", "rayleigh")}
     assert {(x.method, x.k) for x in res.records if x.view == "k-sweep" and x.dataset == "folder-other"} == {
@@ -143,7 +144,8 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     methods = ("semclip", "semclip+coop", "semclip+cocoop", "semclip+tapl")
     assert split == {(m, s, c) for m in methods for s in ("base", "novel") for c in ("awgn", "rayleigh")} | {
         ("clean", "base", "none"), ("clean", "novel", "none")}
-    assert all(x.channel_uses_per_image == 4 for x in res.records if x.method.startswith("semclip") and x.view not in ("k-sweep", "bandwidth"))
+    assert all(x.channel_uses_per_image == (4 if x.pilot_overhead is None else round(4 * 14 / 12 * 137 / 128, 2))
+               for x in res.records if x.method.startswith("semclip") and x.view not in ("k-sweep", "bandwidth"))  # links: pilots, prefix
     assert (out / "accuracy_vs_snr.png").stat().st_size > 10000
     assert (out / "base_to_novel.png").stat().st_size > 10000
     assert (out / "accuracy_vs_k.png").stat().st_size > 10000 and (out / "accuracy_vs_snr_folder-other.png").exists()

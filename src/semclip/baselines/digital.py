@@ -144,15 +144,9 @@ def _blocks(k: int, n: int, m: int, num_iter: int, device: str, decoder: str = "
 
 
 def coherent_channel(spec: str, generator: torch.Generator | None = None) -> Channel:
-    """The channel a coherent digital receiver sees for ``spec``: AWGN, or Rayleigh
-    equalised by y/h (any CSI mode that gives the receiver h). Without CSI there is no
-    coherent QAM detection, so that mode is refused."""
-    family, _, mode = spec.partition(":")
-    if family == "rayleigh":
-        if mode == "none":
-            raise SemclipError("digital baselines need CSI at the receiver for coherent QAM detection; 'rayleigh:none' has none")
-        return create_channel("rayleigh:zf", generator)
-    return create_channel(spec, generator)
+    """The channel a coherent digital receiver sees for ``spec`` (``Channel.coherent``): AWGN,
+    Rayleigh equalised by y/h, an OFDM link's de-biased LMMSE output."""
+    return create_channel(spec, generator).coherent()
 
 
 class DigitalLink:

@@ -111,6 +111,17 @@ class Channel(nn.Module):
         super().__init__()
         self.generator = generator
 
+    def coherent(self) -> "Channel":
+        """This channel as a coherent digital receiver (QAM demapper) needs it: unit-gain
+        symbols y = x + e with their noise variance. Most channels give that already."""
+        return self
+
+    @property
+    def receiver(self) -> str | None:
+        """What the receiver does with the channel, for records (``Record.receiver``): its
+        equaliser where it has one (``mmse``, ``zf``), else the CSI mode."""
+        return self.csi
+
     @contextmanager
     def gains(self, h: torch.Tensor | None) -> Iterator[None]:
         """Within the block, samples fade by the rows of ``h`` [N, 1] in order (common random

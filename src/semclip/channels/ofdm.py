@@ -56,6 +56,7 @@ CARRIER_GHZ = (0.5, 100.0)  # where TR 38.901's models apply
 MAX_BANDWIDTH_HZ = 2e9  # ditto
 MAX_DOPPLER_SHARE = 0.1  # the frequency-domain model leaves out inter-carrier interference
 MAX_SLOTS = 8
+PILOT_SEED = 0  # the pilots' QPSK sequence: fixed, so that a link is the same link in every run
 SPEC_GRAMMAR = ("<A-E>[:<ns>ns][:<km/h>kmh][:<GHz>ghz][:<kHz>khz][:fft<N>][:cp<N>][:sym<N>][:pilots<i>+<j>...]"
                 "[:slots<N>][:ls|perfect][:lmmse|zf]")
 SHORT_GRAMMAR = "<A-E>[:<ns>ns][:<km/h>kmh][:ls|perfect][:...]"  # what `semclip list` shows; the rest in the doc line
@@ -220,12 +221,24 @@ class OFDMLink(FadingChannel):
         self.name = cfg.realisation_key  # what records call the channel; ``csi`` says the receiver's knowledge
         self.csi = cfg.csi
         self.charge, self.pilot_overhead = cfg.charge, cfg.pilot_overhead
+        self.unbiased = False  # the LMMSE output de-biased (x / b), as a QAM demapper needs it: ``coherent``
         self._models: dict[str, object] = {}
         self._delays: dict[str, torch.Tensor] = {}
 
     @property
     def spec(self) -> str:
         return self.cfg.spec
+
+    def coherent(self) -> "OFDMLink":
+        """The same link (same realisations and noise stream) with the LMMSE output de-biased:
+        y / b with noise (1 - b) / b per symbol, what Sionna's LMMSE equaliser gives its demapper."""
+        twin = OFDMLink(self.cfg, self.generator)
+        twin.unbiased = True
+        return twin
+
+    @property
+    def receiver(self) -> str:
+        return "mmse" if self.cfg.equalizer == "lmmse" else "zf"
 
     @property
     def codec_recipe(self) -> tuple[tuple[str, ...], bool]:
@@ -238,14 +251,24 @@ class OFDMLink(FadingChannel):
     # --- the resource grid (Sionna's), and what is read from it once ---------------------------
     @cached_property
     def grid(self):
+        """Sionna's resource grid. Its Kronecker pilots are random QPSK drawn from Sionna's
+        generator: drawn here under a fixed seed (and that generator's state given back), so
+        that every link of the same settings sends the same pilots and runs repeat."""
+        from sionna.phy import config
         from sionna.phy.ofdm import ResourceGrid
 
         c = self.cfg
         pilots = [p + s * c.symbols for s in range(c.slots) for p in c.pilot_symbols]
-        return ResourceGrid(num_ofdm_symbols=c.symbols * c.slots, fft_size=c.fft_size, subcarrier_spacing=c.scs_khz * 1e3,
-                            num_tx=1, num_streams_per_tx=1, cyclic_prefix_length=c.cp_length,
-                            pilot_pattern="kronecker" if pilots else "empty", pilot_ofdm_symbol_indices=pilots or None,
-                            device="cpu")
+        rng = config.torch_rng("cpu")
+        state = rng.get_state()
+        rng.manual_seed(PILOT_SEED)
+        try:
+            return ResourceGrid(num_ofdm_symbols=c.symbols * c.slots, fft_size=c.fft_size, subcarrier_spacing=c.scs_khz * 1e3,
+                                num_tx=1, num_streams_per_tx=1, cyclic_prefix_length=c.cp_length,
+                                pilot_pattern="kronecker" if pilots else "empty", pilot_ofdm_symbol_indices=pilots or None,
+                                device="cpu")
+        finally:
+            rng.set_state(state)
 
     @cached_property
     def layout(self) -> "GridLayout":
@@ -341,7 +364,7 @@ class OFDMLink(FadingChannel):
             pilots = lay.pilots.to(x.device)
             yp = self.response(a, tau, lay.pilot_symbol, lay.pilot_carrier) * pilots + pilot_noise
             h_hat, err = ls_estimate(yp, pilots, var, lay.interpolation[pos].to(x.device))
-        return equalise(y, h_hat, var + err, self.cfg.equalizer)
+        return equalise(y, h_hat, var + err, self.cfg.equalizer, self.unbiased)
 
 
 @lru_cache(maxsize=4)
@@ -399,13 +422,16 @@ def ls_estimate(y_pilots: torch.Tensor, pilots: torch.Tensor, noise_var: torch.T
     return h_ls @ weights.t(), (err @ weights.t()).real.clamp(min=0)
 
 
-def equalise(y: torch.Tensor, h_hat: torch.Tensor, s: torch.Tensor, equalizer: str) -> ChannelOutput:
+def equalise(y: torch.Tensor, h_hat: torch.Tensor, s: torch.Tensor, equalizer: str, unbiased: bool = False) -> ChannelOutput:
     """Per element, Sionna's SISO LMMSE (or ZF) equaliser with noise plus estimation error
-    ``s`` [B, m], returned in ``ChannelOutput``'s form (see the module docstring)."""
+    ``s`` [B, m], returned in ``ChannelOutput``'s form (see the module docstring); ``unbiased``:
+    the LMMSE output divided by its gain, as Sionna's equaliser returns it."""
     g = h_hat.abs().pow(2)
     share = g / (g + s)  # the MMSE output's signal share b = sinr / (1 + sinr)
     if equalizer == "zf":
         y_eq, gain, noise = y / h_hat, torch.ones_like(g), s / g.clamp(min=1e-12)
+    elif unbiased:
+        y_eq, gain, noise = h_hat.conj() * y / g.clamp(min=1e-12), torch.ones_like(g), (1 - share) / share.clamp(min=1e-12)
     else:
         y_eq, gain, noise = h_hat.conj() * y / (g + s), share, share * (1 - share)
     mean = share.mean(dim=1, keepdim=True).clamp(1e-9, 1 - 1e-9)

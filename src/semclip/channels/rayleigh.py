@@ -44,6 +44,13 @@ class RayleighBlockFading(FadingChannel):
     def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
         return common_gains(seed, snr_db, n, device)
 
+    def coherent(self) -> "RayleighBlockFading":
+        """Zero forcing y / h for any mode that gives the receiver h; without CSI there is no
+        coherent QAM detection, so that mode is refused."""
+        if self.csi == "none":
+            raise SemclipError("digital baselines need CSI at the receiver for coherent QAM detection; 'rayleigh:none' has none")
+        return RayleighBlockFading("zf", self.generator)
+
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float) -> ChannelOutput:
         """x: [B, k] complex64; snr_db: [B, 1] average SNR -> ChannelOutput."""
         snr = as_snr_tensor(snr_db, x.shape[0], x.device)

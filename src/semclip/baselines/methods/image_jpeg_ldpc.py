@@ -66,6 +66,6 @@ class ImageJpegLdpc(Baseline):
                 mcs, bler = select_mcs(links, spec, snr, cfg.target_bler, cfg.probe_payloads, ctx.seed, cfg.batch_size)
                 best = jpeg_ldpc_outcome(src, links[mcs], channel, snr, cfg.batch_size, h)
                 best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
-            out.append(common.make_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), channel.csi, cfg.link_adaptation))
+            out.append(common.make_record("image-jpeg-ldpc", spec, snr, best, len(ctx.labels), channel.receiver, cfg.link_adaptation))
             tick()
         return out

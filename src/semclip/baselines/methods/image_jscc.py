@@ -119,6 +119,6 @@ class ImageJSCCBaseline(Baseline):
                     recs += [to_image(r) for r in rec]
             tokens = receiver.tokens(recs, [None] * len(recs))
             o = Outcome(correct(ctx.classifier.predict(tokens), ctx.labels), self.model.cfg.channel_uses, 0.0, f"conv DeepJSCC {self.model.cfg.size}px, {self.model.cfg.channel_uses} ch. uses")
-            out.append(common.make_record(self.name, spec, snr, o, len(recs), channel.csi))
+            out.append(common.make_record(self.name, spec, snr, o, len(recs), channel.receiver))
             tick()
         return out

@@ -47,7 +47,7 @@ class TokenDigital(Baseline):
                 b, mcs, bler = token_link(links, spec, snr, cfg, ctx.seed)
                 best = outcome(b, links[b][mcs], snr)
                 best.detail += f", probe BLER {bler:.3f} (target {cfg.target_bler:g})"
-            out.append(common.make_record("token-digital", spec, snr, best, len(ctx.labels), channel.csi, cfg.link_adaptation))
+            out.append(common.make_record("token-digital", spec, snr, best, len(ctx.labels), channel.receiver, cfg.link_adaptation))
             tick()
         return out
 
