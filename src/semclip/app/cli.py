@@ -202,7 +202,7 @@ def transmit(
     if image is None:
         raise SemclipError("give the image to send: semclip transmit photo.jpg")
     t = transmit_image(image, snr, channel, parse_list(classes, str, "--classes") or None, backbone, jscc, seed, log=console.print, k=k)
-    table = Table(title=f"{image.name}: {t.channel} at {t.snr_db:g} dB, {t.channel_uses} complex channel uses, {len(t.classes)} classes")
+    table = Table(title=f"{image.name}: {t.channel} at {t.snr_db:g} dB, {t.channel_uses:g} complex channel uses, {len(t.classes)} classes")
     for col in ("rank", "noiseless backbone", "p", "after the channel", "p "):
         table.add_column(col, justify="right" if col.startswith("p") or col == "rank" else "left")
     for i, ((a, pa), (b, pb)) in enumerate(zip(t.clean, t.received), 1):

@@ -32,7 +32,7 @@ class Transmission:
     clean: list[tuple[str, float]]  # top-k (class, probability), noiseless token
     received: list[tuple[str, float]]  # top-k after the channel
     cosine: float  # cos(clean token, received token)
-    channel_uses: int
+    channel_uses: float  # k, times what a symbol costs on the channel (an OFDM link: pilots and prefix)
     channel: str
     snr_db: float
     codec: str
@@ -98,7 +98,7 @@ class Sender:
             clean=top_k(clean_p, clf.classes, top),
             received=top_k(recv_p, clf.classes, top),
             cosine=float(F.cosine_similarity(token, received).item()),
-            channel_uses=codec.cfg.k,
+            channel_uses=round(codec.cfg.k * ch.charge, 2),
             channel=channel,
             snr_db=snr,
             codec=name,
