@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from semclip.errors import SemclipError
 from semclip.results import Results
 
 
@@ -30,7 +31,11 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
         print("usage: python scripts/compare_records.py OLD.json NEW.json", file=sys.stderr)
         return 2
-    old, new = (record_keys(Path(p)) for p in argv)
+    try:
+        old, new = (record_keys(Path(p)) for p in argv)
+    except SemclipError as exc:  # a missing or unreadable file: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     only_old, only_new = old - new, new - old
     print(f"{sum(old.values())} records in {argv[0]}, {sum(new.values())} in {argv[1]}; "
           f"{sum(only_old.values())} only in the first, {sum(only_new.values())} only in the second")
