@@ -291,3 +291,28 @@ def test_digital_link_bler_equals_a_sionna_only_chain():
         assert lo <= 0 <= hi, (snr, ours, theirs, lo, hi)
         seen.append(theirs)
     assert seen == sorted(seen, reverse=True) and any(0.05 < b < 0.95 for b in seen), seen  # on the waterfall
+
+
+def test_capacity_bounds_over_the_frame():
+    """With CSI at the transmitter a frame carries the mean of log2(1 + |H_i|^2 SNR) over the
+    elements its block uses (H from Sionna's ``cir_to_ofdm_channel``); the outage rate is
+    the target quantile of that capacity, so on frames it never saw about the target share
+    falls below it."""
+    from sionna.phy.channel import cir_to_ofdm_channel, subcarrier_frequencies
+
+    from semclip.stats import wilson
+
+    ch = create_channel("ofdm-tdl:C:300ns:3kmh:ls")
+    n, snr = 300, 10.0
+    a = ch.draw(64, torch.Generator().manual_seed(8))
+    tau = ch.delays(torch.device("cpu"))
+    h = cir_to_ofdm_channel(subcarrier_frequencies(128, 30e3), a.reshape(64, 1, 1, 1, 1, *a.shape[1:]),
+                            tau.reshape(1, 1, 1, -1).expand(64, 1, 1, -1)).reshape(64, -1)  # [frames, symbols x subcarriers]
+    lay, pos = ch.layout, ch.data_positions(n)
+    h = h[:, lay.data_symbol[pos] * 128 + lay.data_carrier[pos]]
+    expected = torch.log2(1 + h.abs().pow(2) * 10 ** (snr / 10)).mean(1)
+    assert torch.allclose(ch.capacities(a, snr, n, 64), expected, rtol=1e-4)
+    rate = ch.outage_rate(snr, 0.1, n, seed=0)
+    fresh = ch.capacities(ch.draw(2000, torch.Generator().manual_seed(9)), snr, n, 2000)
+    lo, hi = wilson(float((fresh < rate).float().mean()), 2000)
+    assert lo <= 0.1 <= hi and rate < ch.capacity(snr)

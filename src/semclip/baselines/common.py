@@ -144,15 +144,10 @@ def common_fades(ctx: Context, spec: str, snr: float) -> torch.Tensor | None:
     return create_channel(spec).common_fades(ctx.seed, snr, len(ctx.labels))
 
 
-def fade_power(ctx: Context, spec: str, snr: float) -> torch.Tensor:
-    """|h|^2 of each test image's fade at this SNR, on the host (ones on AWGN). Only a
-    block-flat channel has one gain per image: the capacity bounds of an OFDM link (over its
-    frequency-selective frame) are not written yet, and are refused rather than mistaken."""
-    h = common_fades(ctx, spec, snr)
-    if h is not None and h.reshape(h.shape[0], -1).shape[1] != 1:
-        raise SemclipError(f"the capacity bounds (image-capacity, image-outage) take one fade per image; {spec} is "
-                           "frequency-selective and has no bound here yet: leave those methods out for it")
-    return torch.ones(len(ctx.labels), device="cpu") if h is None else h.abs().pow(2).reshape(-1).cpu()
+def capacities(ctx: Context, spec: str, snr: float, uses: int) -> torch.Tensor:
+    """Each test image's capacity at this SNR, bits per channel use over the ``uses`` symbols
+    it sends, on its own (common) channel, on the host (``Channel.capacities``)."""
+    return create_channel(spec).capacities(common_fades(ctx, spec, snr), snr, uses, len(ctx.labels))
 
 
 def channel_generator(seed: int, spec: str) -> torch.Generator:

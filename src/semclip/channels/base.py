@@ -138,6 +138,20 @@ class Channel(nn.Module):
         """Shannon capacity of the AWGN channel, bits per complex channel use."""
         return math.log2(1.0 + 10 ** (snr_db / 10.0))
 
+    def capacities(self, fades: torch.Tensor | None, snr_db: float, n: int, rows: int) -> torch.Tensor:
+        """Each row's capacity [rows], bits per channel use, over the n symbols it sends, with
+        the rate adapted to its own channel (CSI at the transmitter): log2(1 + |h|^2 SNR) for
+        one gain per row (``fades`` [rows, 1]; AWGN: None, |h| = 1)."""
+        lin = 10 ** (snr_db / 10.0)
+        if fades is None:
+            return torch.full((rows,), math.log2(1.0 + lin))
+        return torch.log2(1 + fades.abs().pow(2).reshape(-1).cpu() * lin)
+
+    def outage_rate(self, snr_db: float, target: float, n: int, seed: int) -> float:
+        """The one rate (no CSI at the transmitter) whose outage probability over this
+        channel is ``target``: AWGN has no outage, so its capacity."""
+        return self.capacity(snr_db)
+
 
 class FadingChannel(Channel):
     """A channel whose rows fade, with common random numbers: within ``gains(h)`` the rows

@@ -15,6 +15,8 @@ SNR, seed) every method sees the same h, and only the noise is its own.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from semclip.channels.base import CHANNELS, ChannelOutput, FadingChannel, as_snr_tensor, complex_noise, snr_to_noise_var
@@ -43,6 +45,10 @@ class RayleighBlockFading(FadingChannel):
 
     def common_fades(self, seed: int, snr_db: float, n: int, device: torch.device | None = None) -> torch.Tensor:
         return common_gains(seed, snr_db, n, device)
+
+    def outage_rate(self, snr_db: float, target: float, n: int, seed: int) -> float:
+        """|h|^2 ~ Exp(1): P(log2(1 + |h|^2 SNR) < R) = target at R = log2(1 - SNR ln(1 - target))."""
+        return math.log2(1 - 10 ** (snr_db / 10.0) * math.log(1 - target))
 
     def coherent(self) -> "RayleighBlockFading":
         """Zero forcing y / h for any mode that gives the receiver h; without CSI there is no

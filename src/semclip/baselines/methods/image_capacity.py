@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
-
-from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, fade_power, make_record, register_baseline
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, capacities, make_record, register_baseline
 from semclip.baselines.jpeg_source import JpegSource, jpeg_at_rates
 from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.registry import create_channel
@@ -22,13 +20,14 @@ class ImageCapacity(Baseline):
     def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
             tick: Callable[[], None]) -> list[Record]:
         """JPEG at log2(1 + |h|^2 SNR) per image: the rate adapted to each block's fade, i.e.
-        CSI at the transmitter (CSIT) on Rayleigh; log2(1 + SNR) on AWGN."""
+        CSI at the transmitter (CSIT) on Rayleigh; log2(1 + SNR) on AWGN; on an OFDM link the
+        frame's capacity, the mean of log2(1 + |H_i|^2 SNR) over the elements the image uses."""
         src = JpegSource(ctx, receiver, cfg.jpeg_sides)
         n = len(ctx.images)
         fading = create_channel(spec).fading
         out = []
         for snr in snrs:
-            ok, lost, mix = jpeg_at_rates(src, cfg, torch.log2(1 + fade_power(ctx, spec, snr) * 10 ** (snr / 10)))
+            ok, lost, mix = jpeg_at_rates(src, cfg, capacities(ctx, spec, snr, cfg.budget))
             o = Outcome(ok, cfg.budget, lost / n, f"JPEG at capacity{' with CSIT' if fading else ''}, {mix}, images that fit no JPEG {lost / n:.3f}")
             out.append(make_record("image-capacity", spec, snr, o, n, "csit" if fading else None))
             tick()

@@ -3,12 +3,11 @@ from the average SNR (outage probability = the target BLER); an image in outage 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 
-from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, fade_power, make_record, register_baseline
+from semclip.baselines.common import Baseline, BaselineConfig, Context, Outcome, capacities, make_record, register_baseline
 from semclip.baselines.jpeg_source import JpegSource, jpeg_at_rates
 from semclip.baselines.receiver import ImageReceiver
 from semclip.channels.registry import create_channel
@@ -22,21 +21,18 @@ class ImageOutage(Baseline):
     def run(self, ctx: Context, cfg: BaselineConfig, spec: str, snrs: Sequence[float], receiver: ImageReceiver,
             tick: Callable[[], None]) -> list[Record]:
         """JPEG at the outage bound, no CSI at the transmitter: one rate R per SNR, fixed from
-        the average SNR so that P(log2(1 + |h|^2 SNR) < R) equals the target BLER
-        (|h|^2 ~ Exp(1): R = log2(1 - SNR ln(1 - target))); an image whose block cannot carry
+        the channel's statistics so that P(capacity < R) equals the target BLER (Rayleigh:
+        |h|^2 ~ Exp(1), R = log2(1 - SNR ln(1 - target)); an OFDM link: the target quantile
+        of the frame capacity, ``Channel.outage_rate``); an image whose channel cannot carry
         R is lost. On AWGN it is the capacity bound."""
         src = JpegSource(ctx, receiver, cfg.jpeg_sides)
-        n = len(ctx.images)
-        fading = create_channel(spec).fading
+        channel = create_channel(spec)
         out = []
         for snr in snrs:
-            lin = 10 ** (snr / 10)
-            if fading:
-                rate = math.log2(1 - lin * math.log(1 - cfg.target_bler))
-                rates = torch.where(torch.log2(1 + fade_power(ctx, spec, snr) * lin) >= rate, torch.tensor(rate), torch.tensor(0.0))
-            else:
-                rate, rates = math.log2(1 + lin), torch.full((n,), math.log2(1 + lin))
+            rate = channel.outage_rate(snr, cfg.target_bler, cfg.budget, ctx.seed)
+            rates = torch.where(capacities(ctx, spec, snr, cfg.budget) >= rate - 1e-9, torch.tensor(rate), torch.tensor(0.0))
             ok, lost, mix = jpeg_at_rates(src, cfg, rates)
+            n = len(ctx.images)
             o = Outcome(ok, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
                         f"{mix}, images lost {lost / n:.3f}")
             out.append(make_record("image-outage", spec, snr, o, n, None))
