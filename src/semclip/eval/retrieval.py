@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -20,13 +21,17 @@ if TYPE_CHECKING:  # baselines come after eval in the library's order
     from semclip.baselines.quantize import TokenQuantizer
 
 
-def _records(method, channel, csi, snr, uses, recall, dataset, index: CaptionIndex, k=None, receiver=None,
+def _records(method, channel: Channel | None, snr, symbols, recall, dataset, index: CaptionIndex, k=None, receiver=None,
              link_adaptation=None) -> list[Record]:
+    """One record per direction and metric; ``channel`` None: noiseless. ``symbols`` sent per
+    image, charged as the channel charges them (an OFDM link: pilots and prefix)."""
     queries = {"image-to-text": len(index.target), "text-to-image": len(index.texts)}
+    sent = (dict(channel="none", csi=None, channel_uses_per_image=0) if channel is None else
+            dict(channel=channel.name, csi=channel.csi, channel_uses_per_image=round(symbols * channel.charge, 2),
+                 pilot_overhead=channel.pilot_overhead))
     return [
-        Record(method=method, task="retrieval", view=direction, channel=channel, csi=csi, snr_db=snr, metric=m,
-               value=v, channel_uses_per_image=uses, dataset=dataset, k=k, receiver=receiver, n=queries[direction],
-               link_adaptation=link_adaptation)
+        Record(method=method, task="retrieval", view=direction, snr_db=snr, metric=m, value=v, dataset=dataset, k=k,
+               receiver=receiver, n=queries[direction], link_adaptation=link_adaptation, **sent)
         for direction, metrics in recall.items() for m, v in metrics.items()
     ]
 
@@ -48,9 +53,9 @@ def sweep_retrieval(
             h = channel.common_fades(seed, snr, tokens.shape[0], dev)  # shared by every method
             with channel.gains(h):
                 received = jscc.transmit(tokens, torch.full((tokens.shape[0], 1), float(snr), device=dev), channel)
-            recs += _records(method, channel.name, channel.csi, float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
+            recs += _records(method, channel, float(snr), jscc.cfg.k, index.recall(received), dataset, index, jscc.cfg.k)
         mine.append(recs)
-    clean = _records("clean", "none", None, None, 0, index.recall(tokens), dataset, index)
+    clean = _records("clean", None, None, 0, index.recall(tokens), dataset, index)
     return clean + [r for recs in d.gather_items(mine) for r in recs]
 
 
@@ -101,7 +106,7 @@ def sweep_retrieval_digital(
             link = links[mcs]
             h = channel.common_fades(seed, snr, payload.shape[0])
             got, _ = link.transmit(payload, channel, snr, batch_size, h)
-            records += _records("token-digital", label.name, label.csi, float(snr), link.plan.channel_uses,
-                                index.recall(quant.decode(got)), dataset, index, receiver=channel.csi,
+            records += _records("token-digital", label, float(snr), link.plan.channel_uses,
+                                index.recall(quant.decode(got)), dataset, index, receiver=channel.receiver,
                                 link_adaptation="bler")
     return records
