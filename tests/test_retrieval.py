@@ -72,6 +72,9 @@ def test_token_digital_retrieval_is_error_free_at_high_snr(tiny_clip_dir):
     assert recs[0].channel_uses_per_image == BlockPlan.for_payload(2 * bb.dim, MCS.parse("64qam:2/3")).channel_uses  # 30 dB: the top MCS
     fading = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["rayleigh"], [30.0], "toy")
     assert {(r.csi, r.receiver) for r in fading} == {("mmse", "zf")}  # the chain equalises by zero forcing
+    link = sweep_retrieval_digital(tokens, TokenQuantizer(train, 2), index, ["ofdm-tdl:C:ls"], [30.0], "toy")
+    assert {(r.channel, r.csi, r.receiver) for r in link} == {("ofdm-tdl:C:300ns:3kmh", "ls", "mmse")}  # LMMSE detection
+    assert {r.pilot_overhead for r in link} == {2 / 14} and link[0].channel_uses_per_image > recs[0].channel_uses_per_image
     q = TokenQuantizer(train, 2)
     expected = index.recall(q.decode(q.encode(tokens)))
     got = {(r.view, r.metric): r.value for r in recs}
