@@ -14,8 +14,9 @@ from semclip.errors import SemclipError
 from semclip.stats import wilson
 
 # 2: ``view`` (which measurement a record belongs to) split from ``split`` (which classes it scores); files of
-# version 1 are read by moving a view that version 1 kept in ``split`` into ``view`` (``Record._legacy``)
-SCHEMA_VERSION = 3  # 3: pilot_overhead (OFDM links); 2: view apart from split
+# version 1 are read by moving a view that version 1 kept in ``split`` into ``view`` (``Record._legacy``).
+# 3: ``pilot_overhead`` (OFDM links); version-2 files read as they are
+SCHEMA_VERSION = 3
 # what is scored: all classes, a half of them (base-to-novel; "hm" their harmonic mean), or a dataset's role in the
 # cross-dataset protocol; every other value version 1 wrote in ``split`` is a view
 SPLITS = ("all", "base", "novel", "hm", "source", "target")

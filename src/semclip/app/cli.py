@@ -100,6 +100,8 @@ def computes(fn):
     (which ``configurable`` applies before the command starts, so it takes them as ``**_``)."""
     own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     return with_options([], own, RUN_OPTIONS)(fn)
+
+
 DEMO_OPTIONS = options(DemoConfig)
 
 

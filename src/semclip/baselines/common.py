@@ -160,11 +160,9 @@ def make_record(method: str, spec: str, snr: float, o: Outcome, n: int, receiver
     """A record of the channel ``spec`` (its name and CSI mode, so methods compare per channel),
     with ``receiver`` saying what the chain really did there (digital chains equalise by zero
     forcing whatever the mode; the capacity bound adapts to h at the transmitter)."""
-    ch = create_channel(spec)
     return Record(
-        method=method, channel=ch.name, csi=ch.csi, receiver=receiver, snr_db=float(snr), value=o.acc,
-        channel_uses_per_image=round(o.uses * ch.charge, 1), pilot_overhead=ch.pilot_overhead, detail=o.detail, n_images=n, n=n, link_adaptation=link_adaptation,
-        outcomes=pack_outcomes(o.correct.tolist()),
+        method=method, **create_channel(spec).sent(o.uses, 1), receiver=receiver, snr_db=float(snr), value=o.acc, detail=o.detail,
+        n_images=n, n=n, link_adaptation=link_adaptation, outcomes=pack_outcomes(o.correct.tolist()),
     )
 
 

@@ -116,6 +116,14 @@ class Channel(nn.Module):
         symbols y = x + e with their noise variance. Most channels give that already."""
         return self
 
+    def sent(self, symbols: float, digits: int = 2) -> dict:
+        """What a record says of a transmission over this channel (``semclip.results.Record``
+        fields): its name, the receiver's CSI mode, and the channel uses ``symbols`` sent
+        symbols cost here, rounded to ``digits`` (an OFDM link adds its pilots' and cyclic
+        prefix's share, and says the pilots' share)."""
+        return dict(channel=self.name, csi=self.csi, channel_uses_per_image=round(symbols * self.charge, digits),
+                    pilot_overhead=self.pilot_overhead)
+
     @property
     def receiver(self) -> str | None:
         """What the receiver does with the channel, for records (``Record.receiver``): its

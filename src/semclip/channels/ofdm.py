@@ -325,19 +325,19 @@ class OFDMLink(FadingChannel):
         """Each frame's capacity with CSI at the transmitter (the rate adapted to the frame),
         bits per channel use: the mean of log2(1 + |H_i|^2 SNR) over the n elements a block of
         n symbols occupies; ``fades``: the frames' path coefficients (drawn when None)."""
-        a = self.draw(rows, self.generator) if fades is None else fades
+        return _frame_capacity(self.power_gains(self.draw(rows, self.generator) if fades is None else fades, n), snr_db)
+
+    def power_gains(self, a: torch.Tensor, n: int) -> torch.Tensor:
+        """|H_i|^2 [frames, n] on the host at the elements a block of n symbols occupies, for
+        path coefficients ``a``."""
         lay, pos = self.layout, self.data_positions(n)
-        h = self.response(a, self.delays(a.device), lay.data_symbol[pos], lay.data_carrier[pos])
-        return torch.log2(1 + h.abs().pow(2) * 10 ** (snr_db / 10.0)).mean(1).cpu()
+        return self.response(a, self.delays(a.device), lay.data_symbol[pos], lay.data_carrier[pos]).abs().pow(2).cpu()
 
     def outage_rate(self, snr_db: float, target: float, n: int, seed: int) -> float:
         """The rate whose outage over the frame (frame capacity below it) has probability
         ``target``: the target quantile of the frame capacity over 4000 frames of a stream of
-        their own (not the evaluated images' frames)."""
-        from semclip.device import keyed_generator
-
-        a = self.draw(OUTAGE_FRAMES, keyed_generator(seed, f"{self.cfg.realisation_key}|outage", torch.device("cpu")))
-        return float(torch.quantile(self.capacities(a, snr_db, n, OUTAGE_FRAMES), target))
+        their own (not the evaluated images' frames; drawn once per link, seed and n)."""
+        return float(torch.quantile(_frame_capacity(_outage_gains(self.cfg, seed, n), snr_db), target))
 
     # --- the link ------------------------------------------------------------------------------
     def response(self, a: torch.Tensor, tau: torch.Tensor, symbol: torch.Tensor, carrier: torch.Tensor) -> torch.Tensor:
@@ -393,6 +393,20 @@ def _common_paths(cfg: OFDMLinkConfig, seed: int, n: int, device: str | None) ->
 
     gen = keyed_generator(seed, cfg.realisation_key, None if device is None else torch.device(device))
     return OFDMLink(cfg).draw(n, gen, gen.device)
+
+
+def _frame_capacity(gains: torch.Tensor, snr_db: float) -> torch.Tensor:
+    """Mean of log2(1 + g SNR) over each frame's elements: [frames, n] -> [frames]."""
+    return torch.log2(1 + gains * 10 ** (snr_db / 10.0)).mean(1)
+
+
+@lru_cache(maxsize=2)
+def _outage_gains(cfg: OFDMLinkConfig, seed: int, n: int) -> torch.Tensor:
+    """|H|^2 of the frames behind a link's outage rates: the same at every SNR, so drawn once."""
+    from semclip.device import keyed_generator
+
+    link = OFDMLink(cfg)
+    return link.power_gains(link.draw(OUTAGE_FRAMES, keyed_generator(seed, f"{cfg.realisation_key}|outage", torch.device("cpu"))), n)
 
 
 @dataclass(frozen=True)

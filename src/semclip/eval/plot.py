@@ -14,10 +14,8 @@ STYLE = {"semclip": dict(marker="o", color="C0"), "pca-flat": dict(marker=".", c
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI"}
-
-
-CSI_LABELS |= {"ls": "LS-estimated CSI", "perfect": "perfect CSI"}  # OFDM links
+CSI_LABELS = {"mmse": "perfect CSI, MMSE", "zf": "perfect CSI, ZF", "decoder": "CSI at decoder", "none": "no CSI",
+              "ls": "LS-estimated CSI", "perfect": "perfect CSI"}  # the last two: OFDM links
 
 
 def _title(channel: str, csi: str | None) -> str:

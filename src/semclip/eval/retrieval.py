@@ -26,9 +26,7 @@ def _records(method, channel: Channel | None, snr, symbols, recall, dataset, ind
     """One record per direction and metric; ``channel`` None: noiseless. ``symbols`` sent per
     image, charged as the channel charges them (an OFDM link: pilots and prefix)."""
     queries = {"image-to-text": len(index.target), "text-to-image": len(index.texts)}
-    sent = (dict(channel="none", csi=None, channel_uses_per_image=0) if channel is None else
-            dict(channel=channel.name, csi=channel.csi, channel_uses_per_image=round(symbols * channel.charge, 2),
-                 pilot_overhead=channel.pilot_overhead))
+    sent = dict(channel="none", csi=None, channel_uses_per_image=0) if channel is None else channel.sent(symbols)
     return [
         Record(method=method, task="retrieval", view=direction, snr_db=snr, metric=m, value=v, dataset=dataset, k=k,
                receiver=receiver, n=queries[direction], link_adaptation=link_adaptation, **sent)

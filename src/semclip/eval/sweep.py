@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from semclip.channels.base import Channel
 from semclip.channels.registry import create_channel
 from semclip.device import generator, of as device_of
 from semclip.distributed import dist
@@ -69,15 +68,9 @@ def sweep(
                 preds.append(torch.cat(d.gather_items([mine])) if d.world > 1 else mine)
             right = correct(torch.cat(preds), labels)
             records.append(Record(method=method, split=split, view=view, snr_db=float(snr), value=float(right.float().mean()),
-                                  **_sent(channel, jscc.cfg.k), n=len(labels), outcomes=pack_outcomes(right.tolist()) if outcomes else None))
+                                  k=jscc.cfg.k, **channel.sent(jscc.cfg.k), n=len(labels),
+                                  outcomes=pack_outcomes(right.tolist()) if outcomes else None))
     return records
-
-
-def _sent(channel: Channel, k: int) -> dict:
-    """What a record says of a token code's transmission: the channel, the receiver's CSI, k
-    symbols and what they cost there (on an OFDM link, with the pilots' and prefix's share)."""
-    return dict(channel=channel.name, csi=channel.csi, k=k, channel_uses_per_image=round(k * channel.charge, 2),
-                pilot_overhead=channel.pilot_overhead)
 
 
 def sweep_semclip(

@@ -70,7 +70,6 @@ class AllocatedLinearCode(nn.Module, ServesK, FittedCode):
         self.register_buffer("directions", torch.zeros(n, dim))
         self.register_buffer("var", torch.zeros(n))
 
-
     @torch.no_grad()
     def fit(self, tokens: torch.Tensor | TokenStore) -> None:
         """Principal directions of ``tokens`` [N, d] (or a store, read a chunk at a time)

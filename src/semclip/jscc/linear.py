@@ -102,7 +102,6 @@ class LinearCode(nn.Module, ServesK, FittedCode):
             self.register_buffer(f"a{kk}", torch.zeros(dim, 2 * kk))
             self.register_buffer(f"ms{kk}", torch.zeros(2 * kk))
 
-
     @torch.no_grad()
     def fit(self, tokens: torch.Tensor | TokenStore) -> None:
         """Principal directions of ``tokens`` [N, d] (a tensor, or a store read a chunk at a

@@ -10,7 +10,6 @@ class list), and its provenance records what it saw.
 from __future__ import annotations
 
 import functools
-
 import json
 import time
 from collections.abc import Sequence

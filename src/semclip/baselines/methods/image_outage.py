@@ -27,13 +27,13 @@ class ImageOutage(Baseline):
         R is lost. On AWGN it is the capacity bound."""
         src = JpegSource(ctx, receiver, cfg.jpeg_sides)
         channel = create_channel(spec)
+        n = len(ctx.images)
         out = []
         for snr in snrs:
             rate = channel.outage_rate(snr, cfg.target_bler, cfg.budget, ctx.seed)
             # float32 capacities against a float64 rate: AWGN's equal ones must not fall short by a rounding
             rates = torch.where(capacities(ctx, spec, snr, cfg.budget) >= rate * (1 - 1e-6), torch.tensor(rate), torch.tensor(0.0))
             ok, lost, mix = jpeg_at_rates(src, cfg, rates)
-            n = len(ctx.images)
             o = Outcome(ok, cfg.budget, lost / n, f"fixed rate {rate:.3f} bit/use (no CSIT, outage target {cfg.target_bler:g}), "
                         f"{mix}, images lost {lost / n:.3f}")
             out.append(make_record("image-outage", spec, snr, o, n, None))
