@@ -260,6 +260,8 @@ def test_capacity_and_outage_bounds_by_hand():
 
     from semclip.baselines.receiver import ImageReceiver
     from semclip.baselines.common import BASELINES
+    from scipy.special import exp1
+
     from semclip.channels.rayleigh import common_gains
 
     class Receiver(ImageReceiver):  # the arithmetic is the test here, not the backbone
@@ -293,6 +295,12 @@ def test_capacity_and_outage_bounds_by_hand():
     assert f"fixed rate {rate:.3f}" in out.detail and f"images lost {expect_lost / 3:.3f}" in out.detail
     cap = capacity.run(ctx, cfg, "rayleigh", [snr], receiver, lambda: None)[0]
     assert cap.receiver == "csit" and out.receiver is None and out.channel_uses_per_image == 300.0
+    # the ergodic bound: every image at E[log2(1 + |h|^2 SNR)] whatever its fade; lost only if no JPEG fits
+    ergodic = BASELINES.create("image-ergodic").run(ctx, cfg, "rayleigh", [snr], receiver, lambda: None)[0]
+    rate = math.exp(10 ** (-snr / 10)) * exp1(10 ** (-snr / 10)) / math.log(2)
+    expect_lost = sum(1 for j in src.jpegs if j.choose(300 * rate / 8 - 4) is None)
+    assert f"fixed rate {rate:.3f}" in ergodic.detail and f"images lost {expect_lost / 3:.3f}" in ergodic.detail
+    assert ergodic.method == "image-ergodic" and ergodic.receiver is None
 
 
 def test_image_jscc_shapes_power_checkpoint(tmp_path):
@@ -345,13 +353,13 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
         assert unpack_outcomes(r.outcomes, 6).mean() == pytest.approx(r.value)  # per image, for paired comparisons
         # the channel's mode names the comparison; the receiver says what each chain really did:
         # digital chains equalise by zero forcing, the capacity bound adapts to h at the transmitter
-        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-outage": None, "image-jscc": "mmse",
-                    "image-jscc-indomain": "mmse"}
+        expected = {"image-jpeg-ldpc": "zf", "token-digital": "zf", "image-capacity": "csit", "image-outage": None, "image-ergodic": None,
+                    "image-jscc": "mmse", "image-jscc-indomain": "mmse"}
         assert r.csi == ("mmse" if r.channel == "rayleigh" else None)
         assert r.receiver == (expected[r.method] if r.channel == "rayleigh" else None), (r.method, r.receiver)
     uses = {r.method: r.channel_uses_per_image for r in recs if r.snr_db == 20.0 and r.channel == "awgn"}
     assert uses["image-jpeg-ldpc"] <= 300 and uses["image-capacity"] <= 300 and uses["image-jscc"] == 98
-    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 12
+    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 2 * len(BASELINES.names())
     trained = list((isolated_cache / "jscc").glob("image-jscc-*.safetensors"))
     assert len(trained) == 2  # one pixel codec per training set (the corpus; the in-domain reference)
     again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache

@@ -79,6 +79,22 @@ def test_rayleigh_gain_statistics():
     assert abs((h.abs().pow(2) < 1).float().mean().item() - (1 - math.exp(-1))) < 0.01
 
 
+@pytest.mark.parametrize("snr", [-20.0, 0.0, 10.0, 30.0])
+def test_rayleigh_ergodic_capacity(snr):
+    """E[log2(1 + |h|^2 SNR)] = exp(1/SNR) E1(1/SNR) / ln 2 (the closed form), which the mean
+    over drawn fades also gives; below log2(1 + SNR) (Jensen), above the 10 % outage rate."""
+    from scipy.special import exp1
+
+    ch = RayleighBlockFading("mmse", gen())
+    lin = 10 ** (snr / 10)
+    rate = ch.ergodic_rate(snr, 16, 0)
+    assert rate == pytest.approx(math.exp(1 / lin) * exp1(1 / lin) / math.log(2), rel=1e-6)
+    drawn = torch.log2(1 + ch.sample_gain(200000).abs().pow(2) * lin).mean().item()
+    assert drawn == pytest.approx(rate, rel=0.01)
+    assert ch.outage_rate(snr, 0.1, 16, 0) < rate < ch.capacity(snr)
+    assert AWGN().ergodic_rate(snr, 16, 0) == ch.capacity(snr)
+
+
 def test_rayleigh_block_fading_is_constant_over_the_block():
     x = torch.ones(3, 16, dtype=torch.complex64)
     out = RayleighBlockFading("decoder", gen()).forward(x, 100.0)  # practically noiseless

@@ -112,7 +112,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
         "--transfer-dataset", f"folder:{other}", "--reference-dataset", f"folder:{train}",
         "--adapt-dataset", f"folder:{train}#6", "--adapt-steps", "3",
         "--steps", "30", "--snrs", "-5,20", "--k", "4", "--ks", "2,4", "--shots", "2", "--prompt-steps", "3", "--learners", "coop,cocoop,tapl",
-        "--baselines", "image-jpeg-ldpc,image-capacity,image-outage,image-jscc,image-jscc-indomain,token-digital", "--baseline-limit", "5",
+        "--baselines", "image-jpeg-ldpc,image-capacity,image-outage,image-ergodic,image-jscc,image-jscc-indomain,token-digital", "--baseline-limit", "5",
         "--budget", "1024", "--view-limit", "4",
         "--image-jscc-steps", "5",
         "--retrieval-dataset", "",
@@ -121,7 +121,7 @@ def test_demo_end_to_end_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, iso
     assert r.returncode == 0, r.stderr[-2000:]
     res = Results.read(out / "results.json")
     whole = {(x.method, x.channel) for x in res.records if x.on_grid and x.dataset == "folder-imgs"}
-    baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
+    baselines = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-ergodic", "image-jscc", "image-jscc-indomain", "token-digital")  # every baseline and learner on real CLIP code
     assert whole == {("clean", "none"), ("semclip-indomain", "awgn"), ("semclip-indomain", "rayleigh"), ("semclip-adapted", "awgn"),
                      ("semclip-adapted", "rayleigh")} | {
         (m, c) for m in ("semclip", "pca", "pca-flat") for c in ("awgn", "rayleigh")} | {

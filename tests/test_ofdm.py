@@ -316,3 +316,7 @@ def test_capacity_bounds_over_the_frame():
     fresh = ch.capacities(ch.draw(2000, torch.Generator().manual_seed(9)), snr, n, 2000)
     lo, hi = wilson(float((fresh < rate).float().mean()), 2000)
     assert lo <= 0.1 <= hi and rate < ch.capacity(snr)
+    # the ergodic rate is the frames' mean capacity; every TDL-C element fades as Rayleigh, so it is Rayleigh's
+    ergodic = ch.ergodic_rate(snr, n, seed=0)
+    assert abs(ergodic - fresh.mean().item()) < 3 * fresh.std().item() / 2000 ** 0.5 + 1e-3
+    assert ergodic == pytest.approx(create_channel("rayleigh").ergodic_rate(snr, n, 0), abs=0.03) and rate < ergodic

@@ -3,7 +3,8 @@
 (one file each under ``semclip/baselines/methods/``, listed by ``semclip list baselines``):
 
 - ``image-jpeg-ldpc``: JPEG fitted to the budget -> CRC + 5G LDPC -> QAM, MCS by link adaptation;
-- ``image-capacity`` and ``image-outage``: the same JPEG framing at the capacity and outage bounds;
+- ``image-capacity``, ``image-outage`` and ``image-ergodic``: the same JPEG framing at the capacity,
+  outage and ergodic bounds;
 - ``image-jscc`` / ``image-jscc-indomain``: a pixel DeepJSCC, trained on the corpus / in domain;
 - ``token-digital``: the clean token quantised -> CRC + LDPC -> QAM.
 

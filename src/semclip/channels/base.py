@@ -160,6 +160,12 @@ class Channel(nn.Module):
         channel is ``target``: AWGN has no outage, so its capacity."""
         return self.capacity(snr_db)
 
+    def ergodic_rate(self, snr_db: float, n: int, seed: int) -> float:
+        """The ergodic capacity E[log2(1 + |h|^2 SNR)], bits per channel use: what a code
+        spread over many independent fades carries without CSI at the transmitter (AWGN: its
+        capacity)."""
+        return self.capacity(snr_db)
+
 
 class FadingChannel(Channel):
     """A channel whose rows fade, with common random numbers: within ``gains(h)`` the rows

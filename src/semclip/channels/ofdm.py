@@ -339,6 +339,11 @@ class OFDMLink(FadingChannel):
         their own (not the evaluated images' frames; drawn once per link, seed and n)."""
         return float(torch.quantile(_frame_capacity(_outage_gains(self.cfg, seed, n), snr_db), target))
 
+    def ergodic_rate(self, snr_db: float, n: int, seed: int) -> float:
+        """The mean of the frame capacity over the same 4000 frames as ``outage_rate``: a code
+        spread over many frames carries it without CSI at the transmitter."""
+        return float(_frame_capacity(_outage_gains(self.cfg, seed, n), snr_db).mean())
+
     # --- the link ------------------------------------------------------------------------------
     def response(self, a: torch.Tensor, tau: torch.Tensor, symbol: torch.Tensor, carrier: torch.Tensor) -> torch.Tensor:
         """The channel's frequency response [B, m] at m resource elements (OFDM symbol,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from semclip.results import Record, channel_label
 from semclip.stats import newcombe, paired_bootstrap, unpack_outcomes
 
-IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-jscc")  # what semclip's claims are against
+IMAGE_METHODS = ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-ergodic", "image-jscc")  # what semclip's claims are against
 BASELINE_METHODS = (*IMAGE_METHODS, "image-jscc-indomain", "token-digital")  # image-jscc-indomain: a reference, saw the domain
 VIEW_SNRS = (-5.0, 0.0, 10.0)
 VIEW_BUDGETS = (64, 128, 256, 512, 1024, 2048)

@@ -41,7 +41,7 @@ def equal_bandwidth(cfg: ViewsConfig, grid: GridConfig, bcfg: BaselineConfig, do
     m = min(cfg.limit or len(ctx.labels), len(ctx.labels))
     small = replace(ctx, images=ctx.images[:m], labels=ctx.labels[:m], tokens=ctx.tokens[:m], dataset_id=f"{ctx.dataset_id}-first{m}",
                     jpegs=ctx.jpegs[:m] if ctx.jpegs else None)
-    runs = [replace(bcfg, methods=[x for x in ("image-jpeg-ldpc", "image-capacity", "image-outage") if x in bcfg.methods], budget=b)
+    runs = [replace(bcfg, methods=[x for x in ("image-jpeg-ldpc", "image-capacity", "image-outage", "image-ergodic") if x in bcfg.methods], budget=b)
             for b in cfg.budgets]
     runs += [replace(bcfg, methods=[x for x in ("image-jscc", "image-jscc-indomain") if x in bcfg.methods])]
     runs += [replace(bcfg, methods=["token-digital"], token_bits=[b]) for b in bcfg.token_bits] if "token-digital" in bcfg.methods else []
