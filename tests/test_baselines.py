@@ -467,19 +467,20 @@ def test_every_method_sees_the_same_fade_on_the_same_image(tiny_clip_dir, tmp_pa
 def test_baselines_run_on_an_ofdm_link(tiny_clip_dir, tmp_path):
     """JPEG over LDPC and the digital token go over an OFDM link with its LMMSE detection
     (``receiver`` "mmse"), and the capacity bounds over its frames (CSIT per frame; outage
-    over the frame), all charged for the pilots and the prefix."""
+    over the frame; the ergodic mean), all charged for the pilots and the prefix."""
     from semclip.backbones.registry import create_backbone
     from semclip.baselines.run import run_baselines
 
     ctx = _context(create_backbone(f"hf-clip:{tiny_clip_dir}"))
     link = "ofdm-tdl:C:300ns:120kmh:ls"
-    cfg = BaselineConfig(methods=["image-jpeg-ldpc", "token-digital", "image-capacity", "image-outage"], limit=6, budget=300,
-                         mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1])
+    cfg = BaselineConfig(methods=["image-jpeg-ldpc", "token-digital", "image-capacity", "image-outage", "image-ergodic"], limit=6,
+                         budget=300, mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1])
     recs = run_baselines(ctx, cfg, [link], [20.0], log=lambda *a: None, cache=tmp_path / "a")
-    receivers = {"image-jpeg-ldpc": "mmse", "token-digital": "mmse", "image-capacity": "csit", "image-outage": None}
+    receivers = {"image-jpeg-ldpc": "mmse", "token-digital": "mmse", "image-capacity": "csit", "image-outage": None, "image-ergodic": None}
     assert {r.method: r.receiver for r in recs} == receivers
     for r in recs:
         assert (r.channel, r.csi) == ("ofdm-tdl:C:300ns:120kmh", "ls") and r.pilot_overhead == pytest.approx(2 / 14)
     by = {r.method: r for r in recs}
     assert 300 < by["image-jpeg-ldpc"].channel_uses_per_image <= round(300 * 14 / 12 * 137 / 128, 1)
     assert by["image-capacity"].value >= by["image-outage"].value  # CSIT carries at least the fixed rate
+    assert "images lost 0.000" in by["image-ergodic"].detail  # at 20 dB every image's JPEG fits the ergodic rate

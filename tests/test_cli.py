@@ -54,6 +54,18 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["transmit", "--snr", "abc"], "error: Invalid value for '--snr': Input should be a valid number"),
+    (["demo", "--no-such-option"], "error: No such option: --no-such-option; see 'semclip demo --help'"),
+    (["transmit", "a.png", "b.png"], "error: Got unexpected extra argument(s) (b.png)"),
+])
+def test_what_the_command_line_refuses_is_one_line(args, message):
+    """Values, options and arguments the parser itself refuses are said like our own errors:
+    one line on stderr, exit status 2, no framed box."""
+    r = run(*args)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_quick_keeps_smaller_sizes_and_fills_the_rest():
     from semclip.app.cli import QUICK, demo_defaults, quick_sizes
 

@@ -55,6 +55,14 @@ def test_bad_files_name_the_problem(tmp_path, text, message):
         show(f, [])
 
 
+def test_a_broken_yaml_file_is_one_line_naming_where(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("demo:\n  k: 4\n   bad: x\n")
+    with pytest.raises(SemclipError, match="not valid YAML: mapping values are not allowed here at line 3, column 7") as exc:
+        show(f, [])
+    assert "\n" not in str(exc.value)
+
+
 def test_show_round_trips_through_yaml(tmp_path):
     f = tmp_path / "exp.yaml"
     f.write_text("eval:\n  dataset: clipart\n  seeds: '0'\n")

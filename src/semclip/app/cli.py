@@ -387,7 +387,18 @@ def pocket_eval(
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="semclip")  # the command line's own errors come here, to be said in one line
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except typer.TyperException as exc:  # click's usage errors (typer's copy): an option, value or argument refused
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: its help
+            print(ctx.get_help(), file=sys.stderr)
+        else:
+            where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+            err.print(f"error: {' '.join(exc.format_message().split())}{where}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
     except SemclipError as exc:
         from rich.markup import escape
 
@@ -396,6 +407,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted: finished steps are cached; run the same command again to resume")
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

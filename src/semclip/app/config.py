@@ -69,8 +69,10 @@ def read_file(path: Path) -> dict[str, dict[str, Any]]:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise SemclipError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
     except Exception as exc:  # yaml.YAMLError without importing yaml up front
-        if exc.__class__.__module__.startswith("yaml"):
-            raise SemclipError(f"{path} is not valid YAML: {exc}") from exc
+        if exc.__class__.__module__.startswith("yaml"):  # one line: the problem and where (PyYAML's own message spans several)
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise SemclipError(f"{path} is not valid YAML: {getattr(exc, 'problem', None) or str(exc).splitlines()[0]}{at}") from exc
         raise
     if not isinstance(data, dict):
         raise SemclipError(f"{path}: expected sections named after commands ({', '.join(sorted(COMMANDS))})")
