@@ -203,6 +203,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.parametrize("length", ["lots", "-5"])
+def test_a_request_the_server_cannot_parse_gets_a_json_sentence(length):
+    """A Content-Length that is no number never reaches the app: uvicorn's HTTP parser refuses
+    it. ``semclip serve``'s server says so in the API's JSON form, not in plain text."""
+    import json
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from semclip.app.serve import UNREADABLE_REQUEST, server_config
+
+    port = _free_port()
+    server = uvicorn.Server(server_config(FastAPI(), "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.sendall(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nabc".encode())
+            reply = b""
+            while chunk := c.recv(4096):
+                reply += chunk
+        head, body = reply.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
+        assert json.loads(body) == {"error": UNREADABLE_REQUEST}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.mark.skipif(not CHROMIUM and not os.environ.get("CI"), reason="needs Debian's chromium (apt-get install chromium)")
 def test_page_in_headless_chromium(app, tmp_path):
     import uvicorn

@@ -273,9 +273,38 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     return app
 
 
+UNREADABLE_REQUEST = ("the request is not readable HTTP/1.1: a malformed request line or header, such as a "
+                      "Content-Length that is not a whole number of bytes")
+
+
+def json_refusals():
+    """uvicorn's h11 protocol with its one answer before the app, to a request h11 cannot
+    parse (a Content-Length of 'lots' or -5 among them), in the API's JSON form instead of
+    plain text: the app's own ``BodyLimit`` never sees such a request."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JSONRefusals(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": UNREADABLE_REQUEST}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return JSONRefusals
+
+
+def server_config(app, host: str, port: int):
+    """The uvicorn configuration ``serve`` runs: h11 with JSON refusals."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", http=json_refusals())
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, backbone: str = "pocketclip", jscc: str | None = None, k: int = 16) -> None:
     import uvicorn
 
     app = create_app(backbone, jscc, k)
     app.state.warm()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(app, host, port)).run()
