@@ -166,6 +166,22 @@ def test_decode_refuses_or_reduces_large_images_from_their_header(tmp_path):
     assert max(decode_image(tmp_path / "b.png", max_side=64).size) == 64
 
 
+def test_a_jpeg_beyond_pillows_own_limit_is_decoded_at_reduced_scale(tmp_path):
+    """Pillow refuses anything over 179 megapixels when it opens it; a JPEG that size still
+    decodes at libjpeg's 1/8 scale, as the docs promise, and another format is refused in
+    our one message (no word of Pillow's own limit)."""
+    import io
+
+    from semclip.data.base import decode_image
+
+    Image.new("L", (14000, 13000), 90).save(tmp_path / "big.jpg", quality=50)  # 182 megapixels, 2 MB
+    assert decode_image(tmp_path / "big.jpg").size == (3500, 3250)  # 1/4: the largest scale under 25 megapixels
+    assert decode_image(io.BytesIO((tmp_path / "big.jpg").read_bytes()), 16_777_216, 1024).size == (1024, 951)
+    Image.new("1", (14000, 13000)).save(tmp_path / "big.png")
+    with pytest.raises(Image.DecompressionBombError, match=r"^182.0 megapixels is more than the 25.0 megapixels semclip decodes$"):
+        decode_image(tmp_path / "big.png")
+
+
 def test_cold_start_under_concurrent_first_requests(tiny_clip_dir, codec, monkeypatch):
     """Eight first requests at once on a fresh app: the models are built once, behind a lock,
     and every request succeeds (unlocked, concurrent builds failed 6-7 of 8 on PocketCLIP)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -34,7 +35,7 @@ def decode_image(source: str | Path | IO[bytes], max_pixels: int = MAX_PIXELS, m
     ``max_side`` the decoded image is reduced to at most that many pixels a side."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
-        with Image.open(source) as im:
+        with _open(source, max_pixels) as im:
             w, h = im.size
             if w * h > max_pixels and im.format == "JPEG":
                 scale = next((f for f in (2, 4, 8) if (w / f) * (h / f) <= max_pixels), 8)
@@ -47,6 +48,29 @@ def decode_image(source: str | Path | IO[bytes], max_pixels: int = MAX_PIXELS, m
             if max_side is not None:
                 im.thumbnail((max_side, max_side))
             return im.copy()
+
+
+def _open(source: str | Path | IO[bytes], max_pixels: int) -> Image.Image:
+    """``Image.open``, except that a JPEG is opened by Pillow's JPEG plugin itself: Pillow's
+    own check at open (above 179 megapixels) would refuse a large JPEG before ``decode_image``
+    can decode it at a reduced scale. Any other image that Pillow refuses there is refused in
+    ``decode_image``'s words."""
+    from PIL import JpegImagePlugin
+
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            head = f.read(3)
+    else:
+        at = source.tell()
+        head, _ = source.read(3), source.seek(at)
+    if head == b"\xff\xd8\xff":
+        return JpegImagePlugin.JpegImageFile(source)
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError as exc:
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        raise Image.DecompressionBombError(
+            f"{int(size[1]) / 1e6 if size else 'over 179'} megapixels is more than the {max_pixels / 1e6:.1f} megapixels semclip decodes") from exc
 
 
 def load_image(path: str | Path) -> Image.Image:
