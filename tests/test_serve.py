@@ -213,6 +213,45 @@ def test_cold_start_under_concurrent_first_requests(tiny_clip_dir, codec, monkey
     assert len(built) == 1
 
 
+def test_the_server_serves_the_channels_that_are_ready_while_a_codec_is_built(tiny_clip_dir, codec, monkeypatch):
+    """``semclip serve`` listens at once and builds its models in the background: a channel
+    whose codec is still being built (here held back, as training one on an empty cache
+    would) answers a JSON 503 'warming up' naming the channels that are ready, which serve
+    meanwhile; once it is built it serves too."""
+    from fastapi.testclient import TestClient
+
+    from semclip.app import transmit
+    from semclip.app.serve import create_app
+
+    release, real = threading.Event(), transmit.Sender.codec
+
+    def held(self, channel):
+        if channel == "rayleigh:zf":
+            release.wait(120)
+        return real(self, channel)
+
+    monkeypatch.setattr(transmit.Sender, "codec", held)
+    app = create_app(f"hf-clip:{tiny_clip_dir}", str(codec))
+    client = TestClient(app)
+    warming = app.state.warm_in_background()
+    for _ in range(600):
+        if client.get("/api/options").json()["ready"] == ["awgn", "rayleigh"]:
+            break
+        time.sleep(0.1)
+
+    def send(channel):
+        return client.post("/api/predict", data={"snr": "5", "channel": channel, "budget": "512", "classes": "red thing, blue thing"},
+                           files={"file": ("x.png", _png(), "image/png")})
+
+    r = send("rayleigh:zf")
+    assert r.status_code == 503 and r.json()["error"].startswith("warming up: the codec for rayleigh:zf is still being built")
+    assert "pick awgn or rayleigh" in r.json()["error"]
+    assert send("awgn").status_code == 200
+    release.set()
+    warming.join(120)
+    assert send("rayleigh:zf").status_code == 200 and client.get("/api/options").json()["ready"] == ["awgn", "rayleigh", "rayleigh:zf"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -244,7 +244,8 @@ def serve(
     and compare semclip's prediction with the image-transmission baseline's."""
     from semclip.app.serve import serve as run_server
 
-    console.print(f"loading the models (a codec not yet cached is trained first), then serving on http://{host}:{port}/ (Ctrl-C stops it)")
+    console.print(f"serving on http://{host}:{port}/ (Ctrl-C stops it); the models load in the background, and a channel "
+                  "whose codec is not built yet answers 503 'warming up' (a codec not cached or shipped trains once: minutes)")
     run_server(host, port, backbone, str(jscc) if jscc else None, k)
 
 

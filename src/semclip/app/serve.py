@@ -189,6 +189,9 @@ class Models:
         self.backbone, self.jscc, self.k = backbone, jscc, k
         self.lock = threading.Lock()
         self.loaded: dict[str, object] = {}
+        self.ready: set[str] = set()  # channels whose codec is built
+        self.warming: threading.Thread | None = None  # set by warm_in_background
+        self.failed: str | None = None  # what stopped it
 
     def _once(self, name: str, make):
         with self.lock:
@@ -205,13 +208,39 @@ class Models:
         return self._once("samples", _samples)
 
     def warm(self) -> None:
-        """Load the models, and load or train the codec of every channel on the menu, before the
-        server listens: a request then never trains anything."""
+        """Load the models, then load or train the codec of every channel on the menu: a
+        request never trains anything. Each channel is ``ready`` once its codec is."""
         s = self.sender()
-        for ch in CHANNELS:
-            s.codec(ch)
         s.classifier(None)
         self.samples()
+        for ch in CHANNELS:
+            s.codec(ch)
+            self.ready.add(ch)
+
+    def warm_in_background(self) -> threading.Thread:
+        """``warm`` in a thread, so that the server listens at once: on an empty cache a codec
+        that is not shipped (``rayleigh:zf``'s) takes minutes to train, and the channels
+        whose codec is ready serve meanwhile (``require``)."""
+        def run() -> None:
+            try:
+                self.warm()
+            except Exception as exc:  # said to every request that needs what failed
+                self.failed = f"{exc.__class__.__name__}: {exc}"
+
+        self.warming = threading.Thread(target=run, name="semclip-warm", daemon=True)
+        self.warming.start()
+        return self.warming
+
+    def require(self, channel: str) -> None:
+        """While ``warm_in_background`` runs: a 503 'warming up' for a channel whose codec is
+        not built yet (a 500 if building it failed)."""
+        if self.warming is None or channel in self.ready:
+            return
+        if self.failed:
+            raise HTTPException(500, f"the models for {channel} could not be built ({self.failed}); see the server's log")
+        ready = [c for c in CHANNELS if c in self.ready]
+        raise HTTPException(503, f"warming up: the codec for {channel} is still being built (once, on an empty cache: minutes "
+                                 f"on a laptop); try again shortly{', or pick ' + ' or '.join(ready) if ready else ''}")
 
     def image(self, file: UploadFile | None, sample: str) -> Image.Image:
         """The request's picture: the upload, else the named sample."""
@@ -229,7 +258,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     app.add_middleware(BodyLimit)
     models = Models(backbone, jscc, k)
     busy = threading.BoundedSemaphore(MAX_CONCURRENT)
-    app.state.warm = models.warm
+    app.state.warm, app.state.warm_in_background = models.warm, models.warm_in_background
     _error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse)
@@ -241,7 +270,8 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
         from semclip.data.fashion_mnist import CLASSES
 
         return {"samples": list(models.samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB,
-                "max_megapixels": round(MAX_PIXELS / 1e6, 1)}
+                "max_megapixels": round(MAX_PIXELS / 1e6, 1),
+                "ready": [c for c in CHANNELS if models.warming is None or c in models.ready]}
 
     @app.post("/api/predict")
     def predict(
@@ -254,6 +284,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
     ) -> dict:
         # plain `def`: FastAPI runs it in a worker thread, so the server keeps serving
         names = check_request(snr, channel, budget, classes)
+        models.require(channel)
         image = models.image(file, sample)
         s = models.sender()
         if not busy.acquire(timeout=MAX_WAIT_S):
@@ -306,5 +337,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, backbone: str = "pocketclip
     import uvicorn
 
     app = create_app(backbone, jscc, k)
-    app.state.warm()
+    app.state.warm_in_background()
     uvicorn.Server(server_config(app, host, port)).run()

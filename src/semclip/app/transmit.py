@@ -55,6 +55,7 @@ class Sender:
         self._codecs: dict = {}
         self._classifiers: dict[tuple[str, ...], ZeroShotClassifier] = {}
         self._lock = threading.RLock()  # the web demo calls from several threads: each model is built once
+        self._building: dict = {}  # a lock per codec recipe
 
     def codec(self, channel: str):
         """The codec serving ``channel``: the one given, or the demo's cached default."""
@@ -63,6 +64,8 @@ class Sender:
 
         recipe = codec_recipe(channel)
         with self._lock:
+            building = self._building.setdefault(recipe, threading.Lock())
+        with building:  # built once per recipe; a long build holds up neither the other recipes nor the classifiers
             if recipe not in self._codecs:
                 if self.jscc:
                     self._codecs[recipe] = load_jscc(self.jscc, backbone=self.backbone.fingerprint, k=self.k), str(self.jscc)
