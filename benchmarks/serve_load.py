@@ -1,7 +1,7 @@
 """A bounded load test of `semclip serve` on 127.0.0.1, against a fresh server.
 
-Starts `semclip serve` in a new process (it loads the models and codecs before listening),
-then sends ``--requests`` requests, ``--concurrency`` at a time: valid uploads (PNG and JPEG
+Starts `semclip serve` in a new process (it listens at once and loads the models and codecs
+in the background), waits until every channel's codec is ready, then sends ``--requests`` requests, ``--concurrency`` at a time: valid uploads (PNG and JPEG
 of 28 to 1000 px), offline samples, bad requests (NaN SNR, unknown channel, a non-image, a
 missing field), decompression bombs (a real 12 000 x 12 000 PNG of about 0.4 MB, and a JPEG
 of 6000 x 6000), an 11 MB upload, and 200 MB chunked bodies without Content-Length (both a file part that
@@ -11,6 +11,7 @@ memory (after start, peak), how many bytes a chunked body had sent when refused,
 server answers afterwards.
 
     python benchmarks/serve_load.py [--requests 200] [--concurrency 16] [--out benchmarks/results/serve_load.json]
+    python benchmarks/serve_load.py --start-only --cache $(mktemp -d) --out benchmarks/results/serve_cold.json  # a cold start
 """
 
 from __future__ import annotations
@@ -115,22 +116,40 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/serve_load.json"))
+    ap.add_argument("--cache", type=Path, default=None, help="the server's SEMCLIP_CACHE (an empty folder: a cold start)")
+    ap.add_argument("--start-only", action="store_true", help="only time the start: listening, then each channel ready")
     args = ap.parse_args()
     bomb = io.BytesIO()
     Image.new("1", (12000, 12000)).save(bomb, "PNG", optimize=True)  # ~0.4 MB that decodes to 144 MP
     big_jpeg = image_bytes(6000, "JPEG", 0)
+    env = dict(os.environ, **({"SEMCLIP_CACHE": str(args.cache)} if args.cache else {}))
     server = subprocess.Popen([sys.executable, "-m", "semclip.app.cli", "serve", "--port", str(args.port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     t0 = time.monotonic()
-    while True:
+    listening_s, channel_ready_s = None, {}
+    while True:  # until every channel's codec is built (the server listens before that: /api/options says which are)
         try:
             opts = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{args.port}/api/options", timeout=5).read())
-            break
+            listening_s = listening_s or time.monotonic() - t0
+            for c in opts["ready"]:
+                channel_ready_s.setdefault(c, round(time.monotonic() - t0, 1))
+            if set(opts["ready"]) == set(opts["channels"]):
+                break
         except OSError:
             if server.poll() is not None:
                 raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(1)
+        time.sleep(1)
     ready_s, rss_ready = time.monotonic() - t0, rss_mb(server.pid, "VmRSS")
+    print(f"listening after {listening_s:.1f} s; channels ready after {channel_ready_s} s")
+    if args.start_only:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        report = {"cache": str(args.cache) if args.cache else "the user's", "listening_after_s": round(listening_s, 1),
+                  "channel_ready_after_s": channel_ready_s, "ready_after_s": round(ready_s, 1), "rss_ready_mb": round(rss_ready),
+                  "machine": machine_facts()}
+        atomic_write_json(args.out, report)
+        print(json.dumps(report, indent=1))
+        return
     # one bomb alone on the idle server: how much memory it costs (the peak counter reset first)
     Path(f"/proc/{server.pid}/clear_refs").write_text("5")
     before = rss_mb(server.pid, "VmRSS")
@@ -180,7 +199,8 @@ def main() -> None:
         by_kind.setdefault(r["kind"], {}).setdefault(str(r["status"]), 0)
         by_kind[r["kind"]][str(r["status"])] += 1
     report = {
-        "requests": args.requests, "concurrency": args.concurrency, "wall_s": round(wall, 1), "ready_after_s": round(ready_s, 1),
+        "requests": args.requests, "concurrency": args.concurrency, "wall_s": round(wall, 1), "listening_after_s": round(listening_s, 1),
+        "channel_ready_after_s": channel_ready_s, "ready_after_s": round(ready_s, 1),
         "status_by_kind": by_kind, "5xx": sum(r["status"] >= 500 for r in results),
         "p50_s": round(statistics.median(ok), 2) if ok else None, "p95_s": round(ok[int(0.95 * (len(ok) - 1))], 2) if ok else None,
         "rss_ready_mb": round(rss_ready), "rss_peak_mb": round(peak),
