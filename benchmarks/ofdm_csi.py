@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from semclip._io import atomic_write_json, atomic_write_text
+from semclip.baselines.common import BASELINES
 from semclip.data.registry import create_dataset
 from semclip.eval.snr_loss import snr_loss
 from semclip.results import Record, Results, machine_facts
@@ -45,7 +46,8 @@ def run_job(args: argparse.Namespace) -> float:
     channels = f"{args.link}:ls,{args.link}:perfect"
     cmd = [str(Path(sys.executable).with_name("semclip")), "demo", "--out", str(args.run), "--dataset", args.dataset,
            "--channels", channels, "--links", "", "--snrs", args.snrs, "--baseline-limit", str(args.baseline_limit),
-           "--view-limit", str(args.view_limit), "--transfer-dataset", "", "--learners", "", "--retrieval-dataset", ""]
+           "--view-limit", str(args.view_limit), "--transfer-dataset", "", "--learners", "", "--retrieval-dataset", "",
+           "--baselines", ",".join(BASELINES.builtin_names())]  # image-ergodic too: the long-delay reference
     print("semclip " + " ".join(repr(c) if c == "" else c for c in cmd[1:]), flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)

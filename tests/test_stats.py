@@ -130,6 +130,23 @@ def test_equal_bandwidth_compares_at_shared_uses_and_finds_the_uses_to_match():
     assert c["uses_to_match"] is None  # no budget of the view reaches semclip at k = 16
 
 
+def test_the_views_on_an_ofdm_link_use_each_side_s_charged_uses():
+    """On a link every use is charged 1.249 (pilots, prefix): semclip at k = 16 occupies 19.98
+    uses, a 1024-use baseline 1278.7. Equal energy puts semclip 10 log10(1278.7 / 19.98) =
+    18.06 dB above the baseline's SNR (as on AWGN), equal bandwidth pairs k = 64's 79.94 with
+    a budget of 64's 79.9 (each rounded), and ratios are to semclip's own 19.98 uses."""
+    from semclip.eval.views import bandwidth_claims, equal_energy_snrs, uses_range, uses_to_match
+
+    charge = 1.249
+    assert list(equal_energy_snrs([_rec("image-capacity", -10.0, round(1024 * charge, 1), 0.3)], 16 * charge)) == pytest.approx(
+        [8.0618], abs=1e-3)
+    recs = [_rec("semclip", 0.0, round(k * charge, 2), v, view="bandwidth", k=k) for k, v in ((16, 0.6), (64, 0.7))]
+    recs += [_rec("image-capacity", 0.0, round(b * charge, 1), v, view="bandwidth") for b, v in ((64, 0.1), (256, 0.65))]
+    [c] = bandwidth_claims(recs, 16)
+    assert (c["uses"], c["best"]) == (round(64 * charge, 2), "image-capacity") and c["difference"] == pytest.approx(0.6)
+    assert uses_to_match(c) == "319.7 (16x)" and uses_range(c) == "319.7–319.7 uses (16–16x)"
+
+
 def test_claims_per_view_list_wins_and_losses_by_interval():
     """Same SNR: semclip 0.2 against image-capacity 0.5 (a loss); at equal energy semclip
     gets 0.8 against 0.5 (a gain); at equal bandwidth (64 uses) 0.7 against 0.1 (a gain),

@@ -9,7 +9,8 @@ import math
 from collections.abc import Sequence
 
 from semclip.results import Record, channel_label, uses_span
-from semclip.eval.views import IMAGE_METHODS, bandwidth_claims, difference, energy_claims, equal_energy_rows, uses_range, verdict
+from semclip.eval.views import (IMAGE_METHODS, bandwidth_claims, difference, energy_claims, equal_energy_rows, uses_range,
+                                uses_to_match, verdict)
 
 
 def beats_chance(acc: float, chance: float, n: int) -> bool:
@@ -158,9 +159,7 @@ def claims_rows(records: Sequence[Record], chance: float, k: int, reference: str
     bw = [c for c in bandwidth_claims(records, k, reference) if "uses" in c]
     if bw:
         ratios = "; ".join(f"{c['channel']} {c['snr_db']:g} dB {c['reference_at_uses'] / max(c['best_acc'], 1e-9):.2f}x" for c in bw)
-        needs = "; ".join(f"{c['channel']} {c['snr_db']:g} dB " + (
-            f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"] else f"more than {c['largest_budget']:g}")
-            + f" [{uses_range(c, k)}]" for c in bw)
+        needs = "; ".join(f"{c['channel']} {c['snr_db']:g} dB {uses_to_match(c)} [{uses_range(c)}]" for c in bw)
         claim = f"at {bw[0]['uses']:g} channel uses each: {ratios}. Channel uses an image baseline needs to reach {reference} at k = {k}: {needs}"
         out.append(_view("equal bandwidth", [(c["channel"], c["snr_db"], c["ci95"]) for c in bw], claim))
     return out

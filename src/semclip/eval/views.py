@@ -53,12 +53,13 @@ def verdict(lo: float, hi: float) -> str:
     return "gain" if lo > 0 else "loss" if hi < 0 else "no difference shown"
 
 
-def equal_energy_snrs(baselines: Sequence[Record], k: int) -> dict[float, float]:
-    """{SNR at which a k-use method spends a baseline point's energy: that point's SNR}."""
+def equal_energy_snrs(baselines: Sequence[Record], uses: float) -> dict[float, float]:
+    """{SNR at which a method of ``uses`` channel uses per image (k, or k times an OFDM
+    link's charge) spends a baseline point's energy: that point's SNR}."""
     out: dict[float, float] = {}
     for r in baselines:
         if r.snr_db is not None and r.channel_uses_per_image > 0:
-            out.setdefault(round(r.snr_db + 10 * math.log10(r.channel_uses_per_image / k), 4), r.snr_db)
+            out.setdefault(round(r.snr_db + 10 * math.log10(r.channel_uses_per_image / uses), 4), r.snr_db)
     return dict(sorted(out.items()))
 
 
@@ -110,11 +111,12 @@ def bandwidth_claims(records: Sequence[Record], k: int, reference: str = "semcli
         if ref is None or not imgs:
             continue
         served = {r.channel_uses_per_image: r for r in here if r.method == reference}
-        common = sorted(set(served) & {r.channel_uses_per_image for r in imgs})
-        row = {"channel": ch, "snr_db": snr, reference: ref.value, "k": k}
+        # the same uses, to the rounding of each record's charged uses (an OFDM link's 64 x 1.249: 79.92 and 79.9)
+        common = sorted(u for u in served if any(same_uses(u, r.channel_uses_per_image) for r in imgs))
+        row = {"channel": ch, "snr_db": snr, reference: ref.value, "k": k, "reference_uses": ref.channel_uses_per_image}
         if common:
             uses = common[0]
-            best = max((r for r in imgs if r.channel_uses_per_image == uses), key=lambda r: r.value)
+            best = max((r for r in imgs if same_uses(uses, r.channel_uses_per_image)), key=lambda r: r.value)
             d, lo, hi, how = difference(served[uses], best)
             row |= {"uses": uses, "reference_at_uses": served[uses].value, "best": best.method, "best_acc": best.value,
                     "difference": d, "ci95": (lo, hi), "interval": how}
@@ -131,12 +133,25 @@ def bandwidth_claims(records: Sequence[Record], k: int, reference: str = "semcli
     return out
 
 
-def uses_range(c: dict, k: int) -> str:
-    """'98–256 uses (6–16x)' from a bandwidth claim's ``uses_to_match_range``."""
+def same_uses(a: float, b: float) -> bool:
+    """Equal channel uses, to the 0.1 % that records' rounding leaves."""
+    return abs(a - b) <= 1e-3 * max(a, b)
+
+
+def uses_to_match(c: dict) -> str:
+    """'512 (32x)', or '> 2048 (> 128x)': a bandwidth claim's smallest matching budget and its
+    ratio to the reference's own channel uses (k, or k times an OFDM link's charge)."""
+    u, big, ref = c["uses_to_match"], c["largest_budget"], c["reference_uses"]
+    return f"{u:g} ({u / ref:.0f}x)" if u else f"> {big:g} (> {big / ref:.0f}x)"
+
+
+def uses_range(c: dict) -> str:
+    """'98–256 uses (6–16x)' from a bandwidth claim's ``uses_to_match_range``, the ratios to
+    the reference's own channel uses."""
     lo, hi = c["uses_to_match_range"]
-    big = c["largest_budget"]
+    big, ref = c["largest_budget"], c["reference_uses"]
     lo_t, hi_t = (f"{lo:g}" if lo else f">{big:g}"), (f"{hi:g}" if hi else f">{big:g}")
-    return f"{lo_t}–{hi_t} uses ({lo_t if not lo else f'{lo / k:.0f}'}–{hi_t if not hi else f'{hi / k:.0f}'}x)"
+    return f"{lo_t}–{hi_t} uses ({lo_t if not lo else f'{lo / ref:.0f}'}–{hi_t if not hi else f'{hi / ref:.0f}'}x)"
 
 
 def _cell(d: float, lo: float, hi: float) -> str:
@@ -152,7 +167,8 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
         md += (
             "\n## Equal energy\n\n"
             f"Each baseline point against {reference} given the same energy per image (E/N0 = SNR + 10 log10 uses): "
-            f"{reference} at {k} channel uses runs at SNR + 10 log10(uses / {k}) on the same images (fading: the same fades). "
+            f"{reference} at k = {k} runs at SNR + 10 log10(uses / its own uses) on the same images (fading: the same fades; "
+            f"on an OFDM link both sides' uses include the pilots' and the prefix's share). "
             f"Cells: {reference} - baseline, with a 95 % interval (paired bootstrap over the images); SNR is the baseline's.\n\n"
             "| channel | SNR (dB) | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods) + "\n"
         )
@@ -171,7 +187,7 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
             f"each bit width (`accuracy_vs_bandwidth.png`), on the first {next(r.n for r in records if r.view == BANDWIDTH_VIEW)} "
             f"test images. 'same uses': {reference} against the best image baseline at the smallest budget both occupy; "
             f"'uses to match': the smallest budget at which an image baseline reaches {reference}'s accuracy at k = {k}, "
-            f"its ratio to {k}, and in brackets the range from the first budget where an image baseline is no longer shown "
+            f"its ratio to {reference}'s channel uses there, and in brackets the range from the first budget where an image baseline is no longer shown "
             "below it to the first where one is shown above it (paired 95 % intervals; '>' where no budget of the view is).\n\n"
             f"| channel | SNR (dB) | {reference} at k={k} | same uses | {reference} there | best image baseline there | "
             "difference [95 % interval] | verdict | uses to match (ratio) |\n|---|---|---|---|---|---|---|---|---|\n"
@@ -179,7 +195,6 @@ def views_markdown(records: Sequence[Record], k: int, reference: str = "semclip"
         for c in claims:
             same = (f"{c['uses']:g} | {c['reference_at_uses']:.3f} | {c['best']} {c['best_acc']:.3f} | "
                     f"{_cell(c['difference'], *c['ci95'])} | {verdict(*c['ci95'])}") if "uses" in c else "| | | | "
-            match = (f"{c['uses_to_match']:g} ({c['uses_to_match'] / k:.0f}x)" if c["uses_to_match"]
-                     else f"> {c['largest_budget']:g} (> {c['largest_budget'] / k:.0f}x)") + f" [{uses_range(c, k)}]"
+            match = f"{uses_to_match(c)} [{uses_range(c)}]"
             md += f"| {c['channel']} | {c['snr_db']:g} | {c[reference]:.3f} | {same} | {match} |\n"
     return md

@@ -25,7 +25,9 @@ def equal_energy(grid: GridConfig, done: BaselineOutcome, codes: Codes) -> list[
         jscc = codes.get("semclip", ch).model
         channel = create_channel(ch)
         label = condition_label(channel.name, channel.csi)  # as channel_label names its records
-        snrs = equal_energy_snrs([r for r in done.records if r.method in BASELINE_METHODS and channel_label(r) == label], jscc.cfg.k)
+        # semclip's own channel uses there: k, or k times what a symbol costs on an OFDM link
+        snrs = equal_energy_snrs([r for r in done.records if r.method in BASELINE_METHODS and channel_label(r) == label],
+                                 jscc.cfg.k * channel.charge)
         recs = sweep(jscc, ctx.tokens, ctx.labels, lambda t, s: ctx.classifier.predict(t), [ch], list(snrs), view=ENERGY_VIEW,
                      seed=grid.seed, outcomes=True, fade_snrs_db=list(snrs.values()))
         out += [r.model_copy(update={"n_images": len(ctx.labels)}) for r in recs]
