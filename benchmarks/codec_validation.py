@@ -3,11 +3,11 @@ of the transmitter corpus (split by source image, all views of one image on the 
 and score on the held-out 10 % (first view): mean cosine between sent and received token,
 image-to-caption R@1 among the held-out captions, and the agreement of the received
 token's zero-shot label over the 1000 ImageNet names with the clean token's, at k = 4, 16,
-64 and 0, 10 dB AWGN, beside the linear code fitted on the same 90 %. Pass codec training
-settings as JSON.
+64 and 0, 10 dB AWGN (and any other ``--channels``), beside the linear code fitted on the same
+90 %. Pass codec training settings as JSON.
 
     python benchmarks/codec_validation.py '{"semantic_weight": 0, "instance_weight": 0}' '{}' \
-        [--out benchmarks/results/codec_validation.json]
+        [--out benchmarks/results/codec_validation.json] [--channels awgn,ofdm-tdl:B:ls]
 """
 
 from __future__ import annotations
@@ -38,14 +38,16 @@ from semclip.tasks.zeroshot import ZeroShotClassifier
 POINTS = [(k, snr) for k in (4, 16, 64) for snr in (0.0, 10.0)]
 
 
-def score(code, tokens: torch.Tensor, index: CaptionIndex, names: ZeroShotClassifier) -> dict[str, list[float]]:
+def score(code, tokens: torch.Tensor, index: CaptionIndex, names: ZeroShotClassifier, channels: list[str]) -> dict[str, list[float]]:
     out = {}
     clean = names.predict(tokens)
-    for k, snr in POINTS:
-        ch = create_channel("awgn", generator=torch.Generator().manual_seed(0))
-        rx = code.at(k).transmit(tokens, torch.full((tokens.shape[0], 1), snr), ch)
-        out[f"k={k} {snr:g}dB"] = [round(float((rx * tokens).sum(1).mean()), 4), round(index.recall(rx)["image-to-text"]["r@1"], 4),
-                                   round(float((names.predict(rx) == clean).float().mean()), 4)]
+    for channel in channels:
+        for k, snr in POINTS:
+            ch = create_channel(channel, generator=torch.Generator().manual_seed(0))
+            rx = code.at(k).transmit(tokens, torch.full((tokens.shape[0], 1), snr), ch)
+            where = f"k={k} {snr:g}dB" + ("" if channel == "awgn" else f" {channel}")  # AWGN keeps its earlier keys
+            out[where] = [round(float((rx * tokens).sum(1).mean()), 4), round(index.recall(rx)["image-to-text"]["r@1"], 4),
+                          round(float((names.predict(rx) == clean).float().mean()), 4)]
     return out
 
 
@@ -53,7 +55,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("settings", nargs="*", help="JSON overrides of JSCCTrainConfig, one codec each ('{}': the defaults)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/codec_validation.json"))
+    ap.add_argument("--channels", default="awgn", help="channels scored (comma-separated; e.g. an OFDM link no recipe trains on)")
     args = ap.parse_args()
+    channels = [c for c in args.channels.split(",") if c]
     job, grid, codecs = DataConfig(), GridConfig(), CodecsConfig()  # the main job's defaults
     bb = create_backbone(job.backbone)
     corpus = create_dataset(job.train_dataset, limit=job.train_limit)
@@ -69,13 +73,13 @@ def main() -> None:
     bank = corpus_bank(bb, corpus)
     names = ZeroShotClassifier(bb, list(dict.fromkeys(imagenet_classes())))  # CLIP's list names two classes twice
     rows = {"clean": {"r@1": round(index.recall(val)["image-to-text"]["r@1"], 4)},
-            "pca-flat": score(LinearCode.fitted(train, grid.ks), val, index, names)}
+            "pca-flat": score(LinearCode.fitted(train, grid.ks), val, index, names, channels)}
     for spec in args.settings or ["{}"]:
         over = json.loads(spec)
         t0 = time.time()
         model = TokenJSCC(JSCCConfig(dim=train.shape[1], ks=grid.ks))
         train_jscc(model, train, bank, replace(codecs.jscc, **over))
-        rows[spec] = score(model, val, index, names) | {"seconds": round(time.time() - t0, 1)}
+        rows[spec] = score(model, val, index, names, channels) | {"seconds": round(time.time() - t0, 1)}
         print(spec, rows[spec], flush=True)
     atomic_write_json(args.out, {"metric": "[mean cosine, image-to-caption R@1, ImageNet-name zero-shot agreement with the clean token] "
                                            "on held-out corpus images", "n_train": len(train),

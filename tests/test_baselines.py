@@ -365,6 +365,10 @@ def test_all_baselines_run_at_the_same_receiver(tiny_clip_dir, image_folder, iso
     assert len(trained) == 2  # one pixel codec per training set (the corpus; the in-domain reference)
     again = run_baselines(ctx, cfg, ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)  # from the cache
     assert [r.model_dump() for r in again] == [r.model_dump() for r in recs]
+    # one method fewer in the list: the others' cached records still serve (no new file)
+    fewer = run_baselines(ctx, replace(cfg, methods=cfg.methods[1:]), ["awgn", "rayleigh"], [0.0, 20.0], log=lambda *a: None)
+    assert len(list((isolated_cache / "baselines").glob("*.json"))) == 2 * len(BASELINES.names())
+    assert [r.model_dump() for r in fewer] == [r.model_dump() for r in recs if r.method != cfg.methods[0]]
 
 
 def test_link_adaptation_picks_by_bler_and_refuses_bad_targets():

@@ -30,8 +30,9 @@ from semclip.results import Record
 
 
 def _cache_file(cache: Path, method: Baseline, spec: str, snrs: Sequence[float], ctx: Context, cfg: BaselineConfig) -> Path:
-    key = json_digest([method.name, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed, asdict(cfg),
-                       method.trained_on(ctx), "v5"], sort_keys=True)
+    # not the list of methods: naming one more baseline must not redo the others
+    key = json_digest([method.name, spec, list(snrs), ctx.backbone.fingerprint, ctx.dataset_id, ctx.seed,
+                       asdict(cfg) | {"methods": None}, method.trained_on(ctx), "v5"], sort_keys=True)
     return cache / f"{method.name}-{spec.replace(':', '_')}-{key}.json"
 
 
