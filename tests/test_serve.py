@@ -7,6 +7,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image
@@ -258,54 +259,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _listening(app):
+    """``app`` served as ``semclip serve`` serves it (``server_config``) on a free local port,
+    in a thread, until the block ends; yields the port."""
+    import uvicorn
+
+    from semclip.app.serve import server_config
+
+    port = _free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.mark.parametrize("length", ["lots", "-5"])
 def test_a_request_the_server_cannot_parse_gets_a_json_sentence(length):
     """A Content-Length that is no number never reaches the app: uvicorn's HTTP parser refuses
     it. ``semclip serve``'s server says so in the API's JSON form, not in plain text."""
     import json
 
-    import uvicorn
     from fastapi import FastAPI
 
-    from semclip.app.serve import UNREADABLE_REQUEST, server_config
+    from semclip.app.serve import UNREADABLE_REQUEST
 
-    port = _free_port()
-    server = uvicorn.Server(server_config(FastAPI(), "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.1)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-            c.sendall(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nabc".encode())
-            reply = b""
-            while chunk := c.recv(4096):
-                reply += chunk
-        head, body = reply.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
-        assert json.loads(body) == {"error": UNREADABLE_REQUEST}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with _listening(FastAPI()) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nabc".encode())
+        reply = b""
+        while chunk := c.recv(4096):
+            reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"error": UNREADABLE_REQUEST}
 
 
 @pytest.mark.skipif(not CHROMIUM and not os.environ.get("CI"), reason="needs Debian's chromium (apt-get install chromium)")
 def test_page_in_headless_chromium(app, tmp_path):
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM, "CI must have Debian's chromium: scripts/setup.sh installs it"
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.1)
+    with _listening(app) as port:
         (tmp_path / "x.png").write_bytes(_png())
         (tmp_path / "notes.png").write_text("not an image")
         with sync_playwright() as p:
@@ -330,9 +332,6 @@ def test_page_in_headless_chromium(app, tmp_path):
             page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
             browser.close()
         assert (tmp_path / "page.png").stat().st_size > 10000
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_request_that_cannot_start_in_time_is_told_the_server_is_busy(tiny_clip_dir, codec, monkeypatch):
