@@ -59,11 +59,16 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     (["demo", "--no-such-option"], "error: No such option: --no-such-option; see 'semclip demo --help'"),
     (["transmit", "a.png", "b.png"], "error: Got unexpected extra argument(s) (b.png)"),
 ])
-def test_what_the_command_line_refuses_is_one_line(args, message):
+def test_what_the_command_line_refuses_is_one_line(args, message, monkeypatch, capsys):
     """Values, options and arguments the parser itself refuses are said like our own errors:
-    one line on stderr, exit status 2, no framed box."""
-    r = run(*args)
-    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    one line on stderr, exit status 2, no framed box (the entry point run in-process)."""
+    from semclip.app.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["semclip", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_quick_keeps_smaller_sizes_and_fills_the_rest():
