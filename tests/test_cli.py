@@ -58,6 +58,8 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     (["transmit", "--snr", "abc"], "error: Invalid value for '--snr': Input should be a valid number"),
     (["demo", "--no-such-option"], "error: No such option: --no-such-option; see 'semclip demo --help'"),
     (["transmit", "a.png", "b.png"], "error: Got unexpected extra argument(s) (b.png)"),
+    (["extract", "--workers", "4096"], "error: --workers 4096 is outside 0.."),
+    (["extract", "--workers", "-1"], "error: --workers -1 is outside 0.."),
 ])
 def test_what_the_command_line_refuses_is_one_line(args, message, monkeypatch, capsys):
     """Values, options and arguments the parser itself refuses are said like our own errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -268,8 +269,11 @@ def extract(
     from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.distributed import dist
 
-    if batch_size <= 0 or workers < 0:
-        raise SemclipError("--batch-size must be positive and --workers non-negative")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if batch_size <= 0:
+        raise SemclipError(f"--batch-size must be positive, not {batch_size}")
+    if not 0 <= workers <= cores:  # more decoding processes than cores only queue for them
+        raise SemclipError(f"--workers {workers} is outside 0..{cores} (this process may use {cores} CPU cores; 0 decodes in a thread)")
     d = dist(world_size)
     bb = create_backbone(backbone)
     data = create_dataset(dataset, limit=limit)
