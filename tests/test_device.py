@@ -75,6 +75,13 @@ def test_cuda_index_out_of_range(monkeypatch):
         devices.resolve("cuda:5")
 
 
+def test_bf16_where_the_device_has_none_is_one_clear_line():
+    """On the CPU the towers run in fp32 whatever is asked (bf16 autocast is for GPUs), so
+    asking for bf16 there is an error, not a silent fp32 run cached as bf16."""
+    with pytest.raises(SemclipError, match="--precision bf16 needs a GPU with bf16 \\(this run is on cpu"):
+        devices.select("cpu", precision="bf16")
+
+
 def test_generators_live_on_the_device():
     g = devices.generator(3, torch.device("cpu"))
     assert g.device.type == "cpu" and g.initial_seed() == 3

@@ -58,7 +58,11 @@ def select(spec: str | torch.device | None = "auto", precision: str = "fp32", en
     global _chosen, _precision, _engine
     if precision not in PRECISIONS:
         raise SemclipError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
-    _chosen, _precision, _engine = resolve(spec), precision, check_engine(engine)
+    chosen = resolve(spec)
+    if precision == "bf16" and not (chosen.type == "cuda" and torch.cuda.is_bf16_supported()):
+        raise SemclipError(f"--precision bf16 needs a GPU with bf16 (this run is on {chosen}, where the towers run in fp32); "
+                           "use --precision fp32")
+    _chosen, _precision, _engine = chosen, precision, check_engine(engine)
     if _chosen.type == "cuda":
         torch.cuda.set_device(_chosen)
     return _chosen
