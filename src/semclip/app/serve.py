@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -224,8 +225,9 @@ class Models:
         def run() -> None:
             try:
                 self.warm()
-            except Exception as exc:  # said to every request that needs what failed
+            except Exception as exc:  # said to every request that needs what failed, and in the server's log
                 self.failed = f"{exc.__class__.__name__}: {exc}"
+                print(f"semclip serve: building the models failed: {self.failed}", file=sys.stderr, flush=True)
 
         self.warming = threading.Thread(target=run, name="semclip-warm", daemon=True)
         self.warming.start()
