@@ -41,7 +41,6 @@ class SNRLoss:
     other_db: float
     loss_db: float  # other - reference; infinite or NaN where a crossing lies outside the points
     ci95: tuple[float, float]  # percentile bootstrap over the images; may be infinite on either side
-
     span: tuple[float, float]  # the lowest and highest SNR measured
 
     def text(self) -> str:
