@@ -91,9 +91,9 @@ def analyse(results: Results, chance: float) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], link: str, chance: float) -> str:
+def markdown(rows: list[dict], link: str, dataset: str, chance: float) -> str:
     out = (f"Link `{link}`, LS estimation against perfect CSI on the same frames, pilots and noise; "
-           f"Fashion-MNIST test, one seed, chance {chance:.3f}. SNR loss: the extra SNR the LS receiver needs "
+           f"{dataset}, one seed, chance {chance:.3f}. SNR loss: the extra SNR the LS receiver needs "
            "to reach half-way from chance to the method's perfect-CSI accuracy at the highest SNR (linear "
            "between measured points; 95 % paired bootstrap over the images).\n\n"
            "| method | images | channel uses | level | perfect CSI reaches it at (dB) | SNR loss of LS |\n"
@@ -130,9 +130,9 @@ def main() -> None:
         "machine": machine_facts(), "link": args.link, "dataset": args.dataset, "chance": chance,
         "job_seconds": seconds, "job_seconds_note": "None: the job's results were read from --run, not run here",
         "rows": rows})
-    atomic_write_text(args.out.with_suffix(".md"), markdown(rows, args.link, chance))
+    atomic_write_text(args.out.with_suffix(".md"), markdown(rows, args.link, args.dataset, chance))
     shutil.copyfile(args.run / "results.md", args.report)
-    print(markdown(rows, args.link, chance))
+    print(markdown(rows, args.link, args.dataset, chance))
     print(f"wrote {args.out}.json and .md, and {args.report}")
 
 
