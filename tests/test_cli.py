@@ -236,8 +236,12 @@ def test_train_both_stages_on_tiny_clip(tiny_clip_dir, image_folder, tmp_path, i
     before = jscc.stat().st_mtime_ns
     r = run("train", "--stage", "jscc", "--k", "4", "--ks", "4", "--jscc-steps", "5", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
     assert r.returncode == 0 and "reusing the codec" in r.stdout and jscc.stat().st_mtime_ns == before
-    r = run("train", "--stage", "jscc", "--k", "4", "--ks", "4", "--jscc-steps", "6", "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
+    r = run("train", "--stage", "jscc", "--k", "4", "--ks", "4", "--jscc-steps", "5", "--jscc-channels", "awgn,ofdm-tdl:C:ls",
+            "--jscc-dataset", f"folder:{image_folder}", *common, env=env)
     assert r.returncode == 0 and "reusing" not in r.stdout and jscc.stat().st_mtime_ns != before  # other settings: retrained
+    from semclip._io import safetensors_meta
+
+    assert json.loads(safetensors_meta(jscc, "codec")["extra"])["train"]["channels"] == ["awgn", "ofdm-tdl:C:ls"]  # a mixture with a link
 
 
 @pytest.mark.long

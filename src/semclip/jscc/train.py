@@ -15,7 +15,7 @@ The defaults (both geometry terms on) were chosen by leaving one domain of the c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -42,7 +42,9 @@ class JSCCTrainConfig:
     weight_decay: float = 1e-4
     snr_min_db: float = -12.0
     snr_max_db: float = 22.0
-    channels: list[str] = field(default_factory=lambda: ["awgn", "rayleigh"])
+    channels: list[str] = setting(factory=lambda: ["awgn", "rayleigh"], help=(
+        "Channels the codec trains on, one per step in turn (comma-separated; OFDM links too, such as "
+        "ofdm-tdl:C:ls; docs/channels.md says why the default has none)."))
     # both geometry terms at 1.0: chosen by leave-one-domain-out validation on the corpus alone
     # (benchmarks/codec_lodo.py): a higher mean over the six domains left out than reconstruction alone
     # (better on the four content domains, worse on the two rendering domains)
