@@ -44,7 +44,7 @@ def main(clip: str, images: str, out: str) -> None:
     records += sweep_retrieval(codec, tokens, index, ["awgn", "rayleigh"], snrs, "tiny")
     ctx = Context(bb, clf, [data.image(i) for i in range(len(data))], labels, tokens, lambda b: TokenQuantizer(tokens, b), data, "tiny", 0,
                   indomain_train=data)
-    cfg = BaselineConfig(limit=len(data), budget=300, mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1],
+    cfg = BaselineConfig(methods=BASELINES.names(), limit=len(data), budget=300, mcs=["qpsk:1/3", "16qam:1/2"], token_bits=[1],
                          image_jscc_train=ImageJSCCTrainConfig(steps=3, batch_size=4))
     records += run_baselines(ctx, cfg, ["awgn", "rayleigh"], snrs, log=lambda *a: None)
     assert {r.method for r in records} >= set(BASELINES.names())
