@@ -235,11 +235,11 @@ def test_a_sweep_on_the_link_records_what_it_charges_and_ls_costs_accuracy():
     assert ls[0].value < perfect[0].value and perfect[1].value > 0.95
 
 
-def _sionna_only_frame_errors(snr_db: float, frames: int, k: int, n: int, seed: int) -> int:
-    """Frames with a block error, of QPSK LDPC(k, n) over TDL-C 300 ns, 3 km/h, LS + LMMSE, two
-    code blocks filling each frame, assembled only from Sionna's blocks: source, 5G LDPC
-    encoder, mapper, resource-grid mapper, OFDM channel, LS estimator, LMMSE equaliser, APP
-    demapper, BP decoder."""
+def _sionna_only_frame_errors(snr_db: float, frames: int, k: int, n: int, seed: int, profile: str = "C", speed_kmh: float = 3.0) -> int:
+    """Frames with a block error, of QPSK LDPC(k, n) over TDL-``profile`` 300 ns at ``speed_kmh``,
+    LS + LMMSE, two code blocks filling each frame, assembled only from Sionna's blocks: source,
+    5G LDPC encoder, mapper, resource-grid mapper, OFDM channel, LS estimator, LMMSE equaliser,
+    APP demapper, BP decoder."""
     from sionna.phy import config
     from sionna.phy.channel import ApplyOFDMChannel, GenerateOFDMChannel
     from sionna.phy.channel.tr38901 import TDL
@@ -255,7 +255,7 @@ def _sionna_only_frame_errors(snr_db: float, frames: int, k: int, n: int, seed: 
     dec = LDPC5GDecoder(enc, num_iter=20, device="cpu")
     bits = BinarySource(device="cpu")([frames, 1, 1, 2, k])
     x = Mapper("qam", 2, device="cpu")(enc(bits).reshape(frames, 1, 1, 2 * n))
-    h = GenerateOFDMChannel(TDL("C", 300e-9, 3.5e9, min_speed=3 / 3.6, device="cpu"), rg)(frames)
+    h = GenerateOFDMChannel(TDL(profile, 300e-9, 3.5e9, min_speed=speed_kmh / 3.6, device="cpu"), rg)(frames)
     no = torch.tensor(10 ** (-snr_db / 10))
     y = ApplyOFDMChannel()(ResourceGridMapper(rg)(x), h, no)
     h_hat, err = LSChannelEstimator(rg, interpolation_type="lin")(y, no)
