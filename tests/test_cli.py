@@ -54,6 +54,21 @@ def test_user_errors_are_one_clear_line(args, message, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_ctrl_c_says_finished_work_is_kept(monkeypatch, capsys):
+    """Ctrl-C in a command (click turns it into Abort) ends with our one line and status 130."""
+    from semclip.app import cli
+    from semclip.channels.base import CHANNELS
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CHANNELS, "docs", interrupted)
+    monkeypatch.setattr(sys, "argv", ["semclip", "list", "channels"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 130 and "interrupted: finished steps are cached" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["transmit", "--snr", "abc"], "error: Invalid value for '--snr': Input should be a valid number"),
     (["demo", "--no-such-option"], "error: No such option: --no-such-option; see 'semclip demo --help'"),

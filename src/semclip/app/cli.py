@@ -393,9 +393,8 @@ def pocket_eval(
 def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="semclip")  # the command line's own errors come here, to be said in one line
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
     except typer.TyperException as exc:  # click's usage errors (typer's copy): an option, value or argument refused
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: its help
@@ -409,9 +408,8 @@ def main() -> None:
 
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # messages hold [shapes] and [sections]
         sys.exit(2)
-    except KeyboardInterrupt:
+    if code == 130:  # Ctrl-C: typer returns 130 when it does not exit itself
         err.print("interrupted: finished steps are cached; run the same command again to resume")
-        sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
 
