@@ -233,10 +233,15 @@ class Models:
         self.warming.start()
         return self.warming
 
+    def is_ready(self, channel: str) -> bool:
+        """Whether a request on ``channel`` may start: always, unless ``warm_in_background``
+        is still building its codec."""
+        return self.warming is None or channel in self.ready
+
     def require(self, channel: str) -> None:
         """While ``warm_in_background`` runs: a 503 'warming up' for a channel whose codec is
         not built yet (a 500 if building it failed)."""
-        if self.warming is None or channel in self.ready:
+        if self.is_ready(channel):
             return
         if self.failed:
             raise HTTPException(500, f"the models for {channel} could not be built ({self.failed}); see the server's log")
@@ -273,7 +278,7 @@ def create_app(backbone: str = "pocketclip", jscc: str | None = None, k: int = 1
 
         return {"samples": list(models.samples()), "channels": list(CHANNELS), "classes": ", ".join(CLASSES), "max_upload_mb": MAX_UPLOAD_MB,
                 "max_megapixels": round(MAX_PIXELS / 1e6, 1),
-                "ready": [c for c in CHANNELS if models.warming is None or c in models.ready]}
+                "ready": [c for c in CHANNELS if models.is_ready(c)]}
 
     @app.post("/api/predict")
     def predict(
