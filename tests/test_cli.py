@@ -74,6 +74,7 @@ def test_ctrl_c_says_finished_work_is_kept(monkeypatch, capsys):
     (["demo", "--no-such-option"], "error: No such option: --no-such-option; see 'semclip demo --help'"),
     (["transmit", "a.png", "b.png"], "error: Got unexpected extra argument(s) (b.png)"),
     (["extract", "--workers", "4096"], "error: --workers 4096 is outside 0.."),
+    (["demo", "--workers", "4096"], "error: --workers 4096 is outside 0.."),
     (["extract", "--workers", "-1"], "error: --workers -1 is outside 0.."),
 ])
 def test_what_the_command_line_refuses_is_one_line(args, message, monkeypatch, capsys):

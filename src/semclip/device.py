@@ -23,9 +23,14 @@ DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
 PRECISIONS = ("fp32", "bf16")
 ENGINES = ("auto", "openvino", "eager")  # what runs the image tower on the CPU (``semclip.backbones.engine``)
 ENGINE_HELP = "auto (OpenVINO on the CPU when installed, else eager PyTorch), openvino or eager"
+WORKERS_HELP = ("processes that decode and preprocess images beside the image tower, in every command that encodes "
+                "images: 0 decodes in one prefetch thread; default: 0 on the CPU (the fastest on our 2 cores), "
+                "on a GPU this process's share of the cores less one, at most 16")
+MAX_AUTO_WORKERS = 16  # enough to feed one GPU with PocketCLIP or a ViT-B/32; more only queue
 _chosen: torch.device | None = None
 _precision = "fp32"
 _engine = "auto"
+_workers: int | None = None  # None: chosen from the device and the cores (``image_workers``)
 
 
 def resolve(spec: str | torch.device | None = "auto") -> torch.device:
@@ -50,19 +55,21 @@ def resolve(spec: str | torch.device | None = "auto") -> torch.device:
     return torch.device("cuda", i)
 
 
-def select(spec: str | torch.device | None = "auto", precision: str = "fp32", engine: str = "auto") -> torch.device:
+def select(spec: str | torch.device | None = "auto", precision: str = "fp32", engine: str = "auto",
+           workers: int | None = None) -> torch.device:
     """Make ``spec`` the run's device (the commands call this once, from ``--device``),
     ``precision`` that of the frozen image tower (``bf16``: autocast on a GPU, opt-in; its
-    tokens are cached apart from fp32's) and ``engine`` what runs that tower on the CPU
-    (``semclip.backbones.engine``)."""
-    global _chosen, _precision, _engine
+    tokens are cached apart from fp32's), ``engine`` what runs that tower on the CPU
+    (``semclip.backbones.engine``) and ``workers`` how many processes decode images for it
+    (None: ``image_workers``'s default)."""
+    global _chosen, _precision, _engine, _workers
     if precision not in PRECISIONS:
         raise SemclipError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
     chosen = resolve(spec)
     if precision == "bf16" and not (chosen.type == "cuda" and torch.cuda.is_bf16_supported()):
         raise SemclipError(f"--precision bf16 needs a GPU with bf16 (this run is on {chosen}, where the towers run in fp32); "
                            "use --precision fp32")
-    _chosen, _precision, _engine = chosen, precision, check_engine(engine)
+    _chosen, _precision, _engine, _workers = chosen, precision, check_engine(engine), check_workers(workers)
     if _chosen.type == "cuda":
         torch.cuda.set_device(_chosen)
     return _chosen
@@ -89,6 +96,33 @@ def engine() -> str:
     """What runs the frozen image tower on the CPU: ``auto`` (OpenVINO when installed),
     ``openvino`` or ``eager``."""
     return _engine
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity, which ``taskset`` and schedulers set)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_workers(n: int | None) -> int | None:
+    """Validate a number of decoding processes (the ``--workers`` option; None: the default)."""
+    if n is not None and not 0 <= n <= cores():  # more decoding processes than cores only queue for them
+        raise SemclipError(f"--workers {n} is outside 0..{cores()} (this process may use {cores()} CPU cores; "
+                           "0 decodes in a thread; leave it out for the default)")
+    return n
+
+
+def image_workers(device: torch.device | None = None) -> int:
+    """Decoding processes for the image tower on ``device`` (default: the run's): what
+    ``select`` was given, else 0 on the CPU, where the processes would compete with the tower
+    for the same cores (a thread is fastest on our 2 cores: ``benchmarks/extract_workers.py``),
+    and on a GPU this process's share of the cores (``accelerate launch`` starts
+    LOCAL_WORLD_SIZE processes per node) less the one that drives the GPU, at most 16."""
+    if _workers is not None:
+        return _workers
+    if (device or current()).type == "cpu":
+        return 0
+    share = cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(0, min(MAX_AUTO_WORKERS, share - 1))
 
 
 def generator(seed: int, device: torch.device | None = None) -> torch.Generator:

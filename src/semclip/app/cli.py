@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ from semclip.app.evaluate import EvalConfig
 from semclip.app.train import TrainConfig
 from semclip.app.options import build, options, parameters, parse_list
 from semclip.backbones.registry import BACKBONE_HELP, DEFAULT_BACKBONE
+from semclip.device import WORKERS_HELP
 from semclip.errors import SemclipError
 
 app = typer.Typer(
@@ -41,6 +41,8 @@ KOption = Annotated[int, typer.Option(help="Complex channel uses for the token (
 DeviceOption = Annotated[str, typer.Option(help="Where the run computes: auto (a GPU when there is one), cpu, cuda or cuda:N.")]
 EngineOption = Annotated[str, typer.Option(help="What runs the image tower on the CPU: auto (OpenVINO when installed), openvino or eager (PyTorch).")]
 PrecisionOption = Annotated[str, typer.Option(help="Image tower precision: fp32, or bf16 (autocast on a GPU; tokens cached apart).")]
+WorkersOption = Annotated[Optional[int], typer.Option(help=WORKERS_HELP[0].upper() + WORKERS_HELP[1:] + ". The tokens do not depend on it.",
+                                                      show_default=False)]
 
 
 # --quick: the demo's sizes, each an upper bound (a smaller value given with --quick is kept)
@@ -93,7 +95,8 @@ def generated(command: str, opts: list, out: inspect.Parameter, after: list | No
 
 
 # where a run computes: the last options of every command that runs one
-RUN_OPTIONS = [_keyword("device", DeviceOption, "auto"), _keyword("precision", PrecisionOption, "fp32"), _keyword("engine", EngineOption, "auto")]
+RUN_OPTIONS = [_keyword("device", DeviceOption, "auto"), _keyword("precision", PrecisionOption, "fp32"), _keyword("engine", EngineOption, "auto"),
+               _keyword("workers", WorkersOption, None)]
 
 
 def computes(fn):
@@ -116,7 +119,7 @@ DEMO_OPTIONS = options(DemoConfig)
         *RUN_OPTIONS,
     ],
 )
-def demo(out: Path, quick: bool, device: str, precision: str, engine: str, **settings) -> None:
+def demo(out: Path, quick: bool, device: str, precision: str, engine: str, workers: int | None, **settings) -> None:
     """Run SemCLIP end to end on the embedded default and write results, tables and plots."""
     if quick:
         settings |= quick_sizes(settings, demo_defaults())
@@ -145,7 +148,7 @@ TRAIN_OPTIONS = options(TrainConfig)
 
 
 @generated("train", TRAIN_OPTIONS, _keyword("out", Annotated[Path, typer.Option(help="Folder for the checkpoints.")], Path("semclip-train")))
-def train(out: Path, device: str, precision: str, engine: str, **settings) -> None:
+def train(out: Path, device: str, precision: str, engine: str, workers: int | None, **settings) -> None:
     """Train the token codec (stage 1) and/or a receiver prompt learner (stage 2).
     Runs as it is on one CPU, or data-parallel under `accelerate launch`.
 
@@ -168,7 +171,7 @@ EVAL_OPTIONS = options(EvalConfig)
 
 @generated("eval", EVAL_OPTIONS, _keyword("out", Annotated[Path, typer.Option(help="Folder for results.json, summary.md, protocols.png.")],
                                           Path("semclip-eval")))
-def eval_(out: Path, device: str, precision: str, engine: str, **settings) -> None:
+def eval_(out: Path, device: str, precision: str, engine: str, workers: int | None, **settings) -> None:
     """Zero-shot protocols for receiver prompts: train on few shots, test on unseen classes or datasets."""
     from dataclasses import replace
 
@@ -258,7 +261,6 @@ def extract(
     backbone: BackboneOption = DEFAULT_BACKBONE,
     limit: Annotated[Optional[int], typer.Option(help="Use only N images (spread over the classes for on-disk sets).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
-    workers: Annotated[int, typer.Option(help="DataLoader processes decoding images (0: in the main process).")] = 0,
     world_size: Annotated[Optional[int], typer.Option(help="Processes this run expects (checked against `accelerate launch`).")] = None,
     **_,
 ) -> None:
@@ -269,15 +271,12 @@ def extract(
     from semclip.tokens.cache import cache_path, dataset_tokens
     from semclip.distributed import dist
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if batch_size <= 0:
         raise SemclipError(f"--batch-size must be positive, not {batch_size}")
-    if not 0 <= workers <= cores:  # more decoding processes than cores only queue for them
-        raise SemclipError(f"--workers {workers} is outside 0..{cores} (this process may use {cores} CPU cores; 0 decodes in a thread)")
     d = dist(world_size)
     bb = create_backbone(backbone)
     data = create_dataset(dataset, limit=limit)
-    tokens, _ = dataset_tokens(bb, data, batch_size=batch_size, workers=workers)
+    tokens, _ = dataset_tokens(bb, data, batch_size=batch_size)
     if d.is_main:
         console.print(
             f"{data.name}: {tokens.shape[0]} tokens of size {tokens.shape[1]} ({len(data.skipped)} unreadable image(s) skipped) "
@@ -357,12 +356,13 @@ def pocket_train(
     fashion_per_class: Annotated[int, typer.Option(help="Fashion-MNIST *training* images per class (0: none).")] = 1200,
     seed: int = 0,
     device: DeviceOption = "auto",
+    workers: WorkersOption = None,
 ) -> None:
     """Train PocketCLIP's projection heads on offline data (no evaluation split)."""
     from semclip.device import select
     from semclip.backbones.pocketclip_train import HeadTrainConfig, train_heads
 
-    select(device)
+    select(device, workers=workers)
 
     r = train_heads(HeadTrainConfig(steps=steps, fashion_per_class=fashion_per_class, seed=seed), out)
     console.print(f"wrote {r['out']} (sha {r['sha']}), trained on {r['sizes']}, final loss {r['final_loss']:.3f}")
@@ -374,6 +374,7 @@ def pocket_eval(
     dataset: Annotated[str, typer.Option(help="Labelled evaluation set.")] = "fashion-mnist:test",
     limit: Annotated[Optional[int], typer.Option(help="First N images only.")] = None,
     device: DeviceOption = "auto",
+    workers: WorkersOption = None,
 ) -> None:
     """Noiseless zero-shot top-1 of PocketCLIP with the hand-crafted templates."""
     from semclip.backbones.registry import create_backbone
@@ -382,7 +383,7 @@ def pocket_eval(
     from semclip.device import select
     from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 
-    select(device)
+    select(device, workers=workers)
     bb = create_backbone(f"pocketclip:{heads}" if heads else "pocketclip")
     data = create_dataset(dataset, limit=limit)
     tokens, labels = dataset_tokens(bb, data)

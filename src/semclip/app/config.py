@@ -139,7 +139,7 @@ def configurable(command: str) -> Callable[[Callable[..., Any]], Callable[..., A
             if "device" in settings:  # one device for the whole run, chosen before anything is built
                 from semclip.device import select
 
-                select(settings["device"], settings.get("precision", "fp32"), settings.get("engine", "auto"))
+                select(settings["device"], settings.get("precision", "fp32"), settings.get("engine", "auto"), settings.get("workers"))
             return fn(**settings)
 
         sig = inspect.signature(fn, eval_str=True)  # typer needs the real Annotated types

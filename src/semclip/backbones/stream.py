@@ -1,11 +1,15 @@
 """Images through a backbone's image tower, a batch at a time: decoding and resizing in a
-background thread (or DataLoader workers) while the tower runs, unreadable images
-reported by index instead of stopping the run. What the token cache
-(``semclip.tokens.cache``) and every other encoder of images (PocketCLIP's head training,
-the baselines' receiver) stream through."""
+background thread, or in DataLoader worker processes (the run's ``--workers``,
+``semclip.device.image_workers``), while the tower runs; unreadable images reported by
+index instead of stopping the run. What the token cache (``semclip.tokens.cache``) and
+every other encoder of images (PocketCLIP's head training, the baselines' receiver) stream
+through, so one setting feeds the tower everywhere. The tokens do not depend on it: each
+image is preprocessed by the same function in whichever process, and the batches keep their
+order."""
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
@@ -15,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from semclip.backbones.base import Backbone
 from semclip.backbones.engine import image_encoder
-from semclip.device import autocast
+from semclip.device import autocast, image_workers
 from semclip.errors import SemclipError
 
 
@@ -41,18 +45,21 @@ def encode_stream(
     load: Callable[[int], object],
     indices: range | list[int],
     batch_size: int = 64,
-    workers: int = 0,
+    workers: int | None = None,
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
     """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}).
     Unreadable images get a zero row. ``fn`` replaces the image tower (by default the run's
-    engine: OpenVINO on the CPU, else ``backbone.encode_pixels``)."""
+    engine: OpenVINO on the CPU, else ``backbone.encode_pixels``); ``workers`` decoding
+    processes (None: the run's setting; 0: a prefetch thread)."""
     fn = fn or image_encoder(backbone)
     idx = list(indices)
     device = backbone.device
+    workers = image_workers(device) if workers is None else workers
+    workers = min(workers, -(-len(idx) // batch_size))  # a process per batch at most: starting one costs more than it decodes
     loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size,
-                        num_workers=workers, pin_memory=device.type == "cuda")
+                        num_workers=workers, pin_memory=device.type == "cuda", **worker_context(workers))
 
     def encode(pixels: torch.Tensor) -> torch.Tensor:
         with autocast(device, backbone.precision == "bf16"):
@@ -76,6 +83,16 @@ def encode_stream(
     if not out:
         return torch.empty(0, backbone.dim, device="cpu"), torch.empty(0, dtype=torch.bool, device="cpu"), {}
     return torch.cat(out), torch.cat(ok), errors
+
+
+def worker_context(workers: int) -> dict:
+    """DataLoader arguments for ``workers`` processes: forked where the platform can (the
+    images to encode may be in memory behind a closure, as the baselines' receiver's are,
+    which a spawned process could not be handed), two batches prefetched by each."""
+    if workers == 0:
+        return {}
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    return {"prefetch_factor": 2, **({"multiprocessing_context": multiprocessing.get_context("fork")} if fork else {})}
 
 
 def prefetched(batches, depth: int = 2):
@@ -117,9 +134,10 @@ def prefetched(batches, depth: int = 2):
         thread.join(timeout=5)
 
 
-def encode_images(backbone: Backbone, load: Callable[[int], object], indices: range | list[int], batch_size: int = 64, fn=None) -> torch.Tensor:
+def encode_images(backbone: Backbone, load: Callable[[int], object], indices: range | list[int], batch_size: int = 64, fn=None,
+                  workers: int | None = None) -> torch.Tensor:
     """Tokens [n, d] of images that must all be readable (an unreadable one is an error)."""
-    tokens, ok, errors = encode_stream(backbone, load, indices, batch_size, fn=fn)
+    tokens, ok, errors = encode_stream(backbone, load, indices, batch_size, workers, fn=fn)
     if errors:
         raise SemclipError(next(iter(errors.values())))
     return tokens

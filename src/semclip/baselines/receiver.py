@@ -15,9 +15,11 @@ from semclip.backbones.stream import encode_images
 
 
 class ImageReceiver:
-    def __init__(self, backbone: Backbone, batch_size: int = 64) -> None:
+    def __init__(self, backbone: Backbone, batch_size: int = 64, workers: int | None = None) -> None:
+        """``workers``: processes decoding the received pictures (None: the run's ``--workers``)."""
         self.backbone = backbone
         self.batch_size = batch_size
+        self.workers = workers
         self._cache: dict[Hashable, torch.Tensor] = {}
 
     def __contains__(self, key: Hashable) -> bool:
@@ -34,7 +36,7 @@ class ImageReceiver:
             raise ValueError("a received picture is missing and its tokens are not held")
         fresh = {}
         if todo:
-            enc = encode_images(self.backbone, lambda i: images[i], todo, self.batch_size)
+            enc = encode_images(self.backbone, lambda i: images[i], todo, self.batch_size, workers=self.workers)
             fresh = dict(zip(todo, enc))
             for i in todo:
                 if keys[i] is not None:

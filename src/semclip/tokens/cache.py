@@ -74,7 +74,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
 
 
 def extract_tokens(
-    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int = 0
+    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int | None = None
 ) -> Path:
     """Make sure the cache file for (backbone, dataset) exists, encoding what is missing;
     every launched process takes part. Returns the file's path."""
@@ -124,7 +124,7 @@ def _join_shards(shard_dir: Path, n_shards: int, size: int, n: int, dim: int, pa
 
 
 def dataset_tokens(
-    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int = 0, log=say
+    backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64, workers: int | None = None, log=say
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens [M, d] and labels [M] of the readable images (M <= N), from the cache when
     present. Skipped images are reported through ``log`` and listed in ``dataset.skipped``."""
@@ -173,7 +173,7 @@ def lazy_tokens(backbone: Backbone, dataset: LabelledImages) -> Callable[[], tor
 
 
 def dataset_store(backbone: Backbone, dataset: LabelledImages, root: Path | None = None, batch_size: int = 64,
-                  workers: int = 0) -> TokenStore:
+                  workers: int | None = None) -> TokenStore:
     """The readable tokens of ``dataset`` as a memory-mapped store (extracted first when
     missing): what training reads from, a batch at a time, at any dataset size."""
     parts = getattr(dataset, "parts", None) or [dataset]
