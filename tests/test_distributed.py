@@ -20,10 +20,15 @@ LAUNCH = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", 
           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "semclip.app.cli"]
 
 
-def semclip(args: list[str], cache: Path, launch: bool = False) -> subprocess.CompletedProcess:
+ACCELERATE_CONFIGS = Path(__file__).parents[1] / "configs" / "accelerate"
+# the repository's own config file for two CPU processes (the documented recipe)
+LAUNCH_FILE = ["-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE_CONFIGS / "cpu-2proc.yaml"), "-m", "semclip.app.cli"]
+
+
+def semclip(args: list[str], cache: Path, launch: bool | list[str] = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env |= {"SEMCLIP_CACHE": str(cache), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, *(LAUNCH if launch else ["-m", "semclip.app.cli"]), *args]
+    cmd = [sys.executable, *(launch if isinstance(launch, list) else LAUNCH if launch else ["-m", "semclip.app.cli"]), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -45,10 +50,21 @@ def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     assert torch.allclose(load_file(str(tok1))["tokens"], load_file(str(tok2))["tokens"], atol=1e-5)
     # both stages: the same weights as one process (the ranks' agreement is checked inside the run)
     for name in ("jscc-k4.safetensors", "prompts-tapl-all-shots3-seed0.safetensors"):
-        a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
-        assert a.keys() == b.keys()
-        for k in a:
-            assert torch.allclose(a[k], b[k], atol=2e-4, rtol=1e-3), (name, k, (a[k] - b[k]).abs().max())
+        same_weights(tmp_path / "one" / name, tmp_path / "two" / name)
+
+    # class-sharded prompts: each process encodes its slice of the 3 class prompts (2 and 1),
+    # launched with the repository's config file
+    sharded = semclip([*args, "--out", str(tmp_path / "classes"), "--world-size", "2", "--prompt-split", "classes"],
+                      tmp_path / "cache2", launch=LAUNCH_FILE)
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    same_weights(tmp_path / "one" / "prompts-tapl-all-shots3-seed0.safetensors", tmp_path / "classes" / "prompts-tapl-all-shots3-seed0.safetensors")
+
+
+def same_weights(one: Path, two: Path) -> None:
+    a, b = load_file(str(one)), load_file(str(two))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=2e-4, rtol=1e-3), (two.name, k, (a[k] - b[k]).abs().max())
 
 
 @pytest.mark.long
@@ -105,3 +121,16 @@ def test_a_slice_of_the_batch_sees_the_single_process_channel():
         full, _ = model(tokens, snr, create_channel(spec, generator=torch.Generator().manual_seed(1)))
         part, out = model.forward_rows(tokens[2:4], snr, create_channel(spec, generator=torch.Generator().manual_seed(1)), 2)
         assert torch.allclose(part, full[2:4], atol=1e-6) and out.y.shape == (2, 4)
+
+
+def test_the_repositorys_accelerate_configs_load():
+    """configs/accelerate/*.yaml as Accelerate reads them: multi-GPU launches whose process
+    count fills each machine equally."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    files = sorted(ACCELERATE_CONFIGS.glob("*.yaml"))
+    assert {f.stem for f in files} >= {"cpu-2proc", "one-node-8gpu", "two-nodes-16gpu"}
+    for f in files:
+        cfg = load_config_from_file(str(f))
+        assert cfg.distributed_type == "MULTI_GPU" and cfg.mixed_precision == "no", f.name
+        assert cfg.num_processes % cfg.num_machines == 0 and cfg.num_processes >= 2, f.name

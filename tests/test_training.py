@@ -3,6 +3,8 @@ checkpoint and ends with the weights, schedule and generator of an uninterrupted
 trainer with a stepped schedule and one with a learning rate that is a function of the
 step; the log follows its settings."""
 
+import math
+
 import pytest
 import torch
 
@@ -52,3 +54,29 @@ def test_digests_are_stable_and_name_their_content():
     assert json_digest(recipe) != json_digest({**recipe, "b": 2})
     t = torch.arange(4.0)
     assert content_digest(t, salt="v1") == content_digest(t.clone(), salt="v1") != content_digest(t, salt="v2")
+
+
+
+def lr_trace(make, steps: int) -> list[float]:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make(opt)
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_the_one_cycle_schedule_takes_any_number_of_steps():
+    """torch's OneCycleLR divides by zero when the warm-up is exactly one step (20 steps at
+    5 %): `semclip train --jscc-steps 20` crashed there. Every other count keeps torch's
+    own schedule, value for value."""
+    from semclip.training import one_cycle
+
+    for steps in (1, 2, 8, 19, 20, 21, 40, 1500):
+        lrs = lr_trace(lambda opt: one_cycle(opt, 1.0, steps), steps)
+        assert all(math.isfinite(x) for x in lrs) and max(lrs) <= 1.0 + 1e-9, steps
+        if steps != 20:
+            torch_own = lr_trace(lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, 1.0, total_steps=steps, pct_start=0.05), steps)
+            assert lrs == torch_own, steps

@@ -69,6 +69,25 @@ class Dist:
         else:
             _accelerator(self.device.type == "cpu").backward(loss)
 
+    def class_slice(self, n: int) -> tuple[int, int]:
+        """This rank's classes lo..hi of ``n``, in slices of ceil(n / world): the last ranks'
+        may be short or empty (``gather_classes`` pads them)."""
+        per = -(-n // self.world)
+        return min(n, self.rank * per), min(n, (self.rank + 1) * per)
+
+    def gather_classes(self, text: torch.Tensor, n: int) -> torch.Tensor:
+        """Every rank's class embeddings [G, c_r, d] (its ``class_slice`` of ``n``) -> [G, n, d]
+        on every rank, differentiable: the gradient that reaches this rank's slice is the sum
+        over ranks of their losses' gradients, which DDP's averaging then turns into the
+        single-process gradient (every rank computes the same terms over all classes)."""
+        if self.world == 1:
+            return text
+        per = -(-n // self.world)
+        pad = per - text.shape[1]
+        if pad:  # equal parts for the collective
+            text = torch.cat([text, text.new_zeros(text.shape[0], pad, text.shape[2])], 1)
+        return _GatherClasses.apply(text, self.world, self.rank)[:, :n]
+
     def shard_items(self, items: Sequence[T]) -> list[T]:
         """Every world-th item, starting at this rank: how retrieval splits its channels and the
         baselines their (method, channel) pairs."""
@@ -97,6 +116,28 @@ class Dist:
         worst = (every - every[:1]).abs().max().item()
         if worst > 1e-6:
             raise SemclipError(f"the {self.world} processes disagree on {what} after training (max difference {worst:.2e})")
+
+
+class _GatherClasses(torch.autograd.Function):
+    """all_gather along the class axis whose backward sums the ranks' gradients and keeps this
+    rank's part (an all-reduce: every backend has it, gloo included)."""
+
+    @staticmethod
+    def forward(ctx, text: torch.Tensor, world: int, rank: int) -> torch.Tensor:
+        import torch.distributed as td
+
+        parts = [torch.empty_like(text) for _ in range(world)]
+        td.all_gather(parts, text.contiguous())
+        ctx.rank, ctx.per = rank, text.shape[1]
+        return torch.cat(parts, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        import torch.distributed as td
+
+        grad = grad.contiguous().clone()
+        td.all_reduce(grad)
+        return grad[:, ctx.rank * ctx.per : (ctx.rank + 1) * ctx.per], None, None
 
 
 @lru_cache(maxsize=2)

@@ -22,6 +22,15 @@ from semclip.progress import progress
 from semclip.resume import load_partial, save_partial
 
 
+def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int, warmup: float = 0.05) -> torch.optim.lr_scheduler.OneCycleLR:
+    """OneCycleLR with a ``warmup`` fraction. torch divides by ``warmup * steps - 1``, which
+    is zero when the warm-up is exactly one step (20 steps at 5 %): there it is made a hair
+    longer, and every other step count keeps the schedule it always had."""
+    if abs(warmup * steps - 1) < 1e-9:
+        warmup *= 1.2
+    return torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=warmup)
+
+
 @dataclass
 class LoopLog:
     """How the loop logs: every ``every`` steps (and the last) a row ``{"step", name}``,

@@ -34,7 +34,7 @@ from semclip.data.fashion_mnist import FashionMNIST
 from semclip.backbones.stream import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
-from semclip.training import LoopLog, TrainingLoop
+from semclip.training import LoopLog, TrainingLoop, one_cycle
 from semclip.distributed import Dist
 
 # Generic caption templates for class names during head training. The evaluation
@@ -176,7 +176,7 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     teacher_w, teacher_b = model.image_tower._fc.weight.detach(), model.image_tower._fc.bias.detach()
     heads = PocketHeads(cfg.dim, cfg.hidden).to(dev)
     opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    sched = one_cycle(opt, cfg.lr, cfg.steps)
     images, choices, distill = data["images"], data["choices"], data["distill"]
     n = images.shape[0]
     gen = generator(cfg.seed, dev)

@@ -26,7 +26,7 @@ from semclip.errors import SemclipError
 from semclip.settings import setting
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
-from semclip.training import LoopLog, TrainingLoop
+from semclip.training import LoopLog, TrainingLoop, one_cycle
 
 KIND = "semclip-image-jscc"
 
@@ -144,7 +144,7 @@ def train_image_jscc(
     gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    sched = one_cycle(opt, cfg.lr, cfg.steps)
     key = json_digest([asdict(cfg), asdict(model.cfg), list(images.shape)])
     loop = TrainingLoop(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", cfg.steps, model, opt, sched=sched, gen=gen,
                         partial=partial, key=key, save_every=save_every, log=LoopLog(every=200, name="mse"), d=Dist(0, 1, dev))

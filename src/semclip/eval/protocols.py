@@ -41,6 +41,7 @@ from semclip.prompts.checkpoint import load_prompts
 from semclip.prompts.registry import create_learner, list_learners, resolved_config
 from semclip.prompts.splits import base_novel, few_shot
 from semclip.prompts.train import PromptTrainConfig, train_prompts
+from semclip.prompts.train import recipe as train_recipe
 from semclip.prompts.tta import TestTimePrompts, TTAConfig, split_name
 from semclip.settings import setting
 from semclip.provenance import META_KEY, DatasetSeen, Provenance, check, prompts_provenance
@@ -141,7 +142,7 @@ def prompts_name(name: str, backbone: Backbone, jscc_id: str, train_id: str, cla
     seed among them)."""
     # "v2": deterministic scoring on the CPU (prompts trained before it are retrained)
     recipe = [name, backbone.fingerprint, jscc_id, train_id, list(class_ids), prompt_recipe(resolved_config(name, prompt)),
-              asdict(tcfg), "v2"]
+              train_recipe(tcfg), "v2"]
     if k != 16:  # every name made before k entered the recipe was for k = 16: those keep their names
         recipe.append({"k": k})
     return artefacts.name("prompts", f"{train_id}-{name.replace(':', '-')}", recipe)

@@ -31,7 +31,7 @@ from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.settings import setting
 from semclip.jscc.model import TokenJSCC
-from semclip.training import TrainingLoop
+from semclip.training import TrainingLoop, one_cycle
 
 
 @dataclass
@@ -169,7 +169,7 @@ def train_jscc(
     ks = torch.tensor(model.cfg.ks, device=dev)
     bank = None if bank is None else bank.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    sched = one_cycle(opt, cfg.lr, cfg.steps)
     key = json_digest([asdict(cfg), asdict(model.cfg), list(tokens.shape), d.world])
     what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")
     loop = TrainingLoop(what, cfg.steps, model, opt, sched=sched, gen=gen, partial=partial, key=key, save_every=save_every, d=d)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -134,7 +134,7 @@ class PromptLearner(nn.Module, ABC):
     # -- pieces shared by learners ------------------------------------------------
     def class_text(self, classes: Sequence[str]) -> tuple[torch.Tensor, TokenizedText]:
         """Word embeddings [C, L, width] of "<class>." and their tokens (cached)."""
-        key = (*validate_classnames(classes), str(self.backbone.device))  # per device: the learner may move
+        key = (*validate_classnames(classes, minimum=1), str(self.backbone.device))  # per device: the learner may move
         if key not in self._text_cache:
             tok = self.backbone.tokenize([f"{c}." for c in key[:-1]])
             with torch.no_grad():
@@ -226,18 +226,28 @@ class PromptLearner(nn.Module, ABC):
         return self.score_parts(tokens, snr_db, classes)[:2]
 
     def score_parts(
-        self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]
+        self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str],
+        rows: slice | None = None, embed: ClassEmbedder | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``score`` and the adapted received tokens [B, d] it scored (what training's
-        regularisers need, from one forward)."""
+        regularisers need, from one forward). ``rows``: score only these rows (B of them
+        then), while the class embeddings see the whole batch, as class-sharded training
+        needs (``semclip.prompts.train``); ``embed`` replaces ``class_embeddings`` there."""
         if tokens.dim() != 2 or tokens.shape[1] != self.backbone.dim:
             raise SemclipError(f"expected tokens [B, {self.backbone.dim}], got {list(tokens.shape)}")
         if snr_db.shape != (tokens.shape[0], 1):
             raise SemclipError(f"expected snr_db [B, 1] = [{tokens.shape[0]}, 1], got {list(snr_db.shape)}")
+        if embed is not None:  # the classes reach the learner in slices: check the whole list here
+            validate_classnames(classes)
         dev = self.backbone.device  # inputs follow the learner (a sweep may hand host tensors)
         tokens, snr_db = tokens.to(dev), snr_db.to(dev)
+        text, index = (embed or self.class_embeddings)(classes, tokens, snr_db)
+        if rows is not None:
+            per_row = text.shape[0] == tokens.shape[0] > 1 and torch.equal(index, torch.arange(tokens.shape[0], device=dev))
+            tokens, snr_db, index = tokens[rows], snr_db[rows], index[rows]
+            if per_row:  # one set per row (CoCoOp): the rows' own sets
+                text, index = text[rows], torch.arange(tokens.shape[0], device=dev)
         z = self.adapt_image(tokens, snr_db)
-        text, index = self.class_embeddings(classes, tokens, snr_db)
         logits = scores(z, text, index)
         if self.cfg.blend > 0 and (self.cfg.blend_train or not self.training):  # with the frozen receiver's scores
             frozen = self.received(tokens, snr_db, learned=False) @ self.reference(classes).t()
@@ -255,6 +265,10 @@ class PromptLearner(nn.Module, ABC):
     @torch.no_grad()
     def predict(self, tokens: torch.Tensor, snr_db: torch.Tensor, classes: Sequence[str]) -> torch.Tensor:
         return self(tokens, snr_db, classes).argmax(dim=-1)
+
+
+ClassEmbedder = Callable[[Sequence[str], torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""(classes, tokens [B, d], snr_db [B, 1]) -> (text [G, C, d], index [B]): ``class_embeddings``'s signature."""
 
 
 def scores(z: torch.Tensor, text: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

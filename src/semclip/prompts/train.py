@@ -46,6 +46,10 @@ class PromptTrainConfig:
     channels: list[str] = field(default_factory=lambda: ["awgn"])
     seed: int = setting(0, help="Seed for training and channel noise.", shared=True)
     save_every: int = 50
+    split: str = setting("rows", flag="prompt_split", help=(
+        "How processes under `accelerate launch` share a prompt step: rows (each its slice of the batch against "
+        "every class) or classes (each also encodes only its slice of the class prompts, gathered: for many classes). "
+        "The same learning either way."))
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.save_every, self.snr_draws, self.shots) <= 0 or self.lr <= 0:
@@ -54,6 +58,17 @@ class PromptTrainConfig:
             raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
         for ch in self.channels:
             create_channel(ch)
+        if self.split not in SPLITS:
+            raise SemclipError(f"unknown prompt split {self.split!r}: choose one of {', '.join(SPLITS)}")
+
+
+SPLITS = ("rows", "classes")
+
+
+def recipe(cfg: PromptTrainConfig) -> dict:
+    """The settings as they name prompts: ``asdict`` without ``split``, which says how the
+    processes share the work, not what is learnt (like their number)."""
+    return {k: v for k, v in asdict(cfg).items() if k != "split"}
 
 
 class _Step(nn.Module):
@@ -64,11 +79,21 @@ class _Step(nn.Module):
         self.learner = learner
 
     def forward(
-        self, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str]
+        self, received: torch.Tensor, snr_db: torch.Tensor, classes: list[str], rows: slice | None = None, d: Dist | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """received: [n, d] unit norm; snr_db: [n, 1] -> (logits [n, C], class embeddings
-        [G, C, d], adapted received tokens [n, d])."""
-        return self.learner.score_parts(received, snr_db, classes)
+        """received: [B, d] unit norm; snr_db: [B, 1] -> (logits [n, C], class embeddings
+        [G, C, d], adapted received tokens [n, d]) of ``rows`` (n of them; default: all).
+        With ``d``, the classes are sharded: this process encodes its slice of the class
+        prompts for the whole batch and gathers the rest from the others."""
+        if d is None:
+            return self.learner.score_parts(received, snr_db, classes, rows)
+
+        def embed(names, tokens, snr):
+            lo, hi = d.class_slice(len(names))
+            text, index = self.learner.class_embeddings(names[lo:hi] or names[:1], tokens, snr)
+            return d.gather_classes(text[:, : hi - lo], len(names)), index
+
+        return self.learner.score_parts(received, snr_db, classes, rows, embed)
 
 
 class PromptEnsemble(nn.Module):
@@ -144,6 +169,7 @@ class PromptLoss:
         self.learner, self.step_fn, self.jscc, self.tokens, self.labels, self.classes, self.cfg = (
             learner, step_fn, jscc, tokens, labels, classes, cfg)
         self.dev, (self.lo, self.hi) = d.device, d.shard(0, cfg.batch_size)
+        self.d, self.by_class = d, cfg.split == "classes" and d.world > 1
         self.n_snr = int(round((cfg.snr_max_db - cfg.snr_min_db) / cfg.snr_step_db)) + 1
 
     def __call__(self, step: int) -> torch.Tensor:
@@ -155,10 +181,14 @@ class PromptLoss:
         channel = create_channel(cfg.channels[step % len(cfg.channels)], generator=gen)
         with torch.no_grad():
             decoded, rx = self.jscc(self.tokens[idx], snr, channel)
-        received = F.normalize(decoded, dim=-1)[lo:hi]  # the codec runs on the whole batch: it is cheap
-        snr_rx = rx.rx_snr_db[lo:hi]
+        received = F.normalize(decoded, dim=-1)  # the codec runs on the whole batch: it is cheap
+        snr_rx = rx.rx_snr_db
         with autocast(dev, precision() == "bf16"):  # the frozen text tower in bf16 on a GPU, when chosen
-            logits, text, image = self.step_fn(received, snr_rx, self.classes)
+            if self.by_class:  # the class prompts of the whole batch's SNRs, a slice per process
+                logits, text, image = self.step_fn(received, snr_rx, self.classes, slice(lo, hi), self.d)
+            else:
+                logits, text, image = self.step_fn(received[lo:hi], snr_rx[lo:hi], self.classes)
+        received, snr_rx = received[lo:hi], snr_rx[lo:hi]
         logits, text, image = logits.float(), text.float(), image.float()
         return (F.cross_entropy(logits, self.labels[idx[lo:hi]])
                 + regularisers(self.learner, received, snr_rx, self.classes, logits, text, image))
@@ -195,14 +225,14 @@ def train_prompts(
     tokens, labels = tokens.to(dev), labels.to(dev)
     params = [p for p in learner.parameters() if p.requires_grad]
     log: list[dict] = []
-    meta = {"train": asdict(cfg), **(extra or {})}
+    meta = {"train": recipe(cfg), **(extra or {})}
     if not params:  # hand-crafted: nothing to learn
         if d.is_main:
             save_prompts(learner, out, classes, meta, provenance)
         d.barrier()
         return {"log": log, "resumed_from": 0}
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    key = json_digest([learner.name, asdict(learner.cfg), asdict(cfg), classes, tokens.shape[0], float(tokens.sum())])
+    key = json_digest([learner.name, asdict(learner.cfg), recipe(cfg), classes, tokens.shape[0], float(tokens.sum())])
     partial = partial_path(out)
     ensemble = PromptEnsemble(params, cfg.steps, learner.cfg.ensemble).to(dev) if learner.cfg.ensemble > 0 else None
     saved = learner if ensemble is None else nn.ModuleDict({"learner": learner, "ensemble": ensemble})
@@ -218,7 +248,7 @@ def train_prompts(
     d.check_agree(params, f"the {learner.name} prompts")
     learner.eval()
     if d.is_main:
-        save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world}, provenance)
+        save_prompts(learner, out, classes, meta | {"log": log[-1:], "processes": d.world} | ({"split": cfg.split} if d.world > 1 else {}), provenance)
         partial.unlink(missing_ok=True)
     d.barrier()
     return {"log": log, "resumed_from": loop.start}

@@ -18,11 +18,12 @@ TEMPLATES = [
 ]
 
 
-def validate_classnames(classes: Sequence[str]) -> list[str]:
-    """Strip names; refuse empty, duplicate or too few names."""
+def validate_classnames(classes: Sequence[str], minimum: int = 2) -> list[str]:
+    """Strip names; refuse empty, duplicate or too few names (a classifier needs two; a
+    process's slice of the classes, in class-sharded training, may hold one)."""
     names = [str(c).strip() for c in classes]
-    if len(names) < 2:
-        raise SemclipError(f"need at least two class names, got {names}")
+    if len(names) < minimum:
+        raise SemclipError(f"need at least two class names, got {names}" if minimum == 2 else f"need at least {minimum} class name(s), got {names}")
     if any(not n for n in names):
         raise SemclipError("class names must not be empty")
     seen: set[str] = set()
