@@ -72,3 +72,21 @@ def test_the_gpu_default_is_this_processs_share_of_the_cores(monkeypatch):
     assert device.image_workers(torch.device("cuda")) == device.MAX_AUTO_WORKERS
     monkeypatch.setattr(device, "_workers", 3)  # what --workers chose wins
     assert device.image_workers(torch.device("cuda")) == 3
+
+
+def test_extraction_over_several_shards_is_the_same_with_processes(pocket, tmp_path):
+    """One stream over every shard (the processes start once), each shard written when its
+    last batch is in: the cache file equals the thread's, bit for bit."""
+    from safetensors.torch import load_file
+
+    from semclip.tokens.cache import extract_tokens
+
+    root = tmp_path / "many"
+    for i, im in enumerate(pictures(300, seed=2)):  # 3 shards of 128 (the last short)
+        (root / "x").mkdir(parents=True, exist_ok=True)
+        im.save(root / "x" / f"{i:03d}.png")
+    (root / "x" / "130.png").write_bytes(b"broken")  # in the second shard
+    data = create_dataset(f"folder:{root}")
+    files = {w: load_file(str(extract_tokens(pocket, data, tmp_path / f"cache{w}", batch_size=50, workers=w))) for w in (0, 2)}
+    assert torch.equal(files[0]["tokens"], files[2]["tokens"]) and torch.equal(files[0]["ok"], files[2]["ok"])
+    assert files[0]["tokens"].shape[0] == 300 and int(files[0]["ok"].sum()) == 299

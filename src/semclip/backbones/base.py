@@ -38,6 +38,37 @@ def normalise_table(mean: tuple[float, float, float], std: tuple[float, float, f
 
 
 @dataclass(frozen=True)
+class Preprocess:
+    """PIL image (any mode/size) -> [3, S, S] float32, normalised.
+
+    Shorter side resized to S (bicubic), centre crop, RGB, per-channel mean/std, as CLIP
+    does. Alpha is composited on white so transparent clip art keeps its shape. A grey image
+    is resized as one band and spread to three at the end (Pillow resamples each band alike,
+    so the pixels are those of resizing its RGB copy, at a third of the work); the
+    normalisation is a table lookup of the same float32 operations. Both matter: a cold run
+    preprocesses every received picture."""
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = flatten_alpha(image)
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("RGB")
+        s = self.image_size
+        w, h = image.size
+        scale = s / min(w, h)
+        nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
+        image = image.resize((nw, nh), Image.BICUBIC)
+        left, top = (nw - s) // 2, (nh - s) // 2
+        px = np.asarray(image.crop((left, top, left + s, top + s)))  # [S, S] or [S, S, 3] uint8
+        table = normalise_table(self.mean, self.std)
+        x = table[:, px] if px.ndim == 2 else table[np.arange(3)[:, None, None], px.transpose(2, 0, 1)]
+        return torch.from_numpy(np.ascontiguousarray(x))
+
+
+@dataclass(frozen=True)
 class TokenizedText:
     """input_ids / attention_mask: [N, L] int64. ``pool_index``: [N] position whose
     hidden state is the sentence (CLIP's end-of-text); None for mean pooling."""
@@ -58,27 +89,14 @@ class Backbone(nn.Module, ABC):
 
     # -- images -----------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """PIL image (any mode/size) -> [3, S, S] float32, normalised.
+        """PIL image (any mode/size) -> [3, S, S] float32, normalised (``Preprocess``)."""
+        return self.preprocessor(image)
 
-        Shorter side resized to S (bicubic), centre crop, RGB, per-channel mean/std,
-        as CLIP does. Alpha is composited on white so transparent clip art keeps its
-        shape. A grey image is resized as one band and spread to three at the end
-        (Pillow resamples each band alike, so the pixels are those of resizing its RGB
-        copy, at a third of the work); the normalisation is a table lookup of the same
-        float32 operations. Both matter: a cold run preprocesses every received picture."""
-        image = flatten_alpha(image)
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
-        s = self.image_size
-        w, h = image.size
-        scale = s / min(w, h)
-        nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
-        image = image.resize((nw, nh), Image.BICUBIC)
-        left, top = (nw - s) // 2, (nh - s) // 2
-        px = np.asarray(image.crop((left, top, left + s, top + s)))  # [S, S] or [S, S, 3] uint8
-        table = normalise_table(self.mean, self.std)
-        x = table[:, px] if px.ndim == 2 else table[np.arange(3)[:, None, None], px.transpose(2, 0, 1)]
-        return torch.from_numpy(np.ascontiguousarray(x))
+    @property
+    def preprocessor(self) -> Preprocess:
+        """This backbone's preprocessing as a small picklable object (what decoding worker
+        processes are handed, instead of the model)."""
+        return Preprocess(self.image_size, tuple(self.mean), tuple(self.std))
 
     precision: str = "fp32"  # "bf16": the image tower runs under bf16 autocast on a GPU (opt-in)
 

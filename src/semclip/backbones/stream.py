@@ -12,34 +12,71 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from semclip.backbones.base import Backbone
+from semclip.backbones.base import Backbone, Preprocess
 from semclip.backbones.engine import image_encoder
 from semclip.device import autocast, image_workers
 from semclip.errors import SemclipError
 
 
 class _Pixels(Dataset):
-    """Index -> (pixels [3, S, S], readable?, error); a bad file gives zeros and its error."""
+    """Image index -> (pixels [3, S, S], readable?, error); a bad file gives zeros and its
+    error. Picklable when ``load`` is (worker processes get a copy): it holds the backbone's
+    ``Preprocess``, not the model."""
 
-    def __init__(self, load: Callable[[int], object], preprocess: Callable, size: int, indices: list[int]) -> None:
-        self.load, self.preprocess, self.size, self.indices = load, preprocess, size, indices
+    def __init__(self, load: Callable[[int], object], preprocess: Preprocess, size: int) -> None:
+        self.load, self.preprocess, self.size = load, preprocess, size
 
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, j: int) -> tuple[torch.Tensor, bool, str]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, bool, str]:
         try:
-            return self.preprocess(self.load(self.indices[j])), True, ""
+            return self.preprocess(self.load(i)), True, ""
         except SemclipError as exc:
             return torch.zeros(3, self.size, self.size, device="cpu"), False, str(exc)
 
 
+def batches_of(indices: range | list[int], batch_size: int) -> list[list[int]]:
+    idx = list(indices)
+    return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
+
+
 @torch.no_grad()
+def stream_batches(
+    backbone: Backbone,
+    load: Callable[[int], object],
+    batches: list[list[int]],
+    workers: int | None = None,
+    fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, dict[int, str]]]:
+    """Encode ``batches`` of image indices in order, one DataLoader for all of them (its
+    worker processes start once) -> per batch (indices, tokens [b, d] float32, readable [b]
+    bool, {i: error}); unreadable images get a zero row. ``fn`` replaces the image tower (by
+    default the run's engine: OpenVINO on the CPU, else ``backbone.encode_pixels``);
+    ``workers`` decoding processes (None: the run's setting; 0: a prefetch thread)."""
+    fn = fn or image_encoder(backbone)
+    device = backbone.device
+    workers = image_workers(device) if workers is None else workers
+    workers = min(workers, len(batches))  # a process per batch at most: starting one costs more than it decodes
+    loader = DataLoader(_Pixels(load, backbone.preprocessor, backbone.image_size), batch_sampler=batches,
+                        num_workers=workers, pin_memory=device.type == "cuda", **worker_context(workers))
+
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        with autocast(device, backbone.precision == "bf16"):
+            return fn(pixels.to(device, non_blocking=True)).float().cpu()
+
+    for idx, (pixels, good, msgs) in zip(batches, prefetched(loader) if workers == 0 else loader):
+        if good.all():
+            tokens = encode(pixels)
+        else:  # zero rows for the unreadable ones
+            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
+            tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
+            tokens[good] = enc
+        yield idx, tokens, good, {idx[j]: msgs[j] for j in torch.nonzero(~good).flatten().tolist()}
+
+
 def encode_stream(
     backbone: Backbone,
     load: Callable[[int], object],
@@ -49,50 +86,33 @@ def encode_stream(
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[int, str]]:
-    """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}).
-    Unreadable images get a zero row. ``fn`` replaces the image tower (by default the run's
-    engine: OpenVINO on the CPU, else ``backbone.encode_pixels``); ``workers`` decoding
-    processes (None: the run's setting; 0: a prefetch thread)."""
-    fn = fn or image_encoder(backbone)
-    idx = list(indices)
-    device = backbone.device
-    workers = image_workers(device) if workers is None else workers
-    workers = min(workers, -(-len(idx) // batch_size))  # a process per batch at most: starting one costs more than it decodes
-    loader = DataLoader(_Pixels(load, backbone.preprocess, backbone.image_size, idx), batch_size=batch_size,
-                        num_workers=workers, pin_memory=device.type == "cuda", **worker_context(workers))
-
-    def encode(pixels: torch.Tensor) -> torch.Tensor:
-        with autocast(device, backbone.precision == "bf16"):
-            return fn(pixels.to(device, non_blocking=True)).float().cpu()
-
-    out, ok, errors, pos = [], [], {}, 0
-    for pixels, good, msgs in (prefetched(loader) if workers == 0 else loader):
-        if good.all():
-            tokens = encode(pixels)
-        else:  # zero rows for the unreadable ones
-            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
-            tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
-            tokens[good] = enc
-        for j in torch.nonzero(~good).flatten().tolist():
-            errors[idx[pos + j]] = msgs[j]
+    """Encode images ``load(i)`` -> (tokens [n, d] float32, readable [n] bool, {i: error}),
+    ``stream_batches`` gathered."""
+    out, ok, errors = [], [], {}
+    for idx, tokens, good, bad in stream_batches(backbone, load, batches_of(indices, batch_size), workers, fn):
         out.append(tokens)
         ok.append(good)
-        pos += pixels.shape[0]
+        errors |= bad
         if on_batch:
-            on_batch(pixels.shape[0])
+            on_batch(len(idx))
     if not out:
         return torch.empty(0, backbone.dim, device="cpu"), torch.empty(0, dtype=torch.bool, device="cpu"), {}
     return torch.cat(out), torch.cat(ok), errors
 
 
 def worker_context(workers: int) -> dict:
-    """DataLoader arguments for ``workers`` processes: forked where the platform can (the
-    images to encode may be in memory behind a closure, as the baselines' receiver's are,
-    which a spawned process could not be handed), two batches prefetched by each."""
+    """DataLoader arguments for ``workers`` processes, started by a fork server: forking the
+    run's own process, which holds the tower's and the decoders' thread pools, is unsafe
+    (it crashed our test process), while the server is a fresh process that imported only
+    what decoding needs, once, and forks cheaply. Each worker gets a pickled copy of the
+    dataset's loader (images in memory, as the baselines' receiver's, travel with it)."""
     if workers == 0:
         return {}
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    return {"prefetch_factor": 2, **({"multiprocessing_context": multiprocessing.get_context("fork")} if fork else {})}
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows: spawn, the only method
+        return {"prefetch_factor": 2}
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "PIL.Image", "semclip.backbones.stream", "semclip.data.registry"])
+    return {"prefetch_factor": 2, "multiprocessing_context": ctx}
 
 
 def prefetched(batches, depth: int = 2):

@@ -36,9 +36,19 @@ class ImageReceiver:
             raise ValueError("a received picture is missing and its tokens are not held")
         fresh = {}
         if todo:
-            enc = encode_images(self.backbone, lambda i: images[i], todo, self.batch_size, workers=self.workers)
+            enc = encode_images(self.backbone, Listed(images), todo, self.batch_size, workers=self.workers)
             fresh = dict(zip(todo, enc))
             for i in todo:
                 if keys[i] is not None:
                     self._cache[keys[i]] = fresh[i]
         return torch.stack([fresh[i] if i in fresh else self._cache[keys[i]] for i in range(len(images))])
+
+
+class Listed:
+    """``load(i)`` over images held in memory, picklable (decoding worker processes get a copy)."""
+
+    def __init__(self, images: Sequence[Image.Image | None]) -> None:
+        self.images = list(images)
+
+    def __call__(self, i: int) -> Image.Image | None:
+        return self.images[i]

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from semclip._io import atomic_write, cache_dir
 from semclip.backbones.base import Backbone
 from semclip.backbones.engine import image_encoder
-from semclip.backbones.stream import encode_stream
+from semclip.backbones.stream import batches_of, stream_batches
 from semclip.data.base import LabelledImages
 from semclip.distributed import dist
 from semclip.tokens.store import TokenStore
@@ -90,14 +90,25 @@ def extract_tokens(
     with progress(disable=not d.is_main) as bar:
         what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
         task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * size) - s * size for s in mine))
+        todo = []
         for s in mine:
-            shard = shard_dir / f"{s:05d}.safetensors"
             lo, hi = s * size, min(len(dataset), (s + 1) * size)
-            if shard.exists():
+            if (shard_dir / f"{s:05d}.safetensors").exists():
                 bar.advance(task, hi - lo)
-                continue
-            tokens, ok, errors = encode_stream(backbone, dataset.image, range(lo, hi), batch_size, workers, on_batch=lambda n: bar.advance(task, n))
-            _save_shard(shard, tokens, ok, errors)
+            else:
+                todo.append(s)
+        # one stream over every missing shard (its decoding processes start once), each shard
+        # written as soon as its last batch is encoded
+        batches = [b for s in todo for b in batches_of(range(s * size, min(len(dataset), (s + 1) * size)), batch_size)]
+        held: list = []
+        for idx, tokens, ok, errors in stream_batches(backbone, dataset.image, batches, workers):
+            held.append((tokens, ok, errors))
+            bar.advance(task, len(idx))
+            s = idx[0] // size
+            if idx[-1] + 1 == min(len(dataset), (s + 1) * size):  # the shard's last batch
+                _save_shard(shard_dir / f"{s:05d}.safetensors", torch.cat([t for t, _, _ in held]), torch.cat([o for _, o, _ in held]),
+                            {i: e for _, _, bad in held for i, e in bad.items()})
+                held = []
     d.barrier()
     if d.is_main and not path.exists():
         _join_shards(shard_dir, n_shards, size, len(dataset), backbone.dim, path)
