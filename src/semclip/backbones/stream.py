@@ -9,8 +9,10 @@ order."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator
 
@@ -67,14 +69,29 @@ def stream_batches(
         with autocast(device, backbone.precision == "bf16"):
             return fn(pixels.to(device, non_blocking=True)).float().cpu()
 
-    for idx, (pixels, good, msgs) in zip(batches, prefetched(loader) if workers == 0 else loader):
-        if good.all():
-            tokens = encode(pixels)
-        else:  # zero rows for the unreadable ones
-            enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
-            tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
-            tokens[good] = enc
-        yield idx, tokens, good, {idx[j]: msgs[j] for j in torch.nonzero(~good).flatten().tolist()}
+    with kept_sigchld(workers > 0):
+        for idx, (pixels, good, msgs) in zip(batches, prefetched(loader) if workers == 0 else loader):
+            if good.all():
+                tokens = encode(pixels)
+            else:  # zero rows for the unreadable ones
+                enc = encode(pixels[good]) if good.any() else torch.empty(0, backbone.dim, device="cpu")
+                tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
+                tokens[good] = enc
+            yield idx, tokens, good, {idx[j]: msgs[j] for j in torch.nonzero(~good).flatten().tolist()}
+
+
+@contextlib.contextmanager
+def kept_sigchld(active: bool):
+    """Put back the process's SIGCHLD handler after a loader with worker processes: torch
+    leaves its own installed for good, and with OpenVINO loaded in the process the next
+    child to exit (any subprocess) then crashed it with a segmentation fault."""
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGCHLD")
+    before = signal.getsignal(signal.SIGCHLD) if active and main else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGCHLD, before)
 
 
 def encode_stream(
@@ -103,9 +120,11 @@ def encode_stream(
 def worker_context(workers: int) -> dict:
     """DataLoader arguments for ``workers`` processes, started by a fork server: forking the
     run's own process, which holds the tower's and the decoders' thread pools, is unsafe
-    (it crashed our test process), while the server is a fresh process that imported only
-    what decoding needs, once, and forks cheaply. Each worker gets a pickled copy of the
-    dataset's loader (images in memory, as the baselines' receiver's, travel with it)."""
+    (Python deprecates forking a threaded process; 3.14 makes the server its default), while
+    the server is a fresh process that imported what decoding needs, once, and forks cheaply.
+    Each worker gets a pickled copy of the dataset's loader (images in memory, as the
+    baselines' receiver's, travel with it); a script that encodes with workers needs the
+    usual ``if __name__ == "__main__":`` guard, as with any start method but fork."""
     if workers == 0:
         return {}
     if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows: spawn, the only method
