@@ -12,7 +12,7 @@ from PIL import Image
 
 from semclip.backbones.registry import create_backbone
 from semclip.backbones.stream import encode_stream
-from semclip.baselines.receiver import ImageReceiver
+from semclip.baselines.receiver import ImageReceiver, Listed
 from semclip.data.registry import create_dataset
 from semclip.errors import SemclipError
 
@@ -90,3 +90,20 @@ def test_extraction_over_several_shards_is_the_same_with_processes(pocket, tmp_p
     files = {w: load_file(str(extract_tokens(pocket, data, tmp_path / f"cache{w}", batch_size=50, workers=w))) for w in (0, 2)}
     assert torch.equal(files[0]["tokens"], files[2]["tokens"]) and torch.equal(files[0]["ok"], files[2]["ok"])
     assert files[0]["tokens"].shape[0] == 300 and int(files[0]["ok"].sum()) == 299
+
+
+def test_the_sigchld_handler_is_put_back_after_worker_processes(pocket):
+    """torch leaves its SIGCHLD handler behind a multi-process loader; with OpenVINO loaded
+    the next subprocess to exit then crashed the whole process (segmentation fault)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGCHLD)
+    encode_stream(pocket, Listed(pictures(8)), range(8), batch_size=4, workers=2)
+    assert signal.getsignal(signal.SIGCHLD) == before
+
+
+def test_a_loader_that_cannot_reach_a_process_decodes_in_the_thread(pocket):
+    ims = pictures(8)
+    with pytest.warns(UserWarning, match="not picklable"):
+        got, _, _ = encode_stream(pocket, lambda i: ims[i], range(8), batch_size=4, workers=2)
+    assert torch.equal(got, encode_stream(pocket, Listed(ims), range(8), batch_size=4, workers=0)[0])

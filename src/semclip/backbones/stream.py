@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import pickle
 import queue
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -62,6 +64,10 @@ def stream_batches(
     device = backbone.device
     workers = image_workers(device) if workers is None else workers
     workers = min(workers, len(batches))  # a process per batch at most: starting one costs more than it decodes
+    if workers and not picklable(load):  # the same tokens from the thread, only slower
+        warnings.warn(f"the image loader {load!r} cannot be handed to worker processes (not picklable): decoding in a thread",
+                      stacklevel=2)
+        workers = 0
     loader = DataLoader(_Pixels(load, backbone.preprocessor, backbone.image_size), batch_sampler=batches,
                         num_workers=workers, pin_memory=device.type == "cuda", **worker_context(workers))
 
@@ -78,6 +84,14 @@ def stream_batches(
                 tokens = torch.zeros(pixels.shape[0], enc.shape[1], device="cpu")
                 tokens[good] = enc
             yield idx, tokens, good, {idx[j]: msgs[j] for j in torch.nonzero(~good).flatten().tolist()}
+
+
+def picklable(obj: object) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - any failure means: not for a worker process
+        return False
+    return True
 
 
 @contextlib.contextmanager
