@@ -209,10 +209,10 @@ def merge(files: list[Path], out: Path) -> None:
 
 
 def validation_score(state: dict, name: str, domains: list[str], points: list[str] = PRIMARY) -> float | None:
-    rows = [state["folds"].get(f"{name} | {d}") for d in domains]
-    if any(r is None for r in rows):
+    """The mean of ``domain_scores`` (None until every domain has been left out)."""
+    if any(f"{name} | {d}" not in state["folds"] for d in domains):
         return None
-    return round(float(np.mean([r[p][0] for r in rows for p in points])), 4)
+    return round(float(domain_scores(state, name, domains, points).mean()), 4)
 
 
 def domain_scores(state: dict, name: str, domains: list[str], points: list[str] = PRIMARY) -> np.ndarray:

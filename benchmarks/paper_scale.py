@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,6 @@ from semclip import device as devices
 from semclip._io import atomic_write_json
 from semclip.backbones.registry import create_backbone
 from semclip.backbones.stream import encode_stream
-from semclip.channels.registry import create_channel
 from semclip.data.base import LabelledImages
 from semclip.data.registry import create_dataset
 from semclip.eval.sweep import sweep_semclip
@@ -170,7 +170,7 @@ def main() -> None:
         stage("decode_probe", decode_only, report)
         report["decode_probe"]["images_per_s_one_thread"] = round(probe_n / report["decode_probe"]["seconds"], 1)
         pixels = torch.randn(args.batch_size, 3, bb.image_size, bb.image_size)
-        encode_stream(bb, lambda i: base.image(i), range(args.batch_size), args.batch_size, workers=0)  # warm-up (engine, kernels)
+        encode_stream(bb, base.image, range(args.batch_size), args.batch_size, workers=0)  # warm-up (engine, kernels)
         from semclip.backbones.engine import image_encoder
 
         tower = image_encoder(bb)
@@ -199,21 +199,19 @@ def main() -> None:
 
         bank = text_embeddings(bb, [f"a photo of a {c}." for c in base.classes])
         cfg = JSCCTrainConfig()
-        probe = replace_steps(cfg, 20)
+        probe = replace(cfg, steps=20)
         stage("codec_probe", lambda: train_jscc(TokenJSCC(JSCCConfig(dim=bb.dim)), store, bank, probe), report)
         step_s = report["codec_probe"]["seconds"] / 20
         left = budget - (time.perf_counter() - started)
         steps = int(min(cfg.steps, max(20, 0.66 * left / step_s)))
         model = TokenJSCC(JSCCConfig(dim=bb.dim))
-        stage("codec", lambda: train_jscc(model, store, bank, replace_steps(cfg, steps)), report)
+        stage("codec", lambda: train_jscc(model, store, bank, replace(cfg, steps=steps)), report)
         report["codec"] |= {"steps": steps, "batch_size": cfg.batch_size, "steps_per_s": round(steps / report["codec"]["seconds"], 2)}
 
         # a sweep of every token in the store over AWGN and Rayleigh at 7 SNRs
         tokens = store[slice(0, store.shape[0])]
         labels = torch.from_numpy(data.labels)[: tokens.shape[0]]
         clf = ZeroShotClassifier(bb, base.classes)
-        for ch in ("awgn", "rayleigh"):
-            create_channel(ch)
         stage("sweep", lambda: sweep_semclip(model.to(dev).eval().at(16), tokens, labels, clf, ["awgn", "rayleigh"], SNRS), report)
         report["sweep"] |= {"tokens_per_s": round(tokens.shape[0] * len(SNRS) * 2 / report["sweep"]["seconds"])}
 
@@ -232,12 +230,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
     print(json.dumps(report, indent=1))
-
-
-def replace_steps(cfg: JSCCTrainConfig, steps: int) -> JSCCTrainConfig:
-    from dataclasses import replace
-
-    return replace(cfg, steps=steps)
 
 
 if __name__ == "__main__":

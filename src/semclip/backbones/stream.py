@@ -32,14 +32,15 @@ class _Pixels(Dataset):
     error. Picklable when ``load`` is (worker processes get a copy): it holds the backbone's
     ``Preprocess``, not the model."""
 
-    def __init__(self, load: Callable[[int], object], preprocess: Preprocess, size: int) -> None:
-        self.load, self.preprocess, self.size = load, preprocess, size
+    def __init__(self, load: Callable[[int], object], preprocess: Preprocess) -> None:
+        self.load, self.preprocess = load, preprocess
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, bool, str]:
         try:
             return self.preprocess(self.load(i)), True, ""
         except SemclipError as exc:
-            return torch.zeros(3, self.size, self.size, device="cpu"), False, str(exc)
+            size = self.preprocess.image_size
+            return torch.zeros(3, size, size, device="cpu"), False, str(exc)
 
 
 def batches_of(indices: range | list[int], batch_size: int) -> list[list[int]]:
@@ -68,7 +69,7 @@ def stream_batches(
         warnings.warn(f"the image loader {load!r} cannot be handed to worker processes (not picklable): decoding in a thread",
                       stacklevel=2)
         workers = 0
-    loader = DataLoader(_Pixels(load, backbone.preprocessor, backbone.image_size), batch_sampler=batches,
+    loader = DataLoader(_Pixels(load, backbone.preprocessor), batch_sampler=batches,
                         num_workers=workers, pin_memory=device.type == "cuda", **worker_context(workers))
 
     def encode(pixels: torch.Tensor) -> torch.Tensor:

@@ -86,26 +86,25 @@ def extract_tokens(
     shard_dir = path.with_suffix(f".shards{size}")  # the size in the name: shards of another size are never mixed in
     shard_dir.mkdir(parents=True, exist_ok=True)
     n_shards = (len(dataset) + size - 1) // size
-    mine = [s for s in range(n_shards) if s % d.world == d.rank]
+    mine = {s: range(s * size, min(len(dataset), (s + 1) * size)) for s in range(n_shards) if s % d.world == d.rank}  # shard -> its rows
     with progress(disable=not d.is_main) as bar:
         what = f"encoding {dataset.name} ({backbone.name})" + (f", {d.world} processes" if d.world > 1 else "")
-        task = bar.add_task(what, total=sum(min(len(dataset), (s + 1) * size) - s * size for s in mine))
+        task = bar.add_task(what, total=sum(len(rows) for rows in mine.values()))
         todo = []
-        for s in mine:
-            lo, hi = s * size, min(len(dataset), (s + 1) * size)
+        for s, rows in mine.items():
             if (shard_dir / f"{s:05d}.safetensors").exists():
-                bar.advance(task, hi - lo)
+                bar.advance(task, len(rows))
             else:
                 todo.append(s)
         # one stream over every missing shard (its decoding processes start once), each shard
         # written as soon as its last batch is encoded
-        batches = [b for s in todo for b in batches_of(range(s * size, min(len(dataset), (s + 1) * size)), batch_size)]
-        held: list = []
+        batches = [b for s in todo for b in batches_of(mine[s], batch_size)]
+        held: list[tuple[torch.Tensor, torch.Tensor, dict[int, str]]] = []
         for idx, tokens, ok, errors in stream_batches(backbone, dataset.image, batches, workers):
             held.append((tokens, ok, errors))
             bar.advance(task, len(idx))
             s = idx[0] // size
-            if idx[-1] + 1 == min(len(dataset), (s + 1) * size):  # the shard's last batch
+            if idx[-1] == mine[s][-1]:  # the shard's last batch
                 _save_shard(shard_dir / f"{s:05d}.safetensors", torch.cat([t for t, _, _ in held]), torch.cat([o for _, o, _ in held]),
                             {i: e for _, _, bad in held for i, e in bad.items()})
                 held = []
