@@ -9,7 +9,7 @@ the run says which. CPU autocast casts a different list of operations from CUDA'
 figure indicates and a GPU figure decides. Both sides run the eager PyTorch towers (not
 OpenVINO), so that the precision is the only difference.
 
-    python benchmarks/bf16_cost.py [--device auto] [--backbones pocketclip] [--limit N]
+    python benchmarks/bf16_cost.py [--device auto] [--backbones pocketclip] [--datasets a,b] [--limit N]
         [--out benchmarks/results/bf16_cost_<device>.json]
 """
 
@@ -36,7 +36,7 @@ DATASETS = ("fashion-mnist:test", "clipart:test")
 
 
 def cosines(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
-    c = F.cosine_similarity(a.float(), b.float(), dim=-1).numpy()
+    c = F.cosine_similarity(a.float(), b.float(), dim=-1).cpu().numpy()
     return {"mean": round(float(c.mean()), 6), "p1": round(float(np.quantile(c, 0.01)), 6), "min": round(float(c.min()), 6)}
 
 
@@ -49,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--backbones", default="pocketclip", help="comma-separated backbone specs")
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated test sets")
     ap.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -66,7 +67,7 @@ def main() -> None:
     for spec in args.backbones.split(","):
         bb = create_backbone(spec)
         rows = {}
-        for name in DATASETS:
+        for name in args.datasets.split(","):
             data = create_dataset(name, limit=args.limit)
             idx = range(len(data))
             t32, ok, _ = encode_stream(bb, data.image, idx, 64, fn=bb.encode_pixels)
@@ -78,8 +79,8 @@ def main() -> None:
             clf16 = bf16(lambda: ZeroShotClassifier(bb, data.classes))()
             w16 = clf16.weights.float()
             clf16.weights = w16
-            right32 = (clf32.predict(t32) == labels).numpy()
-            right16 = (clf16.predict(t16) == labels).numpy()  # both towers in bf16, as a bf16 run would have them
+            right32 = (clf32.predict(t32).cpu() == labels).numpy()
+            right16 = (clf16.predict(t16).cpu() == labels).numpy()  # both towers in bf16, as a bf16 run would have them
             lo, hi = paired_bootstrap(right16, right32)
             rows[data.name] = {"images": int(ok.sum()), "token_cosine": cosines(t16, t32), "class_cosine": cosines(w16, w32),
                                "top1_fp32": round(float(right32.mean()), 4), "top1_bf16": round(float(right16.mean()), 4),

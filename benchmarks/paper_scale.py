@@ -12,6 +12,7 @@ scale from the measured rates (saying so). Without a GPU it runs the same stages
 at the reduced scale that fits, and says that too.
 
     python benchmarks/paper_scale.py [--minutes 8] [--images 1280000] [--device auto] [--workers N]
+        [--images-from clipart:train]
         [--out benchmarks/results/paper_scale_<device>.json]
 """
 
@@ -144,6 +145,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=PAPER_IMAGES, help="images to feed at most (the paper's 1.28 M)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=None, help="decoding processes (default: the run's policy)")
+    ap.add_argument("--images-from", default="clipart:train", help="the data set repeated (a folder: folder:/path)")
     ap.add_argument("--batch-size", type=int, default=256, help="images per forward pass of the tower")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -154,12 +156,12 @@ def main() -> None:
     budget = args.minutes * 60
     report: dict = {"device": str(dev), "workers": workers, "engine": devices.engine(), "budget_minutes": args.minutes,
                     "paper_images": PAPER_IMAGES, "backbone": "CLIP ViT-B/32 architecture, random weights (seed 0)",
-                    "images_from": "Open Clip Art drawings (clipart:train), repeated, decoded from PNG at every read"}
+                    "images_from": f"{args.images_from}, repeated, decoded at every read"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder = stage("build", lambda: vit_b32(tmp / "vit-b32"), report)
         bb = stage("load", lambda: create_backbone(f"hf-clip:{folder}"), report)
-        base = create_dataset("clipart:train")
+        base = create_dataset(args.images_from)
         probe_n = 4 * args.batch_size
 
         # the pieces apart: decoding alone (the pipeline's side) and the tower alone

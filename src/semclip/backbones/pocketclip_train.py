@@ -34,7 +34,7 @@ from semclip.data.fashion_mnist import FashionMNIST
 from semclip.backbones.stream import encode_images
 from semclip.device import current as current_device, generator
 from semclip.progress import progress
-from semclip.training import LoopLog, TrainingLoop, one_cycle
+from semclip.training import LoopLog, TrainingLoop, adamw, one_cycle
 from semclip.distributed import Dist
 
 # Generic caption templates for class names during head training. The evaluation
@@ -175,7 +175,7 @@ def train_heads(cfg: HeadTrainConfig, out: Path, work: Path | None = None) -> di
     data = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in collect_features(cfg, model, work).items()}
     teacher_w, teacher_b = model.image_tower._fc.weight.detach(), model.image_tower._fc.bias.detach()
     heads = PocketHeads(cfg.dim, cfg.hidden).to(dev)
-    opt = torch.optim.AdamW(heads.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(heads.parameters(), cfg.lr, cfg.weight_decay)
     sched = one_cycle(opt, cfg.lr, cfg.steps)
     images, choices, distill = data["images"], data["choices"], data["distill"]
     n = images.shape[0]

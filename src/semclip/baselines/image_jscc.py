@@ -26,7 +26,7 @@ from semclip.errors import SemclipError
 from semclip.settings import setting
 from semclip.jscc.film import SNRFiLM
 from semclip.provenance import META_KEY, Provenance
-from semclip.training import LoopLog, TrainingLoop, one_cycle
+from semclip.training import LoopLog, TrainingLoop, adamw, one_cycle
 
 KIND = "semclip-image-jscc"
 
@@ -143,7 +143,7 @@ def train_image_jscc(
     images = images.to(dev)
     gen = generator(cfg.seed, dev)
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    opt = adamw(model.parameters(), cfg.lr)
     sched = one_cycle(opt, cfg.lr, cfg.steps)
     key = json_digest([asdict(cfg), asdict(model.cfg), list(images.shape)])
     loop = TrainingLoop(f"training image DeepJSCC ({model.cfg.channel_uses} ch. uses)", cfg.steps, model, opt, sched=sched, gen=gen,

@@ -31,7 +31,7 @@ from semclip.distributed import Dist, dist
 from semclip.errors import SemclipError
 from semclip.settings import setting
 from semclip.jscc.model import TokenJSCC
-from semclip.training import TrainingLoop, one_cycle
+from semclip.training import TrainingLoop, adamw, one_cycle
 
 
 @dataclass
@@ -170,7 +170,7 @@ def train_jscc(
     channels = [create_channel(c, generator=gen) for c in cfg.channels]
     ks = torch.tensor(model.cfg.ks, device=dev)
     bank = None if bank is None else bank.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(model.parameters(), cfg.lr, cfg.weight_decay)
     sched = one_cycle(opt, cfg.lr, cfg.steps)
     key = json_digest([asdict(cfg), asdict(model.cfg), list(tokens.shape), d.world])
     what = f"training token JSCC (k in {model.cfg.ks}) on {dev}" + (f", {d.world} processes" if d.world > 1 else "")

@@ -30,7 +30,7 @@ from semclip.prompts.base import ENSEMBLE_CENTRE, PromptLearner
 from semclip.prompts.checkpoint import save_prompts
 from semclip.provenance import Provenance
 from semclip.resume import partial_path
-from semclip.training import LoopLog, TrainingLoop
+from semclip.training import LoopLog, TrainingLoop, adamw
 
 
 @dataclass
@@ -231,7 +231,7 @@ def train_prompts(
             save_prompts(learner, out, classes, meta, provenance)
         d.barrier()
         return {"log": log, "resumed_from": 0}
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    opt = adamw(params, cfg.lr, 0.0)
     key = json_digest([learner.name, asdict(learner.cfg), recipe(cfg), classes, tokens.shape[0], float(tokens.sum())])
     partial = partial_path(out)
     ensemble = PromptEnsemble(params, cfg.steps, learner.cfg.ensemble).to(dev) if learner.cfg.ensemble > 0 else None

@@ -30,6 +30,7 @@ from semclip.device import generator
 from semclip.errors import SemclipError
 from semclip.jscc.model import TokenJSCC
 from semclip.prompts.base import PromptLearner
+from semclip.training import adamw
 from semclip.prompts.coop import CoOp
 
 SUFFIX = "+tta"  # "coop+tta": the learner coop, adapted at test time
@@ -92,7 +93,7 @@ class TestTimePrompts:
         v, b = views.shape[:2]
         top = max(1, round(self.cfg.keep * v))
         ctx = self.learner.ctx
-        opt = torch.optim.AdamW([ctx], lr=self.cfg.lr, weight_decay=0.0)
+        opt = adamw([ctx], self.cfg.lr, 0.0)
         with torch.enable_grad():
             for _ in range(self.cfg.steps):
                 logits = self.learner(views.reshape(v * b, -1), snr_db.repeat(v, 1), classes).float().view(v, b, -1)
