@@ -20,6 +20,7 @@ ONLY=" $* "  # stage names given as arguments: run only those
 stage() {  # stage NAME SECONDS COMMAND...: the command's output to the log, its end to the screen
     local name=$1 limit=$2; shift 2
     [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $name "* ]] || return 0
+    [ "$ONLY" != "  " ] || [ "$name" != training ] || return 0  # training: gpu_fill's training parts again, when named
     local t0=$SECONDS
     echo "== $name (limit ${limit}s)" | tee -a "$log"
     timeout "$limit" "$@" >>"$log" 2>&1
@@ -32,5 +33,7 @@ stage gpu_fill 270 $PY benchmarks/gpu_fill.py --device "$DEVICE" --jpeg-dir /tmp
 stage paper_scale 180 $PY benchmarks/paper_scale.py --device "$DEVICE" --minutes 2 --images-from folder:/tmp/jpeg \
     --out "$OUT/paper_scale_cuda.json"
 stage bf16_cost 90 $PY benchmarks/bf16_cost.py --device "$DEVICE" --datasets fashion-mnist:test --out "$OUT/bf16_cost_cuda.json"
-stage gpu_syncs 90 $PY benchmarks/gpu_syncs.py --out "$OUT/gpu_syncs.json"
+stage training 150 $PY benchmarks/gpu_fill.py --device "$DEVICE" --parts codec,prompts \
+    --against benchmarks/results/gpu_fill_cpu.json --out "$OUT/gpu_fill_training_cuda.json"
+stage gpu_syncs 60 $PY benchmarks/gpu_syncs.py --out "$OUT/gpu_syncs.json"
 grep -v "━" "$log" | grep -E '^\{|^==|Error|error' | tail -60

@@ -155,3 +155,26 @@ def test_the_receiver_is_told_the_snr_its_csi_allows():
         expected = 7.0 + g_db if mode != "none" else torch.full((50, 1), 7.0)
         assert torch.allclose(out.rx_snr_db, expected, atol=1e-4), mode
     assert torch.equal(AWGN(gen()).forward(x, 7.0).rx_snr_db, torch.full((50, 1), 7.0))
+
+
+def test_a_trainers_drawn_snrs_skip_the_value_check_and_their_range_is_checked_up_front():
+    # inside a training loop the SNRs come from a range its settings validated: no per-call check
+    # (a wait for the device on a GPU); the range itself is refused when the settings are made
+    from semclip.channels.base import check_snr_range
+    from semclip.training import drawn_snrs
+    from semclip.jscc import JSCCTrainConfig
+    from semclip.prompts.train import PromptTrainConfig
+
+    x = power_normalize(random_symbols(2, 4))
+    with drawn_snrs():
+        assert torch.isnan(AWGN().forward(x, float("nan")).rx_snr_db).all()
+        with pytest.raises(SemclipError, match="entries"):  # shapes are still checked
+            as_snr_tensor(torch.zeros(3), 4)
+    with pytest.raises(SemclipError, match="SNR"):
+        AWGN().forward(x, float("nan"))
+    with pytest.raises(SemclipError, match="low end"):
+        check_snr_range(10.0, 0.0)
+    with pytest.raises(SemclipError, match="sane range"):
+        JSCCTrainConfig(snr_max_db=300.0).validate()
+    with pytest.raises(SemclipError, match="finite"):
+        PromptTrainConfig(snr_min_db=float("nan"))

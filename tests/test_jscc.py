@@ -204,3 +204,20 @@ def test_killed_codec_training_resumes_to_the_same_weights(tmp_path, killed_afte
     assert log[0]["step"] >= 4  # went on from the save, not from 0
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_decoding_rows_of_mixed_bandwidths_without_grouping_gives_the_grouped_estimates():
+    # on a GPU every bandwidth decodes the whole batch and each row keeps its own (no data-dependent
+    # shapes, so no wait for the device); on the CPU each bandwidth decodes its own rows
+    tokens, _, _ = clustered_tokens()
+    code = LinearCode.fitted(tokens, ks=[4, 8, 16])
+    model = TokenJSCC(JSCCConfig(dim=32, ks=[4, 8, 16], k=16))
+    model.fit_base(tokens)
+    k = torch.tensor([4, 8, 16, 8, 4, 16] * 10)
+    snr = torch.linspace(-5, 20, len(k)).unsqueeze(1)
+    for channel in ("awgn", "rayleigh"):
+        x = model.encoder(tokens[: len(k)], snr, k)
+        out = create_channel(channel, torch.Generator().manual_seed(0))(x, snr)
+        grouped, masked = code.decode_rows(out, k, grouped=True), code.decode_rows(out, k, grouped=False)
+        assert torch.allclose(grouped, masked, atol=1e-5), channel
+        assert not torch.equal(grouped[0], grouped[1])  # rows of different k are decoded differently

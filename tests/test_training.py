@@ -80,3 +80,19 @@ def test_the_one_cycle_schedule_takes_any_number_of_steps():
         if steps != 20:
             torch_own = lr_trace(lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, 1.0, total_steps=steps, pct_start=0.05), steps)
             assert lrs == torch_own, steps
+
+
+def test_every_trainers_adamw_is_torchs_default_on_the_cpu(monkeypatch):
+    # fused AdamW is a GPU-only switch (and off: it measured slower there); CPU results must not move
+    from semclip import training
+
+    monkeypatch.setattr(training, "FUSED_ON_GPU", True)
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = training.adamw([{"params": [p]}], 1e-2, 0.0)
+    assert opt.defaults["fused"] is None and opt.defaults["weight_decay"] == 0.0
+    ref = torch.nn.Parameter(torch.ones(3))
+    ref_opt = torch.optim.AdamW([ref], lr=1e-2, weight_decay=0.0)
+    for o, q in ((opt, p), (ref_opt, ref)):
+        q.grad = torch.tensor([1.0, -2.0, 0.5])
+        o.step()
+    assert torch.equal(p, ref)

@@ -10,7 +10,9 @@ resuming, logging or distribution reaches all trainers at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +24,41 @@ from semclip.progress import progress
 from semclip.resume import load_partial, save_partial
 
 
-FUSED_ON_GPU = True  # fused AdamW on a GPU (benchmarks/gpu_fill.py measures it against the per-tensor kernels)
+# fused AdamW on a GPU: off, since it measured slower on an H200 in two runs (codec 44.2 / 38.2 steps/s fused
+# against 48.4 / 45.3 per-tensor; TAPL 41.0 / 30.3 against 47.0 / 35.0: benchmarks/gpu_fill.py)
+FUSED_ON_GPU = False
 
 
 def adamw(params, lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
-    """AdamW as every trainer makes it. On a GPU the fused kernel: one launch updates every
-    parameter instead of several per tensor, which is most of a small model's step there;
-    the same algorithm, rounded differently. On the CPU torch's default, so CPU results stay
-    bit-identical to what they were."""
+    """AdamW as every trainer makes it: torch's default kernels, or on a GPU the fused one
+    when ``FUSED_ON_GPU`` says so (the switch ``benchmarks/gpu_fill.py`` measures). On the
+    CPU always torch's default, so CPU results stay bit-identical to what they were."""
     params = list(params)
     tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     fused = FUSED_ON_GPU and bool(tensors) and all(p.is_cuda for p in tensors)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True if fused else None)
+
+
+_drawn = threading.local()
+
+
+@contextmanager
+def drawn_snrs() -> Iterator[None]:
+    """Within this block (this thread), SNRs are a trainer's draws from a range its settings
+    validated (``semclip.channels.base.check_snr_range``): channels skip checking their values,
+    a wait for the device on every call on a GPU (``benchmarks/gpu_syncs.py``). Every
+    ``TrainingLoop`` runs its steps in one."""
+    before = getattr(_drawn, "on", False)
+    _drawn.on = True
+    try:
+        yield
+    finally:
+        _drawn.on = before
+
+
+def snrs_drawn() -> bool:
+    """Whether this thread is inside ``drawn_snrs``."""
+    return getattr(_drawn, "on", False)
 
 
 def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int, warmup: float = 0.05) -> torch.optim.lr_scheduler.OneCycleLR:
@@ -90,7 +115,7 @@ class TrainingLoop:
         function of the step needs no saved state). Returns the loss log."""
         log: list[dict[str, float]] = []
         cfg, d = self.log_cfg, self.d
-        with progress(disable=not d.is_main) as bar:
+        with progress(disable=not d.is_main) as bar, drawn_snrs():  # a trainer's SNRs come from its validated range
             task = bar.add_task(self.what, total=self.steps, completed=self.start)
             for step in range(self.start, self.steps):
                 loss = loss_at(step)

@@ -17,7 +17,7 @@ from torch import nn
 
 from semclip.digest import json_digest
 from semclip._io import atomic_write, checkpoint_errors, load_weights, safetensors_meta
-from semclip.channels.base import Channel, ChannelOutput, power_normalize
+from semclip.channels.base import Channel, ChannelOutput, check_snr_range, power_normalize
 from semclip.channels.registry import create_channel
 from semclip.data.base import flatten_alpha
 from semclip.device import current as current_device, generator
@@ -61,6 +61,9 @@ class ImageJSCCTrainConfig:
     snr_max_db: float = 22.0
     channels: list[str] = field(default_factory=lambda: ["awgn", "rayleigh"])
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_snr_range(self.snr_min_db, self.snr_max_db)
 
 
 class _FiLMConv(nn.Module):

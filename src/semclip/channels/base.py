@@ -12,6 +12,7 @@ from torch import nn
 
 from semclip.errors import SemclipError
 from semclip.registry import Registry
+from semclip.training import snrs_drawn
 
 # every channel family, by name (``semclip.registry``): each registers itself in its own file
 CHANNELS: Registry[Channel] = Registry("channel", builtins=("semclip.channels.awgn", "semclip.channels.rayleigh", "semclip.channels.ofdm"))
@@ -38,12 +39,24 @@ def as_snr_tensor(snr_db: float | torch.Tensor, batch: int, device: torch.device
     t = t.reshape(-1, 1)
     if t.shape[0] != batch:
         raise SemclipError(f"SNR tensor has {t.shape[0]} entries for a batch of {batch}")
+    if not snrs_drawn():  # a trainer's draws from its validated range: no wait for the device here
+        _check_values(t)
+    return t
+
+
+def _check_values(t: torch.Tensor) -> None:
     if not torch.isfinite(t).all():
         raise SemclipError("SNR must be a finite number of dB (got NaN or inf)")
     lo, hi = SNR_RANGE_DB
     if (t < lo).any() or (t > hi).any():
         raise SemclipError(f"SNR {t.min().item():g}..{t.max().item():g} dB is outside the sane range {lo:g}..{hi:g} dB")
-    return t
+
+
+def check_snr_range(lo: float, hi: float) -> None:
+    """A training range of SNRs in dB: both ends sane (``as_snr_tensor``), lo <= hi."""
+    _check_values(torch.tensor([lo, hi], dtype=torch.float32, device="cpu"))
+    if lo > hi:
+        raise SemclipError(f"invalid SNR range [{lo:g}, {hi:g}] dB: the low end is above the high end")
 
 
 def snr_to_noise_var(snr_db: torch.Tensor) -> torch.Tensor:

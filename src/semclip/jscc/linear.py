@@ -155,9 +155,18 @@ class LinearCode(nn.Module, ServesK, FittedCode):
         coef = ((r - ms) @ v) / (lam[None] + 0.5 / inst)  # sigma^2 / 2 per real dimension
         return self.mean + coef @ a.t()
 
-    def decode_rows(self, out: ChannelOutput, k: torch.Tensor) -> torch.Tensor:
-        """``decode`` for a batch whose rows carry k[i] symbols each: [B, d]."""
+    def decode_rows(self, out: ChannelOutput, k: torch.Tensor, grouped: bool | None = None) -> torch.Tensor:
+        """``decode`` for a batch whose rows carry k[i] symbols each: [B, d]. On the CPU
+        each bandwidth decodes its own rows. Elsewhere every bandwidth served decodes the
+        whole batch and each row keeps its own: a few times the arithmetic of a small
+        product, but no shape that depends on the data, so the host never waits for the
+        device (``benchmarks/gpu_syncs.py``); the same estimates up to float rounding.
+        ``grouped`` chooses the first way (True) or the second (False) on any device."""
         est = out.y.new_zeros(out.y.shape[0], self.cfg.dim, dtype=self.mean.dtype)
+        if not (k.device.type == "cpu" if grouped is None else grouped):
+            for kk in self.cfg.ks:
+                est = torch.where((k == kk)[:, None], self.decode(out, kk), est)
+            return est
         for kk in k.unique().tolist():
             rows = k == kk
             est[rows] = self.decode(out.rows(rows), int(kk))

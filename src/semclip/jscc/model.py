@@ -183,6 +183,7 @@ class TokenJSCC(nn.Module, ServesK):
         self.base = LinearCode(cfg.dim, cfg.ks) if cfg.linear_base else None
         self.encoder = TokenEncoder(cfg, self.base)
         self.decoder = TokenDecoder(cfg, self.base)
+        self._base_seen_fitted = False
 
     def fit_base(self, tokens: torch.Tensor) -> None:
         """Fit the linear part (principal directions, receiver statistics) to ``tokens``."""
@@ -190,8 +191,10 @@ class TokenJSCC(nn.Module, ServesK):
             self.base.fit(tokens)
 
     def _ks(self, batch: int, k: torch.Tensor | None, device: torch.device) -> torch.Tensor:
-        if self.base is not None and not self.base.directions.any():
-            raise SemclipError("this codec's linear part was never fitted: call fit_base(tokens) (training does) or load a trained checkpoint")
+        if self.base is not None and not self._base_seen_fitted:  # checked until true: each check waits for a GPU
+            if not self.base.directions.any():
+                raise SemclipError("this codec's linear part was never fitted: call fit_base(tokens) (training does) or load a trained checkpoint")
+            self._base_seen_fitted = True  # fitted directions are never zeroed again
         if k is None:
             return torch.full((batch,), self.cfg.k, dtype=torch.long, device=device)
         return k.to(device=device, dtype=torch.long)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.digest import json_digest
-from semclip.channels.base import Channel
+from semclip.channels.base import Channel, check_snr_range
 from semclip.channels.registry import create_channel
 from semclip.tokens.store import TokenStore
 from semclip.device import generator
@@ -64,6 +64,7 @@ class JSCCTrainConfig:
         if min(self.semantic_weight, self.instance_weight) < 0 or self.steps <= 0 or self.batch_size <= 0:
             raise SemclipError(f"invalid codec training settings: steps {self.steps}, batch {self.batch_size}, "
                                f"weights {self.semantic_weight}, {self.instance_weight}")
+        check_snr_range(self.snr_min_db, self.snr_max_db)
         if self.k_sampling not in K_SAMPLING:
             raise SemclipError(f"unknown k_sampling {self.k_sampling!r}: choose one of {', '.join(K_SAMPLING)}")
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semclip.digest import json_digest
+from semclip.channels.base import check_snr_range
 from semclip.channels.registry import create_channel
 from semclip.device import autocast, generator, precision
 from semclip.distributed import Dist, dist
@@ -54,6 +55,7 @@ class PromptTrainConfig:
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_size, self.save_every, self.snr_draws, self.shots) <= 0 or self.lr <= 0:
             raise SemclipError(f"invalid prompt training settings: {asdict(self)}")
+        check_snr_range(self.snr_min_db, self.snr_max_db)
         if not self.snr_min_db <= self.snr_max_db or self.snr_step_db <= 0:
             raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
         for ch in self.channels:
