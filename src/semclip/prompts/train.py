@@ -56,8 +56,8 @@ class PromptTrainConfig:
         if min(self.steps, self.batch_size, self.save_every, self.snr_draws, self.shots) <= 0 or self.lr <= 0:
             raise SemclipError(f"invalid prompt training settings: {asdict(self)}")
         check_snr_range(self.snr_min_db, self.snr_max_db)
-        if not self.snr_min_db <= self.snr_max_db or self.snr_step_db <= 0:
-            raise SemclipError(f"invalid SNR range [{self.snr_min_db}, {self.snr_max_db}] step {self.snr_step_db}")
+        if self.snr_step_db <= 0:
+            raise SemclipError(f"invalid SNR step {self.snr_step_db} dB: it must be positive")
         for ch in self.channels:
             create_channel(ch)
         if self.split not in SPLITS:
