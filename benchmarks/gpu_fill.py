@@ -129,7 +129,7 @@ def extraction(bb, work: Path, args) -> list[dict]:
             n = args.jpeg_images // scale if data is base else len(fm)
             if workers == 0 and dev.type == "cuda":
                 n //= 5  # one decoding thread is slow: a fifth is enough to time it
-            full, first = (Repeated(data, n), Repeated(data, batch)) if data is base else (fm, Repeated(fm, batch))
+            full, first = (fm if n == len(fm) and data is fm else Repeated(data, n)), Repeated(data, batch)
             row = {"images": name, "n": n, "workers": workers, "batch": batch}
 
             def run() -> dict:
