@@ -4,6 +4,10 @@
 # towers, Fashion-MNIST test and the wheels the machine lacks go to .dev/), then the call
 # carries .dev and runs `bash benchmarks/device_run.sh`; the JSON files come back under $OUT.
 # Each stage has its own time limit, so one that hangs leaves the others their time.
+# Arguments name the stages to run (default: all but `training`, which reruns gpu_fill's
+# training parts). Where the call's working tree is limited (64 MiB with .dev's 47 MiB),
+# the H200 runs of 2026-12-04 moved src/semclip/shipped, docs and benchmarks/results (all but
+# gpu_fill_cpu.json, which --against reads) out of the checkout for the call: none is read here.
 set -u
 OUT=${OUT:-/tmp/device-out}
 PY=${PY:-python3} DEVICE=${DEVICE:-cuda}  # a dry run here: PY=.venv/bin/python DEVICE=cpu WHEELS=0
