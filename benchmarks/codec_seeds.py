@@ -14,9 +14,11 @@ Batch scaling (``--batch-scaling 1024,4096``): the default recipe with a larger 
 GPU would run it (issue 29): the same number of training samples (steps x batch / 256 fewer
 steps) and the learning rate scaled by sqrt(batch / 256) (the square-root rule for Adam),
 scored at the same points. A larger batch costs no accuracy when its figures stay inside
-the seeds' range.
+the seeds' range. With ``--same-steps`` it keeps the default's steps instead (batch / 256
+times the samples: what a GPU does in the same time, its step taking about as long at any
+batch). A check that reports, never one that chooses (it scores the evaluation sets).
 
-    python benchmarks/codec_seeds.py [--seeds 0,1,2] [--threads] [--batch-scaling 1024,4096]
+    python benchmarks/codec_seeds.py [--seeds 0,1,2] [--threads] [--batch-scaling 1024,4096 [--same-steps]]
         [--out benchmarks/results/codec_seeds.json]
 """
 
@@ -110,6 +112,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--threads", action="store_true", help="also compare 1 and 2 torch threads")
     ap.add_argument("--batch-scaling", default="", help="comma-separated larger batch sizes to train the default recipe with")
+    ap.add_argument("--same-steps", action="store_true", help="batch scaling keeps the default's steps (more samples)")
     ap.add_argument("--one-thread-run", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/codec_seeds.json"))
     args = ap.parse_args()
@@ -133,13 +136,15 @@ def main() -> None:
                        for p in points}
     base = JSCCTrainConfig()
     for batch in [int(b) for b in args.batch_scaling.split(",") if b]:
-        if str(batch) in state.setdefault("batch_scaling", {}):
+        key = f"{batch} same steps" if args.same_steps else str(batch)
+        if key in state.setdefault("batch_scaling", {}):
             continue
         ratio = batch / base.batch_size
-        tcfg = replace(base, batch_size=batch, steps=max(1, round(base.steps / ratio)), lr=base.lr * ratio**0.5)
+        steps = base.steps if args.same_steps else max(1, round(base.steps / ratio))
+        tcfg = replace(base, batch_size=batch, steps=steps, lr=base.lr * ratio**0.5)
         codec, path = get_jscc(bb, train, lazy_tokens(bb, train), *codec_recipe("awgn"), tcfg=tcfg)
-        state["batch_scaling"][str(batch)] = {"codec": path.name, "steps": tcfg.steps, "lr": tcfg.lr, **score(codec, evalsets)}
-        print(batch, state["batch_scaling"][str(batch)], flush=True)
+        state["batch_scaling"][key] = {"codec": path.name, "steps": tcfg.steps, "lr": tcfg.lr, **score(codec, evalsets)}
+        print(key, state["batch_scaling"][key], flush=True)
         atomic_write_json(args.out, state)
     if args.threads:
         state["threads"] = thread_check()
