@@ -58,7 +58,7 @@ VARIANTS = {
     "+ text + instance (1.0 each) / 3000 steps": (BOTH | {"steps": 3000}, {}),
     "+ text + instance (1.0 each) / depth 4": (BOTH, {"depth": 4}),
     # 4x the samples in the same steps (a GPU's step takes as long at either batch), lr by the square-root rule
-    "+ text + instance (1.0 each) / batch 1024, lr 2e-3": (BOTH | {"batch_size": 1024, "lr": 2e-3}, {}),
+    "+ text + instance (1.0 each) / batch 1024 at lr 2e-3": (BOTH | {"batch_size": 1024, "lr": 2e-3}, {}),
     "reconstruction only / nested k": (RECON | {"k_sampling": "nested"}, {}),
     "+ text + instance (1.0 each) / nested k": (BOTH | {"k_sampling": "nested"}, {}),
 }
