@@ -54,7 +54,7 @@ from semclip.results import machine_facts
 from semclip.tokens.cache import dataset_tokens, extract_tokens
 
 sys.path.insert(0, str(Path(__file__).parent))
-from paper_scale import Repeated  # noqa: E402  (the benchmarks folder is not a package)
+from paper_scale import Repeated, sync  # noqa: E402  (the benchmarks folder is not a package)
 
 JPEG_SIZE = (500, 375)  # about ImageNet's mean picture
 JPEG_CLASSES = ("sky", "sea", "sun", "sand")  # letters only: paper_scale's character tokenizer has no digits
@@ -84,11 +84,6 @@ def jpeg_folder(root: Path, n: int, procs: int) -> Path:
     with ProcessPoolExecutor(max(1, procs)) as pool:
         list(pool.map(draw_jpeg, paths, chunksize=16))
     return root
-
-
-def sync() -> None:
-    if devices.current().type == "cuda":
-        torch.cuda.synchronize()
 
 
 def timed(fn) -> float:

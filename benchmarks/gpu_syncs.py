@@ -43,17 +43,14 @@ def where_syncs(fn, steps: int) -> dict[str, float]:
             f = frames[-1]
             counts[f"{f.filename.split('/semclip/')[-1]}:{f.lineno} {f.line}"] += 1
 
-    old = warnings.showwarning
-    warnings.showwarning = show
     torch.cuda.set_sync_debug_mode("warn")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # puts the filters and showwarning back on exit
             warnings.simplefilter("always")
             warnings.showwarning = show
             fn()
     finally:
         torch.cuda.set_sync_debug_mode(0)
-        warnings.showwarning = old
     return {k: round(v / steps, 2) for k, v in counts.most_common()}
 
 
