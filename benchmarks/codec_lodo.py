@@ -99,6 +99,8 @@ def spearman(a: list[float], b: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
+    ap.add_argument("--domains", default=None,
+                    help="comma-separated subset of the held-out domains to train (one run per core, then --merge)")
     ap.add_argument("--score-rows", type=int, default=2000, help="rows of each held-out domain scored (evenly spaced)")
     ap.add_argument("--eval", action="store_true", help="also train each variant on the whole corpus and score the evaluation sets")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/codec_lodo.json"))
@@ -136,6 +138,10 @@ def main() -> None:
     for v in variants:
         if v not in VARIANTS:
             raise SystemExit(f"unknown variant {v!r}; choose from {list(VARIANTS)}")
+    wanted = list(domains) if args.domains is None else [d.strip() for d in args.domains.split(",")]
+    for d in wanted:
+        if d not in domains:
+            raise SystemExit(f"unknown domain {d!r}; choose from {list(domains)}")
     folds = {}
     for domain, mask in domains.items():
         held = torch.nonzero(mask).squeeze(1)
@@ -151,7 +157,7 @@ def main() -> None:
     for v in variants:  # variant by variant, so each finished one has its score
         for domain, (train, val, bank) in folds.items():
             key = f"{v} | {domain}"
-            if key in state["folds"]:
+            if key in state["folds"] or domain not in wanted:
                 continue
             t_over, m_over = VARIANTS[v]
             t0 = time.time()
