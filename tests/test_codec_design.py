@@ -76,3 +76,20 @@ def test_nested_training_serves_every_k():
     for k in (2, 4):
         rx = model.at(k).transmit(tokens[:200], torch.full((200, 1), 10.0), create_channel("awgn", generator=torch.Generator().manual_seed(1)))
         assert (rx * tokens[:200]).sum(1).mean() > 0.8
+
+
+def test_the_default_codec_recipe_is_the_one_the_validation_chose():
+    """The shipped recipe changes only through benchmarks/codec_lodo.py: its DEFAULT variant is
+    today's JSCCTrainConfig(), and the last validation run chose it."""
+    import importlib.util
+    import json
+    from dataclasses import asdict, replace
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("codec_lodo", root / "benchmarks" / "codec_lodo.py")
+    lodo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lodo)
+    t_over, m_over = lodo.VARIANTS[lodo.DEFAULT]
+    assert not m_over
+    assert asdict(replace(JSCCTrainConfig(), **t_over)) == asdict(JSCCTrainConfig())
+    assert json.loads((root / "benchmarks" / "results" / "codec_lodo.json").read_text())["summary"]["chosen"] == lodo.DEFAULT
