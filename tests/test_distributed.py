@@ -35,7 +35,7 @@ def semclip(args: list[str], cache: Path, launch: bool | list[str] = False) -> s
 @pytest.mark.long
 def test_two_processes_equal_one(tiny_clip_dir, image_folder, tmp_path):
     args = ["train", "--stage", "all", "--backbone", f"hf-clip:{tiny_clip_dir}", "--dataset", f"folder:{image_folder}",
-            "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8",
+            "--learner", "tapl", "--classes", "all", "--shots", "3", "--steps", "6", "--jscc-steps", "8", "--jscc-batch", "256", "--jscc-lr", "1e-3",
             "--jscc-dataset", f"folder:{image_folder}", "--ks", "4", "--k", "4"]
     one = semclip([*args, "--out", str(tmp_path / "one")], tmp_path / "cache1")
     assert one.returncode == 0, one.stderr[-3000:]
