@@ -39,7 +39,7 @@ class JSCCTrainConfig:
     steps: int = setting(1500, help="Codec training steps.")
     # batch 1024 at lr 2e-3 (4x the samples of the first recipe's 256 at 1e-3, same steps): chosen by the third
     # leave-one-domain-out run (benchmarks/codec_lodo.py), highest of ten variants; a GPU's step takes as long
-    # at either batch, our CPU 4x as long (docs/results.md)
+    # at either batch, our CPU about 5x as long (docs/results.md)
     batch_size: int = setting(1024, help="Codec training rows a step.")
     lr: float = setting(2e-3, help="Codec peak learning rate (one-cycle).")
     weight_decay: float = 1e-4
