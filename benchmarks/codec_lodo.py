@@ -55,10 +55,10 @@ BOTH = FIRST | {"semantic_weight": 1.0, "instance_weight": 1.0}
 VARIANTS = {
     "reconstruction only": (RECON, {}),
     "+ text + instance (1.0 each)": (BOTH, {}),
-    "+ text (1.0)": ({"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
-    "+ instance (1.0)": ({"semantic_weight": 0.0, "instance_weight": 1.0}, {}),
-    "+ text + instance (0.1 each)": ({"semantic_weight": 0.1, "instance_weight": 0.1}, {}),
-    "+ text + instance (3.0 each)": ({"semantic_weight": 3.0, "instance_weight": 3.0}, {}),
+    "+ text (1.0)": (FIRST | {"semantic_weight": 1.0, "instance_weight": 0.0}, {}),
+    "+ instance (1.0)": (FIRST | {"semantic_weight": 0.0, "instance_weight": 1.0}, {}),
+    "+ text + instance (0.1 each)": (FIRST | {"semantic_weight": 0.1, "instance_weight": 0.1}, {}),
+    "+ text + instance (3.0 each)": (FIRST | {"semantic_weight": 3.0, "instance_weight": 3.0}, {}),
     "+ text + instance (1.0 each) / 3000 steps": (BOTH | {"steps": 3000}, {}),
     "+ text + instance (1.0 each) / depth 4": (BOTH, {"depth": 4}),
     # 4x the samples in the same steps (a GPU's step takes as long at either batch), lr by the square-root rule
