@@ -47,7 +47,7 @@ class TrainConfig:
     k: int = setting(16, help="Complex channel uses per image the prompts are trained at (one the codec serves).")
     ks: list[int] = setting(factory=lambda: list(DEFAULT_KS), help="Bandwidths the codec serves, for stage jscc (comma-separated).")
     jscc_dataset: str = setting("corpus", help="The codec's training images, for stage jscc (default: the task-agnostic corpus).")
-    codec: JSCCTrainConfig = setting(factory=JSCCTrainConfig, help="How the codec trains.", rename={"steps": "jscc_steps", "channels": "jscc_channels", "batch_size": "jscc_batch", "lr": "jscc_lr"})
+    codec: JSCCTrainConfig = setting(factory=JSCCTrainConfig, help="How the codec trains.", rename={"steps": "jscc_steps", "channels": "jscc_channels"})
     train_limit: int | None = setting(10000, help="Use only N training images (spread over the classes for on-disk sets).")
     world_size: int | None = setting(None, help="Processes this run expects (checked against `accelerate launch`).")
     adapt_on: str | None = setting(None, help=(

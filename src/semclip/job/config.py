@@ -78,7 +78,7 @@ class CodecsConfig:
     """The codecs stage: the token codec's training, and the two codecs beside it."""
 
     # its channels come from the job's (each channel's codec recipe), so they are no flag of their own here
-    jscc: JSCCTrainConfig = setting(factory=JSCCTrainConfig, help="How the token codec trains.", rename={"channels": None, "batch_size": "jscc_batch", "lr": "jscc_lr"})
+    jscc: JSCCTrainConfig = setting(factory=JSCCTrainConfig, help="How the token codec trains.", rename={"channels": None})
     # in-domain reference codec on the main set; None to skip
     reference_dataset: str | None = setting("corpus+fashion-mnist:train#10000",
                                             help="Images of an in-domain reference codec, scored on --dataset ('' to skip).")

@@ -40,8 +40,8 @@ class JSCCTrainConfig:
     # batch 1024 at lr 2e-3 (4x the samples of the first recipe's 256 at 1e-3, same steps): chosen by the third
     # leave-one-domain-out run (benchmarks/codec_lodo.py), highest of ten variants; a GPU's step takes as long
     # at either batch, our CPU about 5x as long (docs/results.md)
-    batch_size: int = setting(1024, help="Codec training rows a step.")
-    lr: float = setting(2e-3, help="Codec peak learning rate (one-cycle).")
+    batch_size: int = setting(1024, help="Codec training rows a step.", flag="jscc_batch")
+    lr: float = setting(2e-3, help="Codec peak learning rate (one-cycle).", flag="jscc_lr")
     weight_decay: float = 1e-4
     snr_min_db: float = -12.0
     snr_max_db: float = 22.0
