@@ -10,6 +10,9 @@ scored on up to ``--score-rows`` rows of the domain left out: how often the rece
 token's zero-shot label over the 1000 ImageNet names agrees with the clean token's, and the
 mean cosine between sent and received token, at k = 4, 16, 64 and 0, 10 dB AWGN. The
 variant's validation score is the mean agreement over the domains at k = 16, 0 and 10 dB.
+Variants of the corpus's views (``VIEWS``) train on another corpus:N but are scored on the
+same rows of the 3-view corpus; their training set leaves out the held-out domain's rows in
+their own corpus.
 
 With ``--eval`` each variant is also trained on the whole corpus and scored on Fashion-MNIST
 test and clip-art test (zero-shot top-1, k = 16 at 0 and 10 dB, k = 32 at 10 dB): a check
@@ -27,6 +30,7 @@ import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +55,7 @@ from semclip.tasks.zeroshot import ZeroShotClassifier, top1_accuracy
 FIRST = {"steps": 1500, "batch_size": 256, "lr": 1e-3}
 RECON = FIRST | {"semantic_weight": 0.0, "instance_weight": 0.0}
 BOTH = FIRST | {"semantic_weight": 1.0, "instance_weight": 1.0}
+BATCH1024 = BOTH | {"batch_size": 1024, "lr": 2e-3}
 # (training overrides, model overrides) of each variant
 VARIANTS = {
     "reconstruction only": (RECON, {}),
@@ -62,15 +67,42 @@ VARIANTS = {
     "+ text + instance (1.0 each) / 3000 steps": (BOTH | {"steps": 3000}, {}),
     "+ text + instance (1.0 each) / depth 4": (BOTH, {"depth": 4}),
     # 4x the samples in the same steps (a GPU's step takes as long at either batch), lr by the square-root rule
-    "+ text + instance (1.0 each) / batch 1024 at lr 2e-3": (BOTH | {"batch_size": 1024, "lr": 2e-3}, {}),
+    "+ text + instance (1.0 each) / batch 1024 at lr 2e-3": (BATCH1024, {}),
     "reconstruction only / nested k": (RECON | {"k_sampling": "nested"}, {}),
     "+ text + instance (1.0 each) / nested k": (BOTH | {"k_sampling": "nested"}, {}),
+    # the corpus's views and their mix (the default's recipe otherwise): the originals alone, or two more augmented
+    # views (a second small grey copy and a second crop of each drawing, other seeds), against the default's three
+    "+ text + instance (1.0 each) / batch 1024 at lr 2e-3 / corpus:1 (originals only)": (BATCH1024, {}),
+    "+ text + instance (1.0 each) / batch 1024 at lr 2e-3 / corpus:5 (two more augmented views)": (BATCH1024, {}),
 }
+# the corpus views each variant trains on (corpus:N); every other variant trains on the default corpus's 3. The scored
+# rows stay the 3-view corpus's, so every variant is scored on the same images; a variant's training set leaves out
+# every row of the held-out domain in its own corpus (a content domain's drawings in all their views, or a whole
+# rendering family: with views 1 there is none, and both rendering folds train the same codec on every original)
+VIEWS = {v: int(v.split("corpus:")[1].split()[0]) for v in VARIANTS if "/ corpus:" in v}
+SCORED_VIEWS = 3
 REFERENCES = {"pca (mmse allocation)": AllocatedLinearCode, "pca-flat": LinearCode}
 DEFAULT = "+ text + instance (1.0 each) / batch 1024 at lr 2e-3"  # the recipe of CodecsConfig().jscc (chosen by the third run)
 POINTS = [(k, snr) for k in (4, 16, 64) for snr in (0.0, 10.0)]
 PRIMARY = [f"k={k} {snr:g}dB" for k, snr in POINTS if k == 16]
 EVAL_POINTS = [(16, 0.0), (16, 10.0), (32, 10.0)]
+
+
+class Corpus(NamedTuple):
+    corpus: object  # the TransmitterCorpus
+    tokens: torch.Tensor  # [rows, dim] of its readable rows
+    domains: dict[str, torch.Tensor]  # {domain: [rows] bool}
+    captions: np.ndarray  # [rows] str
+
+
+def load_corpus(bb, spec: str, limit: int | None) -> Corpus:
+    """The corpus's tokens, domain masks and captions over its readable rows."""
+    corpus = create_dataset(spec, limit=limit)
+    tokens, _ = dataset_tokens(bb, corpus)
+    kept = np.ones(len(corpus), bool)
+    kept[list(corpus.skipped)] = False
+    domains = {name: torch.from_numpy(mask[kept]) for name, mask in corpus.domains().items()}
+    return Corpus(corpus, tokens, domains, np.array(corpus.captions())[kept])
 
 
 def received(code, tokens: torch.Tensor, k: int, snr: float) -> torch.Tensor:
@@ -117,12 +149,16 @@ def main() -> None:
     torch.manual_seed(0)
     job, grid, codecs = DataConfig(), GridConfig(), CodecsConfig()  # the main job's defaults
     bb = create_backbone(job.backbone)
-    corpus = create_dataset(job.train_dataset, limit=job.train_limit)
-    tokens, _ = dataset_tokens(bb, corpus)
-    kept = np.ones(len(corpus), bool)
-    kept[list(corpus.skipped)] = False
-    domains = {name: torch.from_numpy(mask[kept]) for name, mask in corpus.domains().items()}
-    captions = np.array(corpus.captions())[kept]
+    corpora: dict[int, Corpus] = {}
+
+    def corpus_of(views: int) -> Corpus:  # encoded once each (and cached on disk by dataset_tokens)
+        if views not in corpora:
+            corpora[views] = load_corpus(bb, job.train_dataset if views == SCORED_VIEWS else f"corpus:{views}", job.train_limit)
+        return corpora[views]
+
+    corpus, tokens, domains, captions = corpus_of(SCORED_VIEWS)
+    if corpus.views != SCORED_VIEWS:
+        raise SystemExit(f"the main job's codec corpus has {corpus.views} views; this validation scores the {SCORED_VIEWS}-view one")
     distinct = list(dict.fromkeys(captions.tolist()))
     caption_emb = text_embeddings(bb, distinct)
     caption_row = {c: i for i, c in enumerate(distinct)}
@@ -149,26 +185,40 @@ def main() -> None:
     folds = {}
     for domain, mask in domains.items():
         held = torch.nonzero(mask).squeeze(1)
-        held = held[torch.linspace(0, len(held) - 1, min(args.score_rows, len(held))).long()]
-        train_caps = sorted({caption_row[c] for c in captions[(~mask).numpy()].tolist()})
-        # the held-out domain's captions never reach the loss
-        folds[domain] = (tokens[~mask], tokens[held], torch.cat([names_emb, caption_emb[train_caps]]))
+        folds[domain] = held[torch.linspace(0, len(held) - 1, min(args.score_rows, len(held))).long()]
         for ref, cls in REFERENCES.items():
             key = f"{ref} | {domain}"
             if key not in state["folds"]:
-                state["folds"][key] = score_domain(cls.fitted(tokens[~mask], grid.ks), tokens[held], names)
+                state["folds"][key] = score_domain(cls.fitted(tokens[~mask], grid.ks), tokens[folds[domain]], names)
                 save()
+
+    def training_set(views: int, domain: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(tokens, text bank, kept-row mask) of the variant's corpus without the held-out domain: its text bank is
+        the ImageNet names and the captions of the kept rows only (the held-out domain's captions never reach the loss)."""
+        _, t, doms, caps = corpus_of(views)
+        keep = ~doms[domain] if domain in doms else torch.ones(len(t), dtype=torch.bool)
+        rows = sorted({caption_row[c] for c in caps[keep.numpy()].tolist()})
+        return t[keep], torch.cat([names_emb, caption_emb[rows]]), keep
+
     for v in variants:  # variant by variant, so each finished one has its score
-        for domain, (train, val, bank) in folds.items():
+        made: dict[bytes, tuple[str, TokenJSCC]] = {}  # a training set already trained (views 1: both rendering folds)
+        for domain, held in folds.items():
             key = f"{v} | {domain}"
             if key in state["folds"] or domain not in wanted:
                 continue
             t_over, m_over = VARIANTS[v]
+            train, bank, keep = training_set(VIEWS.get(v, SCORED_VIEWS), domain)
             t0 = time.time()
-            torch.manual_seed(0)
-            model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=grid.ks, **m_over))
-            train_jscc(model, train, bank, replace(codecs.jscc, **t_over))
-            state["folds"][key] = score_domain(model, val, names) | {"seconds": round(time.time() - t0, 1)}
+            sig = np.packbits(keep.numpy()).tobytes()
+            if sig in made:
+                first, model = made[sig]
+                extra = {"same codec as": first}
+            else:
+                torch.manual_seed(0)
+                model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=grid.ks, **m_over))
+                train_jscc(model, train, bank, replace(codecs.jscc, **t_over))
+                made[sig], extra = (domain, model), {}
+            state["folds"][key] = score_domain(model, tokens[held], names) | {"seconds": round(time.time() - t0, 1)} | extra
             print(key, state["folds"][key], flush=True)
             save()
     if args.eval:
@@ -177,7 +227,6 @@ def main() -> None:
             data = create_dataset(spec)
             t, y = dataset_tokens(bb, data)
             evalsets[data.name] = (t, y, ZeroShotClassifier(bb, data.classes))
-        full_bank = torch.cat([names_emb, caption_emb])
         for ref, cls in REFERENCES.items():
             if ref not in state["eval"]:  # (a resumed run scores each code once)
                 state["eval"][ref] = score_eval(cls.fitted(tokens, grid.ks), evalsets)
@@ -185,9 +234,10 @@ def main() -> None:
             if v in state["eval"]:
                 continue
             t_over, m_over = VARIANTS[v]
+            train, bank, _ = training_set(VIEWS.get(v, SCORED_VIEWS), None)
             torch.manual_seed(0)
             model = TokenJSCC(JSCCConfig(dim=tokens.shape[1], ks=grid.ks, **m_over))
-            train_jscc(model, tokens, full_bank, replace(codecs.jscc, **t_over))
+            train_jscc(model, train, bank, replace(codecs.jscc, **t_over))
             state["eval"][v] = score_eval(model, evalsets)
             print(v, state["eval"][v], flush=True)
             save()

@@ -94,4 +94,9 @@ def test_the_default_codec_recipe_is_the_one_the_validation_chose():
     t_over, m_over = lodo.VARIANTS[lodo.DEFAULT]
     assert not m_over
     assert asdict(replace(JSCCTrainConfig(), **t_over)) == asdict(JSCCTrainConfig())
+    # and it trains on the main job's corpus: the default codec dataset's number of views
+    from semclip.data.registry import create_dataset
+    from semclip.jscc.zoo import CODEC_DATASET
+
+    assert lodo.VIEWS.get(lodo.DEFAULT, lodo.SCORED_VIEWS) == create_dataset(CODEC_DATASET, limit=30).views
     assert json.loads((root / "benchmarks" / "results" / "codec_lodo.json").read_text())["summary"]["chosen"] == lodo.DEFAULT
