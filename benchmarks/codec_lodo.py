@@ -153,12 +153,10 @@ def main() -> None:
 
     def corpus_of(views: int) -> Corpus:  # encoded once each (and cached on disk by dataset_tokens)
         if views not in corpora:
-            corpora[views] = load_corpus(bb, job.train_dataset if views == SCORED_VIEWS else f"corpus:{views}", job.train_limit)
+            corpora[views] = load_corpus(bb, f"corpus:{views}", job.train_limit)
         return corpora[views]
 
     corpus, tokens, domains, captions = corpus_of(SCORED_VIEWS)
-    if corpus.views != SCORED_VIEWS:
-        raise SystemExit(f"the main job's codec corpus has {corpus.views} views; this validation scores the {SCORED_VIEWS}-view one")
     distinct = list(dict.fromkeys(captions.tolist()))
     caption_emb = text_embeddings(bb, distinct)
     caption_row = {c: i for i, c in enumerate(distinct)}
