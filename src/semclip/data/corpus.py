@@ -81,7 +81,7 @@ class TransmitterCorpus(LabelledImages):
     """Open Clip Art (minus the clip-art topics test images) and Noto emoji, ``views``
     renderings each; ``captions()`` gives each image's text."""
 
-    def __init__(self, views: int = 3, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
+    def __init__(self, views: int = 5, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
         from semclip.data.clipart_topics import build, content_sha1
 
         if views < 1:
@@ -175,10 +175,10 @@ class TransmitterCorpus(LabelledImages):
 
 
 @DATASETS.register("corpus", "the task-agnostic transmitter corpus: Open Clip Art minus the clipart test images, Noto emoji, "
-                   "N augmented views each (3); no class list", arg="<views>")
+                   "N augmented views each (5); no class list", arg="<views>")
 def _corpus(arg: str = "", limit: int | None = None) -> TransmitterCorpus:
     try:
-        views = int(arg or 3)
+        views = int(arg or 5)
     except ValueError:
-        raise SemclipError(f"corpus takes a number of views (corpus:3), not {arg!r}") from None
+        raise SemclipError(f"corpus takes a number of views (corpus:5), not {arg!r}") from None
     return TransmitterCorpus(views=views, limit=limit)
