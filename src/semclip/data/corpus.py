@@ -13,7 +13,8 @@ more of the backbone's space than the raw files do:
 3. ``views`` renderings of each: the picture as it is, then seeded augmentations that
    alternate between a small grey copy (20-40 px, inverted half of the time: negatives are
    a standard colour augmentation) and a random resized crop with colour jitter on a random
-   background colour.
+   background colour. Five views by default (two of each augmentation): the number the
+   leave-one-domain-out validation chose (``benchmarks/codec_lodo.py``) over 1 and 3.
 
 Fashion-MNIST is not in it, so in the main job Fashion-MNIST is a domain the codec has
 never seen. The corpus carries captions (clip-art titles and topics, emoji names) but no
