@@ -71,11 +71,11 @@ VARIANTS = {
     "reconstruction only / nested k": (RECON | {"k_sampling": "nested"}, {}),
     "+ text + instance (1.0 each) / nested k": (BOTH | {"k_sampling": "nested"}, {}),
     # the corpus's views and their mix (the default's recipe otherwise): the originals alone, or two more augmented
-    # views (a second small grey copy and a second crop of each drawing, other seeds), against the default's three
+    # views (a second small grey copy and a second crop of each drawing, other seeds), against the earlier runs' three
     "+ text + instance (1.0 each) / batch 1024 at lr 2e-3 / corpus:1 (originals only)": (BATCH1024, {}),
     "+ text + instance (1.0 each) / batch 1024 at lr 2e-3 / corpus:5 (two more augmented views)": (BATCH1024, {}),
 }
-# the corpus views each variant trains on (corpus:N); every other variant trains on the default corpus's 3. The scored
+# the corpus views each variant trains on (corpus:N); every other variant trains on 3 (SCORED_VIEWS). The scored
 # rows stay the 3-view corpus's, so every variant is scored on the same images; a variant's training set leaves out
 # every row of the held-out domain in its own corpus (a content domain's drawings in all their views, or a whole
 # rendering family: with views 1 there is none, and both rendering folds train the same codec on every original)

@@ -40,6 +40,7 @@ from semclip.progress import say
 
 VERSION = "corpus-v1"  # bump when the construction or the augmentations change
 PLACEHOLDER_CLASS = "(unlabelled corpus image)"
+DEFAULT_VIEWS = 5  # chosen by the leave-one-domain-out validation (benchmarks/codec_lodo.py) over 1 and 3
 # Open Clip Art's top-level topic folders grouped into content domains for leave-one-domain-out
 # validation (``TransmitterCorpus.domains``); every other folder is "clipart-objects"
 CONTENT_DOMAINS = {t: "clipart-icons" for t in ("computer", "buttons", "electronics", "office")} | {
@@ -82,7 +83,7 @@ class TransmitterCorpus(LabelledImages):
     """Open Clip Art (minus the clip-art topics test images) and Noto emoji, ``views``
     renderings each; ``captions()`` gives each image's text."""
 
-    def __init__(self, views: int = 5, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
+    def __init__(self, views: int = DEFAULT_VIEWS, limit: int | None = None, clipart_root: str | Path = CLIPART_DIR, log=say) -> None:
         from semclip.data.clipart_topics import build, content_sha1
 
         if views < 1:
@@ -176,10 +177,10 @@ class TransmitterCorpus(LabelledImages):
 
 
 @DATASETS.register("corpus", "the task-agnostic transmitter corpus: Open Clip Art minus the clipart test images, Noto emoji, "
-                   "N augmented views each (5); no class list", arg="<views>")
+                   f"N augmented views each ({DEFAULT_VIEWS}); no class list", arg="<views>")
 def _corpus(arg: str = "", limit: int | None = None) -> TransmitterCorpus:
     try:
-        views = int(arg or 5)
+        views = int(arg or DEFAULT_VIEWS)
     except ValueError:
-        raise SemclipError(f"corpus takes a number of views (corpus:5), not {arg!r}") from None
+        raise SemclipError(f"corpus takes a number of views (corpus:{DEFAULT_VIEWS}), not {arg!r}") from None
     return TransmitterCorpus(views=views, limit=limit)
