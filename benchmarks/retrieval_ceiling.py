@@ -66,7 +66,7 @@ def main() -> None:
         print(k, {n: r for n, r in rows.items() if f"k={k}" in n}, flush=True)
     cols = ["r@1"] + [f"{s:g} dB" for s in SNRS]
     md = ["| code | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    md += [f"| {n} | " + " | ".join(f"{r[c]:.3f} ({r[c] / clean:.2f}x)" if c in r else "" for c in cols) + " |" for n, r in rows.items()]
+    md += [f"| {n} | " + " | ".join(f"{r[c]:.3f} ({r[c] / clean:.3f}x)" if c in r else "" for c in cols) + " |" for n, r in rows.items()]
     atomic_write_json(args.out, {"clean_r@1": clean, "images": len(tokens), "captions": len(index.texts),
                                  "codec_corpus": corpus.name, "rows": rows, "machine": machine_facts()})
     atomic_write_text(args.out.with_suffix(".md"), f"clean image-to-text R@1 {clean:.3f}\n\n" + "\n".join(md) + "\n")
