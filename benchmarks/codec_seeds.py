@@ -24,7 +24,8 @@ validation (``codec_lodo.py``) is what made batch 1024 the default.
         [--out benchmarks/results/codec_seeds.json]
 
 ``codec_seeds.json`` holds the batch-256 recipe's seeds and its batch-scaling checks;
-``codec_seeds_b1024.json`` the seeds of today's default (batch 1024 at lr 2e-3).
+``codec_seeds_b1024.json`` the seeds of batch 1024 at lr 2e-3 on the 3-view corpus;
+``codec_seeds_v5.json`` those of today's default (the same on the 5-view corpus).
 """
 
 from __future__ import annotations
