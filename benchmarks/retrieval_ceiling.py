@@ -3,8 +3,8 @@ a k-symbol code could keep at all. Three rows per k, on the 573 clip-art test im
 against their 511 captions:
 
 - *subspace, no noise*: the token projected on the corpus's top 2k principal directions
-  (the 2k real numbers k complex symbols carry) and back, no channel: the ceiling of any
-  linear code fitted on the corpus;
+  (the 2k real numbers k complex symbols carry) and back, no channel: what the linear
+  codes (``pca``, ``pca-flat``) would keep without noise;
 - the shipped codec (``semclip``) and the power-allocated linear code (``pca``) through
   AWGN from 10 to 40 dB, one noise draw (seed 0).
 
