@@ -18,7 +18,7 @@ transmitter corpus only) on its first N unlabelled *training* images (N = 0, 10,
 
 Results are written after every run, so an interrupted run goes on where it stopped.
 
-    python benchmarks/adapt_curve.py [--variants a,b] [--counts 0,10,100,1000,10000] [--out ...]
+    python benchmarks/adapt_curve.py [--variants a,b] [--counts 0,10,100,1000,10000] [--seed 0] [--out ...]
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default=",".join(CHOSEN.values()), help="comma-separated subset of: " + ", ".join(VARIANTS))
     ap.add_argument("--counts", default="0,10,100,1000,10000")
+    ap.add_argument("--seed", type=int, default=0, help="the adaptation's seed (its batches and simulated channel; the "
+                    "test's noise draw stays seed 0); give each seed its own --out")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/adapt_curve.json"))
     args = ap.parse_args()
     for mode, variant in CHOSEN.items():
@@ -151,7 +153,7 @@ def main() -> None:
             if key in state["runs"]:
                 continue
             codec, _ = default_codec(bb, "awgn", k=K, log=lambda *a: None)
-            cfg = AdaptConfig(**VARIANTS[variant])
+            cfg = AdaptConfig(**VARIANTS[variant], seed=args.seed)
             t0 = time.time()
             if n:
                 adapt_codec(codec, pool[:n], bank, cfg)
