@@ -135,6 +135,9 @@ def main() -> None:
         if AdaptConfig(**VARIANTS[variant]) != AdaptConfig.chosen(mode):
             raise SystemExit(f"{variant} is not semclip.jscc.adapt.CHOSEN[{mode!r}]: bring the two in line")
     state = json.loads(args.out.read_text()) if args.out.exists() else {"runs": {}}
+    seeds = {row["config"].get("seed", 0) for row in state["runs"].values() if row.get("config")}
+    if seeds - {args.seed}:
+        raise SystemExit(f"{args.out} holds adaptations of seed {sorted(seeds)}, not {args.seed}: give each seed its own --out")
     bb = create_backbone("pocketclip")
     bank = corpus_bank(bb, create_dataset(CODEC_DATASET))
     pool, _ = dataset_tokens(bb, create_dataset(f"fashion-mnist:train#{VALIDATION_ROWS[1]}"))
