@@ -23,16 +23,15 @@ from semclip._io import atomic_write_json
 from semclip.backbones.registry import create_backbone
 from semclip.data.registry import create_dataset
 from semclip.jscc.adapt import AdaptConfig, adapt_codec
-from semclip.jscc.model import UPDATE_KINDS
+from semclip.jscc.model import UPDATE_KINDS, grid_step
 from semclip.jscc.zoo import CODEC_DATASET, corpus_bank, default_codec
 from semclip.results import machine_facts
 from semclip.tokens.cache import dataset_tokens
 
 
 def grid_indices(p: torch.Tensor, bits: int) -> torch.Tensor:
-    """The integer grid index of every value of a quantized tensor (``_fake_quantize``'s grid)."""
-    step = p.detach().abs().max().clamp(min=1e-12) / (2 ** (bits - 1) - 1)
-    return torch.round(p.detach() / step).to(torch.int8).flatten()
+    """The integer grid index of every value of a quantized tensor (on the grid it was sent on)."""
+    return torch.round(p.detach() / grid_step(p, bits)).to(torch.int8).flatten()
 
 
 def entropy_bits(idx: torch.Tensor) -> float:

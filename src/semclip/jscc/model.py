@@ -79,10 +79,15 @@ class TokenEncoder(nn.Module):
         return x / torch.sqrt(power.clamp(min=1e-12))
 
 
+def grid_step(p: torch.Tensor, bits: int) -> torch.Tensor:
+    """The step of p's uniform grid: 2^(bits-1) - 1 steps each side over its own range."""
+    return p.detach().abs().max().clamp(min=1e-12) / (2 ** (bits - 1) - 1)
+
+
 def _fake_quantize(p: torch.Tensor, bits: int) -> torch.Tensor:
-    """p rounded to a uniform grid of 2^(bits-1) - 1 steps each side over its own range;
-    the gradient passes straight through, so training sees the update the receiver gets."""
-    step = p.detach().abs().max().clamp(min=1e-12) / (2 ** (bits - 1) - 1)
+    """p rounded to its grid (``grid_step``); the gradient passes straight through, so
+    training sees the update the receiver gets."""
+    step = grid_step(p, bits)
     return p + (torch.round(p / step) * step - p).detach()
 
 
